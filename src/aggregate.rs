@@ -1,0 +1,409 @@
+//! Aggregate: the partial state one worker builds from the records it read, and the merge that
+//! combines partial states. Records are kept by their Id so duplicates across overlapping
+//! exports collapse; each keeps its archive position so "first" means first in archive order
+//! however the work was split. `merge` is commutative and associative (counts add, the record
+//! with the smaller position wins, per-copy content hashes accumulate), so partials from threads
+//! today, or from other machines tomorrow, combine into the same reports. Previous stage:
+//! `audit`; next: `meetings`, which turns the merged records into meetings.
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+use smallvec::SmallVec;
+
+use crate::audit::AuditRecord;
+use crate::intern::{Interner, Sym};
+use crate::timestamp::Ts;
+
+/// Archive position: file index in the high 24 bits, byte offset of the row in the low 40.
+/// Ordering positions is archive order (SPEC 2).
+pub type Pos = u64;
+
+pub const MAX_FILES: usize = 1 << 24;
+const OFFSET_BITS: u32 = 40;
+
+pub fn position(file: usize, offset: u64) -> Pos {
+    ((file as u64) << OFFSET_BITS) | offset.min((1 << OFFSET_BITS) - 1)
+}
+
+/// Why a row was skipped (not used for the reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Skip {
+    /// Fewer fields than the header's AuditData column needs.
+    TooFewFields,
+    /// AuditData is not valid JSON.
+    InvalidJson,
+    /// AuditData is JSON but not an object.
+    NotAnObject,
+    /// A MeetingParticipantDetail record without MeetingDetailId cannot be attributed.
+    MissingMeetingId,
+}
+
+/// Something odd about a row that was still used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Warn {
+    MissingJoinTime,
+    MissingLeaveTime,
+    InvalidJoinTime,
+    InvalidLeaveTime,
+    EmptyAttendeeKey,
+    NoAttendees,
+    RepeatedHeader,
+    MissingId,
+}
+
+impl Skip {
+    pub const ALL: [Skip; 4] =
+        [Skip::TooFewFields, Skip::InvalidJson, Skip::NotAnObject, Skip::MissingMeetingId];
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::TooFewFields => "too_few_fields",
+            Skip::InvalidJson => "invalid_json",
+            Skip::NotAnObject => "auditdata_not_an_object",
+            Skip::MissingMeetingId => "missing_meeting_id",
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            Skip::TooFewFields => "too few fields for the AuditData column",
+            Skip::InvalidJson => "AuditData is not valid JSON",
+            Skip::NotAnObject => "AuditData is not a JSON object",
+            Skip::MissingMeetingId => "no MeetingDetailId",
+        }
+    }
+}
+
+impl Warn {
+    pub const ALL: [Warn; 8] = [
+        Warn::MissingJoinTime,
+        Warn::MissingLeaveTime,
+        Warn::InvalidJoinTime,
+        Warn::InvalidLeaveTime,
+        Warn::EmptyAttendeeKey,
+        Warn::NoAttendees,
+        Warn::RepeatedHeader,
+        Warn::MissingId,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Warn::MissingJoinTime => "missing_join_time",
+            Warn::MissingLeaveTime => "missing_leave_time",
+            Warn::InvalidJoinTime => "invalid_join_time",
+            Warn::InvalidLeaveTime => "invalid_leave_time",
+            Warn::EmptyAttendeeKey => "empty_attendee_key",
+            Warn::NoAttendees => "no_attendees",
+            Warn::RepeatedHeader => "repeated_header_row",
+            Warn::MissingId => "missing_record_id",
+        }
+    }
+}
+
+/// Counters of everything read; all merge by addition (earliest/latest by min/max).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub disk_bytes: u64,
+    pub csv_bytes: u64,
+    pub rows: u64,
+    pub by_operation: BTreeMap<String, u64>,
+    pub skipped: [u64; Skip::ALL.len()],
+    pub warnings: [u64; Warn::ALL.len()],
+    pub earliest: Option<Ts>,
+    pub latest: Option<Ts>,
+}
+
+impl Counts {
+    pub fn count_operation(&mut self, op: &str) {
+        match self.by_operation.get_mut(op) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_operation.insert(op.to_owned(), 1);
+            }
+        }
+    }
+
+    pub fn saw_time(&mut self, t: Ts) {
+        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
+        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
+    }
+
+    pub fn skipped_rows(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+
+    pub fn merge(&mut self, other: &Counts) {
+        self.disk_bytes += other.disk_bytes;
+        self.csv_bytes += other.csv_bytes;
+        self.rows += other.rows;
+        for (op, n) in &other.by_operation {
+            *self.by_operation.entry(op.clone()).or_default() += n;
+        }
+        for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
+            *a += b;
+        }
+        for (a, b) in self.warnings.iter_mut().zip(other.warnings) {
+            *a += b;
+        }
+        if let Some(t) = other.earliest {
+            self.saw_time(t);
+        }
+        if let Some(t) = other.latest {
+            self.saw_time(t);
+        }
+    }
+}
+
+/// How reading one file ended (SPEC 2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FileStatus {
+    Complete,
+    Capped,
+    Cut,
+    Empty,
+    Unreadable,
+    NotAnExport,
+}
+
+impl FileStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileStatus::Complete => "complete",
+            FileStatus::Capped => "capped",
+            FileStatus::Cut => "cut",
+            FileStatus::Empty => "empty",
+            FileStatus::Unreadable => "unreadable",
+            FileStatus::NotAnExport => "not-an-export",
+        }
+    }
+    /// Statuses that mean some of the file's content could not be used.
+    pub fn is_problem(self) -> bool {
+        matches!(self, FileStatus::Cut | FileStatus::Unreadable | FileStatus::NotAnExport)
+    }
+}
+
+/// What one file contributed, for the summary and the truncation audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub index: usize,
+    pub name: String,
+    pub format: &'static str,
+    pub disk_bytes: Option<u64>,
+    pub csv_bytes: u64,
+    pub rows: u64,
+    pub meeting_records: u64,
+    pub earliest: Option<Ts>,
+    pub latest: Option<Ts>,
+    pub status: FileStatus,
+    pub detail: String,
+}
+
+/// One attendee of a kept record, interned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Att {
+    pub key: Sym,
+    pub key_type: Sym,
+    pub organization: Sym,
+    pub upn: Sym,
+}
+
+/// The part of a MeetingParticipantDetail record the reports use, interned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rec {
+    pub meeting: Sym,
+    pub organizer_email: Sym,
+    pub organizer_id: Sym,
+    pub organizer_organization: Sym,
+    pub meeting_type: Sym,
+    pub join: Option<Ts>,
+    pub leave: Option<Ts>,
+    pub client_ip: Sym,
+    pub device: Sym,
+    pub property: Sym,
+    pub attendees: SmallVec<[Att; 1]>,
+}
+
+impl Rec {
+    fn remap(&mut self, map: &[Sym]) {
+        let m = |s: &mut Sym| *s = map[*s as usize];
+        m(&mut self.meeting);
+        m(&mut self.organizer_email);
+        m(&mut self.organizer_id);
+        m(&mut self.organizer_organization);
+        m(&mut self.meeting_type);
+        m(&mut self.client_ip);
+        m(&mut self.device);
+        m(&mut self.property);
+        for a in &mut self.attendees {
+            m(&mut a.key);
+            m(&mut a.key_type);
+            m(&mut a.organization);
+            m(&mut a.upn);
+        }
+    }
+}
+
+/// A kept record and every copy of it seen so far.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Archive position of the kept (first) copy.
+    pub pos: Pos,
+    /// Content hash (of the AuditData text) of the kept copy.
+    pub hash: u64,
+    /// How many copies were seen with each content hash; usually one hash.
+    pub copies: SmallVec<[(u64, u32); 1]>,
+    pub rec: Rec,
+}
+
+impl Entry {
+    fn absorb(&mut self, other: Entry) {
+        for (h, c) in other.copies {
+            match self.copies.iter_mut().find(|(hh, _)| *hh == h) {
+                Some(slot) => slot.1 += c,
+                None => self.copies.push((h, c)),
+            }
+        }
+        if other.pos < self.pos {
+            self.pos = other.pos;
+            self.hash = other.hash;
+            self.rec = other.rec;
+        }
+    }
+
+    /// Copies beyond the kept one.
+    pub fn duplicates(&self) -> u64 {
+        self.copies.iter().map(|&(_, c)| u64::from(c)).sum::<u64>().saturating_sub(1)
+    }
+
+    /// Copies whose content differs from the kept one.
+    pub fn conflicts(&self) -> u64 {
+        self.copies.iter().filter(|&&(h, _)| h != self.hash).map(|&(_, c)| u64::from(c)).sum()
+    }
+}
+
+/// The record identity used for deduplication: a UUID as its 128 bits (so case and hyphen
+/// style do not matter), any other Id as a 128-bit hash of its text.
+pub fn record_key(id: &str) -> u128 {
+    parse_uuid(id).unwrap_or_else(|| xxhash_rust::xxh3::xxh3_128(id.as_bytes()))
+}
+
+fn parse_uuid(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        v = (v << 4) | u128::from((c as char).to_digit(16)?);
+    }
+    Some(v)
+}
+
+/// A worker's (or a merge's) aggregation state: a value, not tied to any thread.
+#[derive(Default)]
+pub struct Partial {
+    pub strings: Interner,
+    pub records: HashMap<u128, Entry>,
+    /// Records without an Id cannot be deduplicated; each is kept.
+    pub unkeyed: Vec<Entry>,
+    pub counts: Counts,
+    pub files: Vec<FileReport>,
+}
+
+impl Partial {
+    /// Interns a meeting record and adds it, deduplicating by Id. `rec.meeting_id` must be set.
+    pub fn add(&mut self, rec: &AuditRecord<'_>, pos: Pos, content_hash: u64) {
+        let s = &mut self.strings;
+        let rec_out = Rec {
+            meeting: s.intern(rec.meeting_id.as_deref().unwrap_or_default()),
+            organizer_email: s.intern(&rec.organizer_email),
+            organizer_id: s.intern(&rec.organizer_id),
+            organizer_organization: s.intern(&rec.organizer_organization),
+            meeting_type: s.intern(&rec.meeting_type),
+            join: rec.join.and_then(|t| t.ts()),
+            leave: rec.leave.and_then(|t| t.ts()),
+            client_ip: s.intern(&rec.client_ip),
+            device: s.intern(&rec.device),
+            property: s.intern(&rec.property),
+            attendees: rec
+                .attendees
+                .iter()
+                .map(|a| Att {
+                    key: s.intern(&a.key),
+                    key_type: s.intern(&a.key_type),
+                    organization: s.intern(&a.organization),
+                    upn: s.intern(&a.upn),
+                })
+                .collect(),
+        };
+        let entry = Entry {
+            pos,
+            hash: content_hash,
+            copies: smallvec::smallvec![(content_hash, 1)],
+            rec: rec_out,
+        };
+        match rec.id.as_deref() {
+            Some(id) => match self.records.entry(record_key(id)) {
+                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert(entry);
+                }
+            },
+            None => self.unkeyed.push(entry),
+        }
+    }
+
+    /// Combines two partial states. Commutative and associative up to symbol numbering, which
+    /// never reaches the reports (they compare and print strings).
+    pub fn merge(mut self, mut other: Partial) -> Partial {
+        if other.records.len() + other.unkeyed.len() > self.records.len() + self.unkeyed.len() {
+            std::mem::swap(&mut self, &mut other);
+        }
+        let map: Vec<Sym> = other.strings.iter().map(|s| self.strings.intern(s)).collect();
+        self.records.reserve(other.records.len());
+        for (key, mut entry) in other.records {
+            entry.rec.remap(&map);
+            match self.records.entry(key) {
+                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert(entry);
+                }
+            }
+        }
+        for mut entry in other.unkeyed {
+            entry.rec.remap(&map);
+            self.unkeyed.push(entry);
+        }
+        self.counts.merge(&other.counts);
+        self.files.append(&mut other.files);
+        self
+    }
+
+    /// Every kept record, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.records.values().chain(self.unkeyed.iter())
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.records.values().map(Entry::duplicates).sum()
+    }
+
+    pub fn conflicts(&self) -> u64 {
+        self.records.values().map(Entry::conflicts).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_keys_ignore_case_other_ids_hash() {
+        let a = record_key("0f8fad5b-d9cb-469f-a165-70867728950e");
+        assert_eq!(a, 0x0f8fad5b_d9cb_469f_a165_70867728950e);
+        assert_eq!(record_key("0F8FAD5B-D9CB-469F-A165-70867728950E"), a);
+        assert_ne!(record_key("not-a-uuid"), record_key("not-a-uuid2"));
+        assert_eq!(parse_uuid("0f8fad5b-d9cb-469f-a165-70867728950g"), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Command line: clap's declaration of every flag, and the step that turns parsed arguments into
+//! the checked [`Config`] the library runs on (ripgrep's lowargs → hiargs split, in small).
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{Config, Input, DEFAULT_ROW_CAP};
+use crate::exit;
+
+const EXAMPLES: &str = "\
+Examples:
+  tala-bulk archive/                     reports for a whole archive into ./tala-report/
+  tala-bulk --jobs 32 --out /srv/r archive/   32 worker threads, reports into /srv/r
+  tala-bulk exports/*.csv.zst            compressed exports are read as they are
+  cat export.csv | tala-bulk             one export from stdin
+
+Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json.
+Exit codes: 0 success; 1 reports written but some rows or files were skipped;
+            2 usage error; 3 fatal error (previous reports left untouched).";
+
+/// Raw flags as clap sees them.
+#[derive(Parser, Debug)]
+#[command(
+    name = "tala-bulk",
+    version,
+    about = "Turn archives of Microsoft 365 Teams MeetingParticipantDetail audit exports into \
+             meeting, attendee and disconnection reports.",
+    after_help = EXAMPLES
+)]
+struct Args {
+    /// Export files or directories (walked recursively). `-` or nothing reads stdin.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Directory the reports are written to (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "tala-report")]
+    out: PathBuf,
+
+    /// Worker threads [default: all cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    jobs: Option<u32>,
+
+    /// Data rows at which an export is considered capped by the portal.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ROW_CAP,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    row_cap: u64,
+
+    /// No progress bar and no summary on stderr (warnings are still printed).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Why argument parsing did not produce a config: the process should exit with this code
+/// (help and version print and exit 0; usage errors print and exit [`exit::USAGE`]).
+#[derive(Debug)]
+pub enum ArgsOutcome {
+    Exit(u8),
+}
+
+/// Parses the process arguments; prints help, version or the usage error itself.
+pub fn parse_args<I, T>(args: I) -> Result<Config, ArgsOutcome>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(err) => {
+            let code = if err.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            // Printing can only fail on a closed stream; there is nobody left to tell.
+            let _ = err.print();
+            return Err(ArgsOutcome::Exit(code));
+        }
+    };
+    args.into_config().map_err(|msg| {
+        eprintln!("tala-bulk: {msg}\n\nFor more information, try '--help'.");
+        ArgsOutcome::Exit(exit::USAGE)
+    })
+}
+
+impl Args {
+    fn into_config(self) -> Result<Config, String> {
+        let stdin_count = self.paths.iter().filter(|p| p.as_os_str() == "-").count();
+        if stdin_count > 1 {
+            return Err("stdin ('-') can be read only once".into());
+        }
+        let inputs: Vec<Input> = if self.paths.is_empty() {
+            if std::io::stdin().is_terminal() {
+                return Err("no input: give export files or directories, or pipe an export \
+                            into stdin"
+                    .into());
+            }
+            vec![Input::Stdin]
+        } else {
+            self.paths
+                .into_iter()
+                .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p) })
+                .collect()
+        };
+        let jobs = match self.jobs {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Config {
+            inputs,
+            out_dir: self.out,
+            jobs,
+            row_cap: self.row_cap,
+            quiet: self.quiet,
+            progress: !self.quiet && std::io::stderr().is_terminal(),
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! The checked configuration a run works from. Built by `cli`, or directly by tests and benches.
+
+use std::path::PathBuf;
+
+/// The classic Purview portal export stops at this many data rows (SPEC 1).
+pub const DEFAULT_ROW_CAP: u64 = 50_000;
+
+/// One thing named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file, or a directory walked recursively.
+    Path(PathBuf),
+    /// Standard input, read as one export.
+    Stdin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub inputs: Vec<Input>,
+    pub out_dir: PathBuf,
+    /// Worker threads, at least 1.
+    pub jobs: usize,
+    pub row_cap: u64,
+    /// Suppresses the human summary on stderr.
+    pub quiet: bool,
+    /// Draws the progress bar (only when stderr is a terminal and not quiet).
+    pub progress: bool,
+}
+
+impl Config {
+    /// A config for reading `inputs` into `out_dir` with defaults elsewhere; for tests and benches.
+    pub fn new(inputs: Vec<Input>, out_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            inputs,
+            out_dir: out_dir.into(),
+            jobs: 1,
+            row_cap: DEFAULT_ROW_CAP,
+            quiet: true,
+            progress: false,
+        }
+    }
+}

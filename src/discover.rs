@@ -1,0 +1,113 @@
+//! Discover: turns the PATHs of the command line into the archive's file list, in archive order
+//! (SPEC 2: files sorted by path, byte order). Directories are walked recursively; anything that
+//! cannot be walked becomes an entry carrying its error, so it still gets a line in the audit.
+//! Next stage: `input` opens each entry.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Input;
+
+/// What one archive entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    Stdin,
+    /// Found while walking but not readable (dangling link, permission denied, link loop).
+    Broken(String),
+}
+
+/// One file of the archive, with its place in archive order given by its index in the list.
+#[derive(Debug, Clone)]
+pub struct ArchiveFile {
+    /// Path as the user will recognise it in warnings and the audit.
+    pub name: String,
+    pub origin: Origin,
+}
+
+/// Expands `inputs` into the sorted archive file list. `skip_dir` (the output directory) is
+/// never descended into, so reports written inside an archive are not read back as input.
+pub fn discover(inputs: &[Input], skip_dir: Option<&Path>) -> Vec<ArchiveFile> {
+    let skip = skip_dir.and_then(|d| std::fs::canonicalize(d).ok());
+    let mut files = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Stdin => files.push(ArchiveFile { name: "-".into(), origin: Origin::Stdin }),
+            Input::Path(path) => walk(path, skip.as_deref(), &mut files),
+        }
+    }
+    // Byte order of the path, as SPEC 2 defines archive order; stable so repeated paths keep
+    // their relative order (they are identical anyway).
+    files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    files
+}
+
+fn walk(root: &Path, skip: Option<&Path>, files: &mut Vec<ArchiveFile>) {
+    let name_of = |p: &Path| p.to_string_lossy().into_owned();
+    match std::fs::metadata(root) {
+        Ok(meta) if !meta.is_dir() => {
+            files.push(ArchiveFile { name: name_of(root), origin: Origin::File(root.into()) });
+            return;
+        }
+        Ok(_) => {}
+        Err(err) => {
+            files
+                .push(ArchiveFile { name: name_of(root), origin: Origin::Broken(err.to_string()) });
+            return;
+        }
+    }
+    // walkdir follows links and detects loops, reporting each as an error we keep as an entry.
+    let walker = walkdir::WalkDir::new(root).follow_links(true).into_iter().filter_entry(|e| {
+        let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+        let is_skip = skip.is_some_and(|s| {
+            e.file_type().is_dir() && std::fs::canonicalize(e.path()).is_ok_and(|c| c == s)
+        });
+        !hidden && !is_skip
+    });
+    for entry in walker {
+        match entry {
+            Ok(e) if e.file_type().is_file() => files
+                .push(ArchiveFile { name: name_of(e.path()), origin: Origin::File(e.into_path()) }),
+            Ok(_) => {}
+            Err(err) => {
+                let path = err.path().map_or_else(|| name_of(root), name_of);
+                let why = match err.io_error() {
+                    Some(io) => io.to_string(),
+                    None => err.to_string(),
+                };
+                files.push(ArchiveFile { name: path, origin: Origin::Broken(why) });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_by_path_bytes_and_walks_recursively() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/inner")).unwrap();
+        for f in ["b/inner/z.csv", "b/a.csv", "B.csv", "a.csv", ".hidden.csv"] {
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        let out = root.join("report");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("organizers.csv"), "x").unwrap();
+        let files = discover(&[Input::Path(root.into())], Some(&out));
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.name.strip_prefix(&*root.to_string_lossy()).unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["/B.csv", "/a.csv", "/b/a.csv", "/b/inner/z.csv"]);
+    }
+
+    #[test]
+    fn missing_path_is_an_entry_with_its_error() {
+        let files = discover(&[Input::Path("/nonexistent/x.csv".into()), Input::Stdin], None);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].origin, Origin::Stdin);
+        assert!(matches!(&files[1].origin, Origin::Broken(e) if e.contains("No such file")));
+    }
+}

@@ -1,0 +1,237 @@
+//! Input: the bytes of one archive file. Plain files are memory-mapped (falling back to reads);
+//! zstd and gzip are recognised by their magic bytes, whatever the file is called, and decoded
+//! as a stream so memory stays bounded. Either way the next stage, `csvscan`, sees a [`Feed`].
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+/// The container format, from the first bytes of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    Csv,
+    Zstd,
+    Gzip,
+}
+
+impl Format {
+    pub fn sniff(head: &[u8]) -> Format {
+        if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+            Format::Zstd
+        } else if head.starts_with(&[0x1F, 0x8B]) {
+            Format::Gzip
+        } else {
+            Format::Csv
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Zstd => "zst",
+            Format::Gzip => "gz",
+        }
+    }
+}
+
+/// Bytes of an input, handed out as the unconsumed part of a window that refills itself.
+/// `csvscan` drives csv-core from this one interface for every kind of input.
+pub trait Feed {
+    /// The bytes not consumed yet; refills when they run out. Empty only at the end.
+    fn peek(&mut self) -> io::Result<&[u8]>;
+    /// Marks the first `n` bytes of the last `peek` as consumed.
+    fn consume(&mut self, n: usize);
+}
+
+/// A whole input available at once: a memory map, or a buffer the caller owns.
+pub struct SliceFeed<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SliceFeed<'a> {
+    pub fn new(data: &'a [u8]) -> SliceFeed<'a> {
+        SliceFeed { data, pos: 0 }
+    }
+}
+
+impl Feed for SliceFeed<'_> {
+    fn peek(&mut self) -> io::Result<&[u8]> {
+        Ok(self.data.get(self.pos..).unwrap_or_default())
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.data.len());
+    }
+}
+
+/// 1 MiB windows: large enough that refills are rare per record, small enough for many workers.
+const STREAM_WINDOW: usize = 1 << 20;
+
+/// A stream (decoder, pipe, or plain reads when mapping failed).
+pub struct StreamFeed<R> {
+    reader: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes read so far; the first window holds at least 4 so a BOM is seen whole.
+    total: u64,
+}
+
+impl<R: Read> StreamFeed<R> {
+    pub fn new(reader: R) -> StreamFeed<R> {
+        StreamFeed { reader, buf: vec![0; STREAM_WINDOW], start: 0, end: 0, total: 0 }
+    }
+}
+
+impl<R: Read> Feed for StreamFeed<R> {
+    fn peek(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            loop {
+                match self.reader.read(&mut self.buf[self.end..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        self.end += n;
+                        self.total += n as u64;
+                        if self.total >= 4 {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+}
+
+/// The body of an opened input, before it is lent out as a [`Feed`].
+pub enum Body {
+    Mapped(memmap2::Mmap),
+    Empty,
+    Stream(Box<dyn Read + Send>),
+}
+
+/// An opened archive file.
+pub struct Opened {
+    pub format: Format,
+    /// Size on disk, when known (not for stdin).
+    pub disk_bytes: Option<u64>,
+    pub body: Body,
+}
+
+impl Opened {
+    /// Runs `f` with a [`Feed`] over the (decoded) bytes.
+    pub fn with_feed<T>(self, f: impl FnOnce(&mut dyn Feed) -> T) -> T {
+        match self.body {
+            Body::Mapped(map) => f(&mut SliceFeed::new(&map)),
+            Body::Empty => f(&mut SliceFeed::new(&[])),
+            Body::Stream(reader) => f(&mut StreamFeed::new(reader)),
+        }
+    }
+}
+
+/// Opens a file: sniffs its format, maps plain CSV, wraps compressed files in a decoder.
+pub fn open_path(path: &Path) -> io::Result<Opened> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    let disk_bytes = Some(meta.len());
+    let mut head = [0u8; 4];
+    let got = read_up_to(&mut file, &mut head)?;
+    let format = Format::sniff(&head[..got]);
+    if format != Format::Csv {
+        let file = File::open(path)?;
+        return Ok(Opened { format, disk_bytes, body: decoder(format, BufReader::new(file))? });
+    }
+    if meta.len() == 0 {
+        return Ok(Opened { format, disk_bytes, body: Body::Empty });
+    }
+    // SAFETY: the map is only read, and only while this file is being scanned. The contract is
+    // that exports are not modified while tala-bulk reads them (as for ripgrep's mmap search);
+    // if one is truncated underneath us the process may get SIGBUS, which is why stdin and
+    // anything that is not a regular file takes the read path instead.
+    let body = match meta.is_file().then(|| unsafe { memmap2::Mmap::map(&file) }) {
+        Some(Ok(map)) => Body::Mapped(map),
+        _ => Body::Stream(Box::new(File::open(path)?)),
+    };
+    Ok(Opened { format, disk_bytes, body })
+}
+
+/// Opens standard input, sniffing compression from its first bytes.
+pub fn open_stdin() -> io::Result<Opened> {
+    let mut reader = BufReader::with_capacity(STREAM_WINDOW, io::stdin());
+    let format = Format::sniff(peek_head(&mut reader)?);
+    let body = match format {
+        Format::Csv => Body::Stream(Box::new(reader)),
+        _ => decoder(format, reader)?,
+    };
+    Ok(Opened { format, disk_bytes: None, body })
+}
+
+fn decoder<R: BufRead + Send + 'static>(format: Format, reader: R) -> io::Result<Body> {
+    Ok(Body::Stream(match format {
+        // zstd's Decoder goes on through concatenated frames; MultiGzDecoder through members.
+        Format::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
+        Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+        Format::Csv => Box::new(reader),
+    }))
+}
+
+/// The first bytes of a buffered stream without consuming them (at least 4 unless it is shorter).
+fn peek_head<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
+    reader.fill_buf()
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(feed: &mut dyn Feed) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let chunk = feed.peek().unwrap();
+            if chunk.is_empty() {
+                return out;
+            }
+            out.extend_from_slice(chunk);
+            let n = chunk.len();
+            feed.consume(n);
+        }
+    }
+
+    #[test]
+    fn sniffs_by_magic_not_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"a,b\n1,2\n".repeat(1000);
+        let zst = zstd::encode_all(&text[..], 3).unwrap();
+        let path = dir.path().join("really-zstd.csv");
+        std::fs::write(&path, &zst).unwrap();
+        let opened = open_path(&path).unwrap();
+        assert_eq!(opened.format, Format::Zstd);
+        assert_eq!(opened.with_feed(drain), text);
+
+        let plain = dir.path().join("plain.gz");
+        std::fs::write(&plain, &text).unwrap();
+        let opened = open_path(&plain).unwrap();
+        assert_eq!(opened.format, Format::Csv);
+        assert_eq!(opened.with_feed(drain), text);
+    }
+}

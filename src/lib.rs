@@ -1,0 +1,124 @@
+//! tala-bulk: Microsoft 365 Teams `MeetingParticipantDetail` audit exports in, tala's meeting,
+//! attendee and disconnection reports out, for archives of thousands of files.
+//!
+//! The pipeline runs one way, one module per stage:
+//! discover → input → csvscan → audit → aggregate → meetings → report.
+//! [`run`] wires them: files are shared among worker threads, each building a partial state;
+//! the partial states merge (commutatively) into one, which becomes the reports.
+
+pub mod aggregate; // per-worker partial state, dedup by record Id, commutative merge
+pub mod audit; // AuditData JSON → typed borrowed record (simd-json tape)
+pub mod cli; // clap flags → Config
+pub mod config; // the checked configuration
+pub mod csvscan; // csv-core records, header → columns, BOM, cut detection
+pub mod discover; // walk PATHs, archive order
+pub mod exit; // exit codes
+pub mod input; // mmap / streaming decoders behind one Feed
+pub mod intern; // string interning for compact state
+pub mod meetings; // merged records → meetings, connections, disconnection groups
+pub mod messages; // stderr: warnings above the progress bar
+pub mod report; // atomic report writers, summary
+pub mod timestamp; // AuditData times as integers
+pub mod worker; // one file through the stages into a partial state
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+pub use config::{Config, Input};
+pub use report::summary::Summary;
+
+use aggregate::Partial;
+use discover::{ArchiveFile, Origin};
+use messages::Ui;
+use report::tables;
+
+/// What a completed run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: Summary,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.input_problems() > 0 {
+            exit::INPUT_PROBLEMS
+        } else {
+            exit::SUCCESS
+        }
+    }
+}
+
+/// Reads the archive named by `config` and writes the reports.
+pub fn run(config: Config) -> Result<Outcome> {
+    let started = Instant::now();
+    // Fail before reading anything if the reports could not be written anyway.
+    std::fs::create_dir_all(&config.out_dir)
+        .with_context(|| format!("cannot create output directory {}", config.out_dir.display()))?;
+    let files = discover::discover(&config.inputs, Some(&config.out_dir));
+    if files.len() >= aggregate::MAX_FILES {
+        bail!(
+            "{} input files; at most {} can be read in one run",
+            files.len(),
+            aggregate::MAX_FILES - 1
+        );
+    }
+    let sizes: Vec<u64> = files.iter().map(file_size).collect();
+    let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
+    let partial = read_archive(&files, &sizes, &config, &ui)?;
+    ui.finish();
+
+    let meetings = meetings::build(&partial, &meetings::AllConnections);
+    let summary = Summary::new(&partial, &meetings, config.jobs, started.elapsed().as_secs_f64());
+
+    let mut staged = report::Staged::new(&config.out_dir);
+    let strings = &partial.strings;
+    staged.write(tables::ORGANIZERS, |w| tables::write_organizers(w, strings, &meetings))?;
+    staged.write(tables::ATTENDEES, |w| tables::write_attendees(w, strings, &meetings))?;
+    staged
+        .write(tables::DISCONNECTIONS, |w| tables::write_disconnections(w, strings, &meetings))?;
+    staged.write(report::summary::SUMMARY, |w| {
+        serde_json::to_writer_pretty(&mut *w, &summary)?;
+        std::io::Write::write_all(w, b"\n")?;
+        Ok(())
+    })?;
+    staged.commit()?;
+    if !config.quiet {
+        ui.say(summary.human(&config.out_dir.to_string_lossy()).trim_end());
+    }
+    Ok(Outcome { summary })
+}
+
+fn file_size(file: &ArchiveFile) -> u64 {
+    match &file.origin {
+        Origin::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+        _ => 0,
+    }
+}
+
+/// Shares the files among `config.jobs` workers and merges their partial states. Workers take
+/// the next file from a shared counter, largest files first, so one big export does not
+/// leave the other threads idle at the end; which worker read what never shows in the result.
+fn read_archive(files: &[ArchiveFile], sizes: &[u64], config: &Config, ui: &Ui) -> Result<Partial> {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let next = AtomicUsize::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.jobs)
+        .build()
+        .context("cannot start worker threads")?;
+    let partials: Vec<Partial> = pool.broadcast(|_| {
+        let mut worker = worker::Worker::new(ui, config.row_cap);
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            worker.process(i, &files[i]);
+        }
+        worker.partial
+    });
+    let mut partial = pool.install(|| {
+        use rayon::prelude::*;
+        partials.into_par_iter().reduce(Partial::default, Partial::merge)
+    });
+    partial.files.sort_by_key(|f| f.index);
+    Ok(partial)
+}

@@ -1,0 +1,261 @@
+//! Meetings: turns the merged, deduplicated records into what the reports print — one meeting
+//! per MeetingDetailId with its distinct connections in report order, and the suspected
+//! disconnections (SPEC 2). Everything here sorts by strings and times, never by symbol numbers
+//! or hash order, so the result is the same for any thread count or input order. Previous
+//! stage: `aggregate`; next: `report`.
+
+use std::cmp::Ordering;
+
+use hashbrown::HashMap;
+use rayon::prelude::*;
+
+use crate::aggregate::{Partial, Pos};
+use crate::intern::{Interner, Sym};
+use crate::timestamp::Ts;
+
+/// One distinct connection (SPEC 2 "Connection").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conn {
+    pub key: Sym,
+    pub key_type: Sym,
+    pub organization: Sym,
+    pub join: Option<Ts>,
+    pub leave: Option<Ts>,
+    pub client_ip: Sym,
+    pub device: Sym,
+    pub property: Sym,
+}
+
+/// A connection as reported: with the UPN of the first record that carried it.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub conn: Conn,
+    pub upn: Sym,
+}
+
+/// A group of 2+ connections of one attendee from one device: a suspected disconnection.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Indices into the meeting's `connections`, in join order.
+    pub members: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Meeting {
+    pub id: Sym,
+    pub organizer_email: Sym,
+    pub organizer_id: Sym,
+    pub organizer_organization: Sym,
+    pub meeting_type: Sym,
+    pub first_join: Option<Ts>,
+    pub last_leave: Option<Ts>,
+    pub number_attendees: u64,
+    /// Sorted for the attendees report.
+    pub connections: Vec<Connection>,
+    /// Sorted for the disconnections report.
+    pub groups: Vec<Group>,
+    /// Distinct attendee keys with at least one group.
+    pub attendees_affected: u64,
+}
+
+/// Which connections the disconnection rule looks at (the `-i` / `--cidr` filters of tala).
+pub trait ConnFilter: Sync {
+    fn keep(&self, client_ip: &str) -> bool;
+}
+
+/// Keeps every connection.
+pub struct AllConnections;
+impl ConnFilter for AllConnections {
+    fn keep(&self, _: &str) -> bool {
+        true
+    }
+}
+
+pub struct Meetings {
+    /// In report order: first_join (missing last), then meeting id.
+    pub list: Vec<Meeting>,
+    /// Records that only repeated a connection already seen (SPEC 2: counted as merged).
+    pub merged_connections: u64,
+}
+
+impl Meetings {
+    pub fn connections(&self) -> u64 {
+        self.list.iter().map(|m| m.connections.len() as u64).sum()
+    }
+    pub fn attendees(&self) -> u64 {
+        self.list.iter().map(|m| m.number_attendees).sum()
+    }
+    pub fn meetings_affected(&self) -> u64 {
+        self.list.iter().filter(|m| !m.groups.is_empty()).count() as u64
+    }
+    pub fn attendees_affected(&self) -> u64 {
+        self.list.iter().map(|m| m.attendees_affected).sum()
+    }
+}
+
+/// Missing times sort after present ones.
+fn cmp_time(a: Option<Ts>, b: Option<Ts>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+struct Acc {
+    first: Pos,
+    /// Index of the first record's entry, for the organizer fields.
+    organizer: [Sym; 4],
+    conns: HashMap<Conn, (Pos, Sym)>,
+}
+
+/// Builds the meetings from the merged partial state.
+pub fn build(partial: &Partial, filter: &dyn ConnFilter) -> Meetings {
+    let strings = &partial.strings;
+    let mut accs: HashMap<Sym, Acc> = HashMap::new();
+    let mut merged = 0u64;
+    for entry in partial.entries() {
+        let r = &entry.rec;
+        let organizer =
+            [r.organizer_email, r.organizer_id, r.organizer_organization, r.meeting_type];
+        let acc = accs.entry(r.meeting).or_insert_with(|| Acc {
+            first: entry.pos,
+            organizer,
+            conns: HashMap::new(),
+        });
+        if entry.pos < acc.first {
+            acc.first = entry.pos;
+            acc.organizer = organizer;
+        }
+        for a in &r.attendees {
+            let conn = Conn {
+                key: a.key,
+                key_type: a.key_type,
+                organization: a.organization,
+                join: r.join,
+                leave: r.leave,
+                client_ip: r.client_ip,
+                device: r.device,
+                property: r.property,
+            };
+            match acc.conns.entry(conn) {
+                hashbrown::hash_map::Entry::Occupied(mut o) => {
+                    merged += 1;
+                    if entry.pos < o.get().0 {
+                        *o.get_mut() = (entry.pos, a.upn);
+                    }
+                }
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert((entry.pos, a.upn));
+                }
+            }
+        }
+    }
+    let mut list: Vec<Meeting> =
+        accs.into_par_iter().map(|(id, acc)| meeting(strings, filter, id, acc)).collect();
+    list.par_sort_unstable_by(|a, b| {
+        cmp_time(a.first_join, b.first_join)
+            .then_with(|| strings.get(a.id).as_bytes().cmp(strings.get(b.id).as_bytes()))
+    });
+    Meetings { list, merged_connections: merged }
+}
+
+fn meeting(strings: &Interner, filter: &dyn ConnFilter, id: Sym, acc: Acc) -> Meeting {
+    let s = |sym: Sym| strings.get(sym).as_bytes();
+    let mut connections: Vec<Connection> =
+        acc.conns.into_iter().map(|(conn, (_, upn))| Connection { conn, upn }).collect();
+    // Report order within a meeting (README "Row order"); every field takes part so the
+    // order is total and identical whatever order the hash map produced.
+    connections.sort_unstable_by(|a, b| {
+        let (x, y) = (&a.conn, &b.conn);
+        s(x.key)
+            .cmp(s(y.key))
+            .then_with(|| cmp_time(x.join, y.join))
+            .then_with(|| cmp_time(x.leave, y.leave))
+            .then_with(|| s(x.key_type).cmp(s(y.key_type)))
+            .then_with(|| s(x.organization).cmp(s(y.organization)))
+            .then_with(|| s(x.client_ip).cmp(s(y.client_ip)))
+            .then_with(|| s(x.device).cmp(s(y.device)))
+            .then_with(|| s(x.property).cmp(s(y.property)))
+            .then_with(|| s(a.upn).cmp(s(b.upn)))
+    });
+    let first_join = connections.iter().filter_map(|c| c.conn.join).min();
+    let last_leave = connections.iter().filter_map(|c| c.conn.leave).max();
+    let mut number_attendees = 0u64;
+    let mut groups = Vec::new();
+    let mut attendees_affected = 0u64;
+    // Connections are sorted by key first, so each attendee is one run.
+    let mut start = 0;
+    while start < connections.len() {
+        let key = connections[start].conn.key;
+        let end = start + connections[start..].iter().take_while(|c| c.conn.key == key).count();
+        number_attendees += 1;
+        let before = groups.len();
+        attendee_groups(strings, filter, &connections, start..end, &mut groups);
+        if groups.len() > before {
+            attendees_affected += 1;
+        }
+        start = end;
+    }
+    let [organizer_email, organizer_id, organizer_organization, meeting_type] = acc.organizer;
+    Meeting {
+        id,
+        organizer_email,
+        organizer_id,
+        organizer_organization,
+        meeting_type,
+        first_join,
+        last_leave,
+        number_attendees,
+        connections,
+        groups,
+        attendees_affected,
+    }
+}
+
+/// The device a connection is grouped by: an absent device counts as the device `?`.
+pub fn device_label(strings: &Interner, device: Sym) -> &str {
+    match strings.get(device) {
+        "" => "?",
+        d => d,
+    }
+}
+
+/// Appends the suspicious groups of one attendee (connections `range`, same key).
+fn attendee_groups(
+    strings: &Interner,
+    filter: &dyn ConnFilter,
+    connections: &[Connection],
+    range: std::ops::Range<usize>,
+    groups: &mut Vec<Group>,
+) {
+    let s = |sym: Sym| strings.get(sym).as_bytes();
+    let mut members: Vec<usize> =
+        range.filter(|&i| filter.keep(strings.get(connections[i].conn.client_ip))).collect();
+    if members.len() < 2 {
+        return;
+    }
+    members.sort_by(|&i, &j| {
+        let (a, b) = (&connections[i], &connections[j]);
+        let (x, y) = (&a.conn, &b.conn);
+        device_label(strings, x.device)
+            .as_bytes()
+            .cmp(device_label(strings, y.device).as_bytes())
+            .then_with(|| cmp_time(x.join, y.join))
+            .then_with(|| cmp_time(x.leave, y.leave))
+            .then_with(|| s(x.key_type).cmp(s(y.key_type)))
+            .then_with(|| s(x.organization).cmp(s(y.organization)))
+            .then_with(|| s(x.client_ip).cmp(s(y.client_ip)))
+            .then_with(|| s(x.property).cmp(s(y.property)))
+            .then_with(|| s(a.upn).cmp(s(b.upn)))
+    });
+    for run in members.chunk_by(|&i, &j| {
+        device_label(strings, connections[i].conn.device)
+            == device_label(strings, connections[j].conn.device)
+    }) {
+        if run.len() >= 2 {
+            groups.push(Group { members: run.to_vec() });
+        }
+    }
+}

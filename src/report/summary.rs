@@ -1,0 +1,200 @@
+//! The run's numbers: `summary.json` for machines, a few lines on stderr for people. The human
+//! summary ends with tala's two "affected out of" lines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::aggregate::{FileStatus, Partial, Skip, Warn};
+use crate::audit::MEETING_OPERATION;
+use crate::meetings::Meetings;
+use crate::timestamp;
+
+pub const SUMMARY: &str = "summary.json";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub tala_bulk_version: &'static str,
+    pub files: BTreeMap<&'static str, u64>,
+    pub bytes_on_disk: u64,
+    pub bytes_csv: u64,
+    pub rows: u64,
+    pub records_by_operation: BTreeMap<String, u64>,
+    pub meeting_records: u64,
+    pub duplicates_dropped: u64,
+    pub conflicting_duplicates: u64,
+    pub rows_skipped: BTreeMap<&'static str, u64>,
+    pub row_warnings: BTreeMap<&'static str, u64>,
+    pub meetings: u64,
+    pub attendees: u64,
+    pub connections: u64,
+    pub identical_connections_merged: u64,
+    pub meetings_affected: u64,
+    pub meetings_affected_percent: f64,
+    pub attendees_affected: u64,
+    pub attendees_affected_percent: f64,
+    pub earliest_creation_time: Option<String>,
+    pub latest_creation_time: Option<String>,
+    pub jobs: usize,
+    /// The only fields that vary between identical runs.
+    pub elapsed_seconds: f64,
+    pub mb_per_second: f64,
+}
+
+/// A percentage rounded to one decimal, 0 when there is nothing to divide by.
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (1000.0 * part as f64 / whole as f64).round() / 10.0
+    }
+}
+
+impl Summary {
+    pub fn new(
+        partial: &Partial,
+        meetings: &Meetings,
+        jobs: usize,
+        elapsed_seconds: f64,
+    ) -> Summary {
+        let c = &partial.counts;
+        let mut files: BTreeMap<&'static str, u64> = BTreeMap::new();
+        files.insert("read", partial.files.len() as u64);
+        for status in [
+            FileStatus::Complete,
+            FileStatus::Capped,
+            FileStatus::Cut,
+            FileStatus::Empty,
+            FileStatus::Unreadable,
+            FileStatus::NotAnExport,
+        ] {
+            let n = partial.files.iter().filter(|f| f.status == status).count() as u64;
+            files.insert(status.name(), n);
+        }
+        let meeting_records = c
+            .by_operation
+            .iter()
+            .filter(|(op, _)| crate::audit::is_meeting_operation(op))
+            .map(|(_, n)| n)
+            .sum();
+        let mb = c.csv_bytes as f64 / 1e6;
+        Summary {
+            tala_bulk_version: env!("CARGO_PKG_VERSION"),
+            files,
+            bytes_on_disk: c.disk_bytes,
+            bytes_csv: c.csv_bytes,
+            rows: c.rows,
+            records_by_operation: c.by_operation.clone(),
+            meeting_records,
+            duplicates_dropped: partial.duplicates(),
+            conflicting_duplicates: partial.conflicts(),
+            rows_skipped: Skip::ALL.iter().map(|s| (s.name(), c.skipped[*s as usize])).collect(),
+            row_warnings: Warn::ALL.iter().map(|w| (w.name(), c.warnings[*w as usize])).collect(),
+            meetings: meetings.list.len() as u64,
+            attendees: meetings.attendees(),
+            connections: meetings.connections(),
+            identical_connections_merged: meetings.merged_connections,
+            meetings_affected: meetings.meetings_affected(),
+            meetings_affected_percent: percent(
+                meetings.meetings_affected(),
+                meetings.list.len() as u64,
+            ),
+            attendees_affected: meetings.attendees_affected(),
+            attendees_affected_percent: percent(
+                meetings.attendees_affected(),
+                meetings.attendees(),
+            ),
+            earliest_creation_time: c.earliest.map(timestamp::format),
+            latest_creation_time: c.latest.map(timestamp::format),
+            jobs,
+            elapsed_seconds: (elapsed_seconds * 1000.0).round() / 1000.0,
+            mb_per_second: if elapsed_seconds > 0.0 { (mb / elapsed_seconds).round() } else { 0.0 },
+        }
+    }
+
+    /// Rows or files that could not be used: the reason for exit code 1.
+    pub fn input_problems(&self) -> u64 {
+        let bad_files: u64 = [FileStatus::Cut, FileStatus::Unreadable, FileStatus::NotAnExport]
+            .iter()
+            .map(|s| self.files.get(s.name()).copied().unwrap_or(0))
+            .sum();
+        bad_files + self.rows_skipped.values().sum::<u64>()
+    }
+
+    /// The two lines tala prints.
+    pub fn affected_lines(&self) -> String {
+        format!(
+            "{} meetings affected out of {} ({:.1}%)\n{} attendees affected out of {} ({:.1}%)\n",
+            self.meetings_affected,
+            self.meetings,
+            self.meetings_affected_percent,
+            self.attendees_affected,
+            self.attendees,
+            self.attendees_affected_percent
+        )
+    }
+
+    /// The human summary printed on stderr.
+    pub fn human(&self, out_dir: &str) -> String {
+        let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "tala-bulk: {} files, {:.1} MB in {:.2} s ({} MB/s, {} jobs)",
+            f("read"),
+            self.bytes_csv as f64 / 1e6,
+            self.elapsed_seconds,
+            self.mb_per_second,
+            self.jobs
+        );
+        let _ = writeln!(
+            s,
+            "  files: {} complete, {} capped, {} cut, {} empty, {} unreadable, {} not an export",
+            f("complete"),
+            f("capped"),
+            f("cut"),
+            f("empty"),
+            f("unreadable"),
+            f("not-an-export")
+        );
+        let other: u64 = self
+            .records_by_operation
+            .iter()
+            .filter(|(op, _)| !crate::audit::is_meeting_operation(op))
+            .map(|(_, n)| n)
+            .sum();
+        let skipped: u64 = self.rows_skipped.values().sum();
+        let _ = writeln!(
+            s,
+            "  rows: {} read, {} {MEETING_OPERATION}, {} other operations, {} skipped",
+            self.rows, self.meeting_records, other, skipped
+        );
+        let _ = writeln!(
+            s,
+            "  duplicates dropped: {} ({} with different content)",
+            self.duplicates_dropped, self.conflicting_duplicates
+        );
+        let _ = writeln!(
+            s,
+            "  meetings: {}, attendees: {}, connections: {} ({} identical merged)",
+            self.meetings, self.attendees, self.connections, self.identical_connections_merged
+        );
+        let _ = writeln!(s, "  reports written to {out_dir}");
+        s.push_str(&self.affected_lines());
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percent_to_one_decimal() {
+        assert_eq!(percent(0, 0), 0.0);
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(2, 3), 66.7);
+        assert_eq!(percent(7, 7), 100.0);
+    }
+}

@@ -1,0 +1,177 @@
+//! The three CSV reports, with tala's columns (SPEC 2.1). Real CSV: fields holding commas,
+//! quotes or newlines are quoted by the csv crate, never altered.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::intern::Interner;
+use crate::meetings::{device_label, Meeting, Meetings};
+use crate::timestamp::{self, Ts};
+
+pub const ORGANIZERS: &str = "organizers.csv";
+pub const ATTENDEES: &str = "attendees.csv";
+pub const DISCONNECTIONS: &str = "disconnections.csv";
+
+pub const ORGANIZERS_HEADER: [&str; 8] = [
+    "meeting_id",
+    "organizer_email",
+    "organizer_id",
+    "organizer_organization",
+    "meeting_type",
+    "first_join",
+    "last_leave",
+    "number_attendees",
+];
+
+pub const ATTENDEES_HEADER: [&str; 10] = [
+    "meeting_id",
+    "attendee_key",
+    "attendee_email",
+    "key_type",
+    "attendee_organization",
+    "join_time",
+    "leave_time",
+    "client_ip",
+    "device",
+    "property",
+];
+
+pub const DISCONNECTIONS_HEADER: [&str; 13] = [
+    "meeting_id",
+    "attendee_key",
+    "attendee_email",
+    "key_type",
+    "attendee_organization",
+    "device",
+    "connection",
+    "connections",
+    "join_time",
+    "leave_time",
+    "gap_seconds",
+    "client_ip",
+    "property",
+];
+
+/// Formats optional timestamps into reusable buffers (empty when missing).
+#[derive(Default)]
+struct Times {
+    a: String,
+    b: String,
+}
+
+impl Times {
+    fn set(&mut self, a: Option<Ts>, b: Option<Ts>) -> (&str, &str) {
+        match a {
+            Some(t) => timestamp::format_into(t, &mut self.a),
+            None => self.a.clear(),
+        }
+        match b {
+            Some(t) => timestamp::format_into(t, &mut self.b),
+            None => self.b.clear(),
+        }
+        (&self.a, &self.b)
+    }
+}
+
+fn writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new().has_headers(false).from_writer(out)
+}
+
+pub fn write_organizers(out: impl Write, strings: &Interner, meetings: &Meetings) -> Result<()> {
+    let mut w = writer(out);
+    w.write_record(ORGANIZERS_HEADER)?;
+    let mut times = Times::default();
+    for m in &meetings.list {
+        let (first, last) = times.set(m.first_join, m.last_leave);
+        w.write_record([
+            strings.get(m.id),
+            strings.get(m.organizer_email),
+            strings.get(m.organizer_id),
+            strings.get(m.organizer_organization),
+            strings.get(m.meeting_type),
+            first,
+            last,
+            &m.number_attendees.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn write_attendees(out: impl Write, strings: &Interner, meetings: &Meetings) -> Result<()> {
+    let mut w = writer(out);
+    w.write_record(ATTENDEES_HEADER)?;
+    let mut times = Times::default();
+    for m in &meetings.list {
+        for c in &m.connections {
+            let (join, leave) = times.set(c.conn.join, c.conn.leave);
+            w.write_record([
+                strings.get(m.id),
+                strings.get(c.conn.key),
+                strings.get(c.upn),
+                strings.get(c.conn.key_type),
+                strings.get(c.conn.organization),
+                join,
+                leave,
+                strings.get(c.conn.client_ip),
+                strings.get(c.conn.device),
+                strings.get(c.conn.property),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn write_disconnections(
+    out: impl Write,
+    strings: &Interner,
+    meetings: &Meetings,
+) -> Result<()> {
+    let mut w = writer(out);
+    w.write_record(DISCONNECTIONS_HEADER)?;
+    let mut times = Times::default();
+    for m in &meetings.list {
+        write_meeting_disconnections(&mut w, strings, m, &mut times)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn write_meeting_disconnections<W: Write>(
+    w: &mut csv::Writer<W>,
+    strings: &Interner,
+    m: &Meeting,
+    times: &mut Times,
+) -> Result<()> {
+    for group in &m.groups {
+        let total = group.members.len().to_string();
+        let mut prev_leave: Option<Option<Ts>> = None;
+        for (n, &i) in group.members.iter().enumerate() {
+            let c = &m.connections[i];
+            let gap = match (prev_leave, c.conn.join) {
+                (Some(Some(leave)), Some(join)) => (join - leave).to_string(),
+                _ => String::new(),
+            };
+            prev_leave = Some(c.conn.leave);
+            let (join, leave) = times.set(c.conn.join, c.conn.leave);
+            w.write_record([
+                strings.get(m.id),
+                strings.get(c.conn.key),
+                strings.get(c.upn),
+                strings.get(c.conn.key_type),
+                strings.get(c.conn.organization),
+                device_label(strings, c.conn.device),
+                &(n + 1).to_string(),
+                &total,
+                join,
+                leave,
+                &gap,
+                strings.get(c.conn.client_ip),
+                strings.get(c.conn.property),
+            ])?;
+        }
+    }
+    Ok(())
+}

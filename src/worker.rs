@@ -1,0 +1,275 @@
+//! Worker: drives the stages for one file at a time — open (`input`), scan rows (`csvscan`),
+//! read AuditData (`audit`), add to the partial state (`aggregate`) — and records how the file
+//! ended for the audit. Each worker owns its buffers, built once, and its partial state.
+
+use std::borrow::Cow;
+
+use crate::aggregate::{position, FileReport, FileStatus, Partial, Skip, Warn};
+use crate::audit::{is_meeting_operation, AuditError, AuditParser, TimeField};
+use crate::csvscan::{Columns, Scanner};
+use crate::discover::{ArchiveFile, Origin};
+use crate::input::{self, Feed};
+use crate::messages::Ui;
+use crate::timestamp::Ts;
+
+/// Row counts at which an export was probably cut by the service (SPEC 1.1): a one-call
+/// `Search-UnifiedAuditLog` page, and the premium search export. `--row-cap` adds its own.
+const KNOWN_CAPS: [u64; 2] = [5_000, 1_000_000];
+
+/// Plain files report progress every this many bytes, so one huge export still moves the bar.
+const PROGRESS_STEP: u64 = 8 << 20;
+
+pub struct Worker<'a> {
+    ui: &'a Ui,
+    row_cap: u64,
+    scanner: Scanner,
+    parser: AuditParser,
+    /// The Operation column of the current row, copied so AuditData can be parsed in place.
+    op_buf: String,
+    pub partial: Partial,
+}
+
+/// What scanning one file found, beyond the counts that go straight into the partial.
+#[derive(Default)]
+struct FileScan {
+    csv_bytes: u64,
+    rows: u64,
+    meeting_records: u64,
+    earliest: Option<Ts>,
+    latest: Option<Ts>,
+    status: Option<(FileStatus, String)>,
+}
+
+impl<'a> Worker<'a> {
+    pub fn new(ui: &'a Ui, row_cap: u64) -> Worker<'a> {
+        Worker {
+            ui,
+            row_cap,
+            scanner: Scanner::new(),
+            parser: AuditParser::new(),
+            op_buf: String::new(),
+            partial: Partial::default(),
+        }
+    }
+
+    /// Reads archive file number `index` into the partial state. Never fails: whatever goes
+    /// wrong becomes the file's status and a warning.
+    pub fn process(&mut self, index: usize, file: &ArchiveFile) {
+        let opened = match &file.origin {
+            Origin::File(path) => input::open_path(path),
+            Origin::Stdin => input::open_stdin(),
+            Origin::Broken(why) => Err(std::io::Error::other(why.clone())),
+        };
+        let mut report = FileReport {
+            index,
+            name: file.name.clone(),
+            format: "",
+            disk_bytes: None,
+            csv_bytes: 0,
+            rows: 0,
+            meeting_records: 0,
+            earliest: None,
+            latest: None,
+            status: FileStatus::Unreadable,
+            detail: String::new(),
+        };
+        match opened {
+            Err(err) => {
+                report.detail = err.to_string();
+                self.ui.warn(format_args!("{}: cannot read: {err}; skipped", file.name));
+            }
+            Ok(opened) => {
+                report.format = opened.format.name();
+                report.disk_bytes = opened.disk_bytes;
+                let progress_by_chunks = opened.format == input::Format::Csv;
+                let scan =
+                    opened.with_feed(|feed| self.scan(index, &file.name, feed, progress_by_chunks));
+                let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
+                self.ui.advance(report.disk_bytes.unwrap_or(0).saturating_sub(reported));
+                report.csv_bytes = scan.csv_bytes;
+                report.rows = scan.rows;
+                report.meeting_records = scan.meeting_records;
+                report.earliest = scan.earliest;
+                report.latest = scan.latest;
+                (report.status, report.detail) =
+                    scan.status.unwrap_or_else(|| self.status_by_rows(scan.rows));
+                if report.status.is_problem() {
+                    self.ui.warn(format_args!(
+                        "{}: {}: {}",
+                        file.name,
+                        report.status.name(),
+                        report.detail
+                    ));
+                }
+            }
+        }
+        let counts = &mut self.partial.counts;
+        counts.disk_bytes += report.disk_bytes.unwrap_or(0);
+        counts.csv_bytes += report.csv_bytes;
+        self.partial.files.push(report);
+        self.ui.file_done();
+    }
+
+    fn status_by_rows(&self, rows: u64) -> (FileStatus, String) {
+        if rows == 0 {
+            (FileStatus::Empty, "header only".into())
+        } else if rows == self.row_cap {
+            let why = format!(
+                "exactly the row cap ({rows} rows): the export probably stopped \
+                               there; re-export this time window in smaller pieces"
+            );
+            (FileStatus::Capped, why)
+        } else if KNOWN_CAPS.contains(&rows) {
+            let why = format!(
+                "{rows} rows, a known export cap: the export may have stopped \
+                               there; re-export this time window in smaller pieces"
+            );
+            (FileStatus::Capped, why)
+        } else {
+            (FileStatus::Complete, String::new())
+        }
+    }
+
+    fn scan(&mut self, index: usize, name: &str, feed: &mut dyn Feed, progress: bool) -> FileScan {
+        let Worker { ui, scanner, parser, op_buf, partial, .. } = self;
+        let mut scan = FileScan::default();
+        scanner.reset();
+        let columns = match scanner.next_record(feed) {
+            Err(err) => {
+                scan.status = Some((FileStatus::Unreadable, format!("read error: {err}")));
+                return scan;
+            }
+            Ok(None) => {
+                scan.status = Some((FileStatus::Empty, "no bytes".into()));
+                return scan;
+            }
+            Ok(Some(header)) => {
+                let names: Vec<&[u8]> = header.fields().collect();
+                Columns::from_header(&names)
+            }
+        };
+        let Some(cols) = columns else {
+            scan.status =
+                Some((FileStatus::NotAnExport, "no AuditData column in the first row".into()));
+            scan.csv_bytes = scanner.consumed();
+            return scan;
+        };
+        let mut reported = 0u64;
+        loop {
+            let mut record = match scanner.next_record(feed) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(err) => {
+                    let detail = format!("stopped after row {}: {err}", scan.rows);
+                    scan.status = Some((FileStatus::Cut, detail));
+                    break;
+                }
+            };
+            scan.rows += 1;
+            partial.counts.rows += 1;
+            let (row, at_eof) = (record.row, record.at_eof);
+            let pos = position(index, record.offset);
+            if cols.is_header_again(&record) {
+                partial.counts.warnings[Warn::RepeatedHeader as usize] += 1;
+                ui.row_warning(name, row, "the header row again; ignored");
+                continue;
+            }
+            // Operation from its column when there is one (cheap), else from AuditData.
+            op_buf.clear();
+            if let Some(f) = cols.operation.and_then(|i| record.field(i)) {
+                op_buf.push_str(&String::from_utf8_lossy(f));
+            }
+            let op_col = (!op_buf.is_empty()).then_some(op_buf.as_str());
+            let Some(json) = record.field_mut(cols.audit_data) else {
+                skip(partial, ui, name, row, Skip::TooFewFields);
+                if at_eof {
+                    scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
+                }
+                continue;
+            };
+            let hash = xxhash_rust::xxh3::xxh3_64(json);
+            let outcome = parser.with_record(json, |rec| {
+                let rec = match rec {
+                    Err(AuditError::NotJson) => return Err(Skip::InvalidJson),
+                    Err(AuditError::NotObject) => return Err(Skip::NotAnObject),
+                    Ok(rec) => rec,
+                };
+                let op: Cow<'_, str> = match (op_col, &rec.operation) {
+                    (Some(op), _) => Cow::Borrowed(op),
+                    (None, Some(op)) => Cow::Borrowed(&**op),
+                    (None, None) => Cow::Borrowed(""),
+                };
+                partial.counts.count_operation(&op);
+                if let Some(t) = rec.creation_time {
+                    partial.counts.saw_time(t);
+                    scan.earliest = Some(scan.earliest.map_or(t, |e| e.min(t)));
+                    scan.latest = Some(scan.latest.map_or(t, |l| l.max(t)));
+                }
+                if !is_meeting_operation(&op) {
+                    return Ok(());
+                }
+                scan.meeting_records += 1;
+                if rec.meeting_id.is_none() {
+                    return Err(Skip::MissingMeetingId);
+                }
+                let mut warn = |w: Warn, what: &str| {
+                    partial.counts.warnings[w as usize] += 1;
+                    ui.row_warning(name, row, what);
+                };
+                match rec.join {
+                    None | Some(TimeField::Missing) => {
+                        warn(Warn::MissingJoinTime, "no JoinTime; connection kept without it")
+                    }
+                    Some(TimeField::Invalid) => warn(
+                        Warn::InvalidJoinTime,
+                        "JoinTime is not YYYY-MM-DDThh:mm:ss; connection kept without it",
+                    ),
+                    Some(TimeField::At(_)) => {}
+                }
+                match rec.leave {
+                    None | Some(TimeField::Missing) => {
+                        warn(Warn::MissingLeaveTime, "no LeaveTime; connection kept without it")
+                    }
+                    Some(TimeField::Invalid) => warn(
+                        Warn::InvalidLeaveTime,
+                        "LeaveTime is not YYYY-MM-DDThh:mm:ss; connection kept without it",
+                    ),
+                    Some(TimeField::At(_)) => {}
+                }
+                if rec.attendees.is_empty() {
+                    warn(
+                        Warn::NoAttendees,
+                        "no usable Attendees entry; meeting counted, no connection",
+                    );
+                } else if rec.attendees.iter().any(|a| a.key.is_empty()) {
+                    warn(Warn::EmptyAttendeeKey, "attendee without UserObjectId or DisplayName");
+                }
+                if rec.id.is_none() {
+                    warn(Warn::MissingId, "no record Id; cannot be deduplicated");
+                }
+                partial.add(&rec, pos, hash);
+                Ok(())
+            });
+            if let Err(reason) = outcome {
+                skip(partial, ui, name, row, reason);
+                if at_eof && reason != Skip::MissingMeetingId {
+                    scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
+                }
+            }
+            if progress && scanner.consumed() - reported >= PROGRESS_STEP {
+                ui.advance(scanner.consumed() - reported);
+                reported = scanner.consumed();
+            }
+        }
+        scan.csv_bytes = scanner.consumed();
+        if progress {
+            ui.advance(scan.csv_bytes - reported);
+        }
+        scan
+    }
+}
+
+fn skip(partial: &mut Partial, ui: &Ui, name: &str, row: u64, reason: Skip) {
+    partial.counts.skipped[reason as usize] += 1;
+    ui.row_warning(name, row, format_args!("{}; row skipped", reason.describe()));
+}
