@@ -1,1 +1,6 @@
+//! Integration tests: the real binary on real files in `testdata/`.
 
+#[macro_use]
+mod util;
+
+mod pipeline;

@@ -1,0 +1,76 @@
+//! Test helpers: a temporary directory per test, the built binary, and comparisons that show
+//! expected and actual side by side.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A scratch directory with helpers to run `tala-bulk` in it.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// `tala-bulk` with the working directory set to this test's directory.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tala-bulk"));
+        cmd.current_dir(self.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `tala-bulk --out OUT args...` and returns its output.
+    pub fn run_out(&self, out: &str, args: &[&str]) -> Output {
+        let out_dir = self.join(out);
+        self.cmd().arg("--out").arg(&out_dir).args(args).output().expect("run tala-bulk")
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    pub fn summary(&self, out: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(&format!("{out}/summary.json"))).expect("summary.json")
+    }
+}
+
+/// Absolute path of a file under `testdata/`.
+pub fn testdata(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel).to_string_lossy().into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts two texts are equal, printing both in full, line-numbered, when they are not.
+#[track_caller]
+pub fn assert_text(what: &str, expected: &str, actual: &str) {
+    if expected != actual {
+        let show = |s: &str| {
+            s.lines().enumerate().map(|(i, l)| format!("{:>3} | {l}\n", i + 1)).collect::<String>()
+        };
+        panic!(
+            "{what} differs\n--- expected ---\n{}--- actual ---\n{}----------------",
+            show(expected),
+            show(actual)
+        );
+    }
+}
+
+/// Compares a report in `out` with the expected text (a header line plus rows).
+macro_rules! assert_report {
+    ($t:expr, $out:expr, $name:expr, $expected:expr) => {
+        $crate::util::assert_text($name, $expected, &$t.read(&format!("{}/{}", $out, $name)))
+    };
+}
