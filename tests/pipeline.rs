@@ -270,3 +270,25 @@ fn unwritable_output_is_fatal_and_reads_nothing() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot create output directory"), "{}", stderr(&out));
 }
+
+/// The reports agree row for row with the independent Python implementation of SPEC 2
+/// (`scripts/reference_reports.py`) on the generated sample archive.
+#[test]
+fn agrees_with_the_reference_implementation_on_the_sample() {
+    let t = TestDir::new();
+    let out = t.run_out("r", &[&testdata("sample")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = format!("{}/scripts/reference_reports.py", env!("CARGO_MANIFEST_DIR"));
+    let reference = std::process::Command::new("python3")
+        .args([&script, "--out", &t.join("ref").to_string_lossy(), &testdata("sample")])
+        .output()
+        .expect("python3 runs the reference implementation");
+    assert!(reference.status.success(), "{}", stderr(&reference));
+    for report in ["organizers.csv", "attendees.csv", "disconnections.csv"] {
+        assert_text(report, &t.read(&format!("ref/{report}")), &t.read(&format!("r/{report}")));
+    }
+    // The same two lines tala prints.
+    let ours = stderr(&out);
+    let theirs = String::from_utf8_lossy(&reference.stdout);
+    assert!(ours.ends_with(&*theirs), "ours:\n{ours}\nreference:\n{theirs}");
+}

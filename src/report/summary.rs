@@ -42,13 +42,15 @@ pub struct Summary {
     pub mb_per_second: f64,
 }
 
-/// A percentage rounded to one decimal, 0 when there is nothing to divide by.
+/// A percentage to one decimal, 0 when there is nothing to divide by. Rounded the way tala
+/// (Python's `f"{x:.1f}"`) rounds, exact binary value with ties to even, which is also what
+/// Rust's `{:.1}` does; so the number is formatted, then read back.
 pub fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
-        0.0
-    } else {
-        (1000.0 * part as f64 / whole as f64).round() / 10.0
+        return 0.0;
     }
+    let text = format!("{:.1}", 100.0 * part as f64 / whole as f64);
+    text.parse().unwrap_or(0.0)
 }
 
 impl Summary {
@@ -196,5 +198,9 @@ mod tests {
         assert_eq!(percent(1, 3), 33.3);
         assert_eq!(percent(2, 3), 66.7);
         assert_eq!(percent(7, 7), 100.0);
+        // 6.25 and 31.25 are exact in binary: ties go to even, as in tala.
+        assert_eq!(percent(1, 16), 6.2);
+        assert_eq!(percent(5, 16), 31.2);
+        assert_eq!(percent(3, 16), 18.8);
     }
 }
