@@ -180,6 +180,12 @@ impl<'a> Worker<'a> {
                 op_buf.push_str(&String::from_utf8_lossy(f));
             }
             let op_col = (!op_buf.is_empty()).then_some(op_buf.as_str());
+            // SPEC 1.1: CreationDate is only a fallback, and only when it is unambiguous ISO
+            // (locale forms like 9/20/2023 may be day-first or month-first).
+            let column_time = cols
+                .creation_date
+                .and_then(|i| record.field(i))
+                .and_then(|f| crate::timestamp::parse(f.trim_ascii()));
             let Some(json) = record.field_mut(cols.audit_data) else {
                 skip(partial, ui, name, row, Skip::TooFewFields);
                 if at_eof {
@@ -200,7 +206,7 @@ impl<'a> Worker<'a> {
                     (None, None) => Cow::Borrowed(""),
                 };
                 partial.counts.count_operation(&op);
-                if let Some(t) = rec.creation_time {
+                if let Some(t) = rec.creation_time.or(column_time) {
                     partial.counts.saw_time(t);
                     scan.earliest = Some(scan.earliest.map_or(t, |e| e.min(t)));
                     scan.latest = Some(scan.latest.map_or(t, |l| l.max(t)));

@@ -292,3 +292,27 @@ fn agrees_with_the_reference_implementation_on_the_sample() {
     let theirs = String::from_utf8_lossy(&reference.stdout);
     assert!(ours.ends_with(&*theirs), "ours:\n{ours}\nreference:\n{theirs}");
 }
+
+#[test]
+fn creation_date_column_is_the_fallback_time_only_when_iso() {
+    let t = TestDir::new();
+    let row = |date: &str, id: &str| {
+        format!(
+            "{date},MeetingParticipantDetail,\"{{\"\"Id\"\":\"\"{id}\"\",\"\"MeetingDetailId\"\":\"\"m\"\",\
+             \"\"JoinTime\"\":\"\"2024-01-01T00:00:00\"\",\"\"LeaveTime\"\":\"\"2024-01-01T00:10:00\"\",\
+             \"\"Attendees\"\":[{{\"\"UserObjectId\"\":\"\"u\"\"}}]}}\"\n"
+        )
+    };
+    let csv = format!(
+        "CreationDate,Operation,AuditData\n{}{}",
+        row("2024-02-01T10:00:00.0000000Z", "a"),
+        row("1/3/2024 9:00:00 AM", "b")
+    );
+    std::fs::write(t.join("x.csv"), csv).expect("write");
+    let out = t.run_out("r", &["x.csv"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s = t.summary("r");
+    // The locale-formatted date (day or month first?) is not used.
+    assert_eq!(s["earliest_creation_time"], "2024-02-01T10:00:00");
+    assert_eq!(s["latest_creation_time"], "2024-02-01T10:00:00");
+}
