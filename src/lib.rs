@@ -66,28 +66,89 @@ pub fn run(config: Config) -> Result<Outcome> {
     }
     let sizes: Vec<u64> = files.iter().map(file_size).collect();
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
-    let partial = read_archive(&files, &sizes, &config, &ui)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.jobs)
+        .build()
+        .context("cannot start worker threads")?;
+    let mut timings = Timings::new(started);
+    let partial = read_archive(&pool, &files, &sizes, &config, &ui);
     ui.finish();
+    timings.lap("read and merge");
 
-    let meetings = meetings::build(&partial, &meetings::AllConnections);
+    let meetings = pool.install(|| meetings::build(&partial, &meetings::AllConnections));
+    timings.lap("meetings");
     let summary = Summary::new(&partial, &meetings, config.jobs, started.elapsed().as_secs_f64());
 
-    let mut staged = report::Staged::new(&config.out_dir);
+    let dir = &config.out_dir;
     let strings = &partial.strings;
-    staged.write(tables::ORGANIZERS, |w| tables::write_organizers(w, strings, &meetings))?;
-    staged.write(tables::ATTENDEES, |w| tables::write_attendees(w, strings, &meetings))?;
-    staged
-        .write(tables::DISCONNECTIONS, |w| tables::write_disconnections(w, strings, &meetings))?;
-    staged.write(report::summary::SUMMARY, |w| {
-        serde_json::to_writer_pretty(&mut *w, &summary)?;
-        std::io::Write::write_all(w, b"\n")?;
-        Ok(())
-    })?;
-    staged.commit()?;
+    let (tables, summary_file) = pool.install(|| {
+        rayon::join(
+            || -> Result<Vec<report::StagedFile>> {
+                let ((org, att), dis) = rayon::join(
+                    || {
+                        rayon::join(
+                            || {
+                                report::stage(dir, tables::ORGANIZERS, |w| {
+                                    tables::write_organizers(w, strings, &meetings)
+                                })
+                            },
+                            || {
+                                report::stage(dir, tables::ATTENDEES, |w| {
+                                    tables::write_attendees(w, strings, &meetings)
+                                })
+                            },
+                        )
+                    },
+                    || {
+                        report::stage(dir, tables::DISCONNECTIONS, |w| {
+                            tables::write_disconnections(w, strings, &meetings)
+                        })
+                    },
+                );
+                Ok(vec![org?, att?, dis?])
+            },
+            || {
+                report::stage(dir, report::summary::SUMMARY, |w| {
+                    serde_json::to_writer_pretty(&mut *w, &summary)?;
+                    std::io::Write::write_all(w, b"\n")?;
+                    Ok(())
+                })
+            },
+        )
+    });
+    let mut staged = tables?;
+    staged.push(summary_file?);
+    report::commit(dir, staged)?;
+    timings.lap("write reports");
     if !config.quiet {
         ui.say(summary.human(&config.out_dir.to_string_lossy()).trim_end());
     }
+    timings.print(&ui);
     Ok(Outcome { summary })
+}
+
+/// Phase durations, printed when `TALA_BULK_TIMINGS` is set (for benchmarking and profiling).
+struct Timings {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Timings {
+    fn new(started: Instant) -> Timings {
+        Timings { last: started, laps: Vec::new() }
+    }
+    fn lap(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.laps.push((what, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+    fn print(&self, ui: &Ui) {
+        if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
+            for (what, secs) in &self.laps {
+                ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s"));
+            }
+        }
+    }
 }
 
 fn file_size(file: &ArchiveFile) -> u64 {
@@ -100,14 +161,16 @@ fn file_size(file: &ArchiveFile) -> u64 {
 /// Shares the files among `config.jobs` workers and merges their partial states. Workers take
 /// the next file from a shared counter, largest files first, so one big export does not
 /// leave the other threads idle at the end; which worker read what never shows in the result.
-fn read_archive(files: &[ArchiveFile], sizes: &[u64], config: &Config, ui: &Ui) -> Result<Partial> {
+fn read_archive(
+    pool: &rayon::ThreadPool,
+    files: &[ArchiveFile],
+    sizes: &[u64],
+    config: &Config,
+    ui: &Ui,
+) -> Partial {
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let next = AtomicUsize::new(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.jobs)
-        .build()
-        .context("cannot start worker threads")?;
     let partials: Vec<Partial> = pool.broadcast(|_| {
         let mut worker = worker::Worker::new(ui, config.row_cap);
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -120,5 +183,5 @@ fn read_archive(files: &[ArchiveFile], sizes: &[u64], config: &Config, ui: &Ui) 
         partials.into_par_iter().reduce(Partial::default, Partial::merge)
     });
     partial.files.sort_by_key(|f| f.index);
-    Ok(partial)
+    partial
 }

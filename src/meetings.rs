@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
-use crate::aggregate::{Partial, Pos};
+use crate::aggregate::{Entry, Partial, Pos};
 use crate::intern::{Interner, Sym};
 use crate::timestamp::Ts;
 
@@ -105,17 +105,44 @@ fn cmp_time(a: Option<Ts>, b: Option<Ts>) -> Ordering {
 
 struct Acc {
     first: Pos,
-    /// Index of the first record's entry, for the organizer fields.
+    /// Organizer email, id, organization and meeting type of the first record.
     organizer: [Sym; 4],
     conns: HashMap<Conn, (Pos, Sym)>,
 }
 
+/// Meetings are spread over this many shards by a hash of their id, so shards can be built in
+/// parallel without sharing anything: every record of a meeting lands in the same shard.
+const SHARDS: usize = 64;
+
 /// Builds the meetings from the merged partial state.
 pub fn build(partial: &Partial, filter: &dyn ConnFilter) -> Meetings {
     let strings = &partial.strings;
+    let mut shards: Vec<Vec<&Entry>> = vec![Vec::new(); SHARDS];
+    for entry in partial.entries() {
+        // Fibonacci hashing of the symbol: cheap and spreads consecutive symbols.
+        let h = (u64::from(entry.rec.meeting).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
+        shards[h % SHARDS].push(entry);
+    }
+    let built: Vec<(Vec<Meeting>, u64)> =
+        shards.into_par_iter().map(|entries| build_shard(strings, filter, &entries)).collect();
+    let merged = built.iter().map(|(_, m)| m).sum();
+    let mut list: Vec<Meeting> = built.into_iter().flat_map(|(list, _)| list).collect();
+    list.par_sort_unstable_by(|a, b| {
+        cmp_time(a.first_join, b.first_join)
+            .then_with(|| strings.get(a.id).as_bytes().cmp(strings.get(b.id).as_bytes()))
+    });
+    Meetings { list, merged_connections: merged }
+}
+
+/// The meetings of one shard, and how many connections merged into an identical one.
+fn build_shard(
+    strings: &Interner,
+    filter: &dyn ConnFilter,
+    entries: &[&Entry],
+) -> (Vec<Meeting>, u64) {
     let mut accs: HashMap<Sym, Acc> = HashMap::new();
     let mut merged = 0u64;
-    for entry in partial.entries() {
+    for entry in entries {
         let r = &entry.rec;
         let organizer =
             [r.organizer_email, r.organizer_id, r.organizer_organization, r.meeting_type];
@@ -152,13 +179,8 @@ pub fn build(partial: &Partial, filter: &dyn ConnFilter) -> Meetings {
             }
         }
     }
-    let mut list: Vec<Meeting> =
-        accs.into_par_iter().map(|(id, acc)| meeting(strings, filter, id, acc)).collect();
-    list.par_sort_unstable_by(|a, b| {
-        cmp_time(a.first_join, b.first_join)
-            .then_with(|| strings.get(a.id).as_bytes().cmp(strings.get(b.id).as_bytes()))
-    });
-    Meetings { list, merged_connections: merged }
+    let list = accs.into_iter().map(|(id, acc)| meeting(strings, filter, id, acc)).collect();
+    (list, merged)
 }
 
 fn meeting(strings: &Interner, filter: &dyn ConnFilter, id: Sym, acc: Acc) -> Meeting {

@@ -38,21 +38,39 @@ pub fn parse(s: &[u8]) -> Option<Ts> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
-/// Writes `ts` as `YYYY-MM-DDThh:mm:ss` into `buf` (cleared first).
+/// Writes `ts` as `YYYY-MM-DDThh:mm:ss` into `buf` (cleared first). Digits are written by
+/// hand: this runs once or twice per report row and `write!` showed up in profiles.
 pub fn format_into(ts: Ts, buf: &mut String) {
-    use std::fmt::Write;
     buf.clear();
     let days = ts.div_euclid(86_400);
     let secs = ts.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        buf,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    if !(0..=9999).contains(&y) {
+        // Outside what a four-digit year can show; cannot come from `parse`.
+        use std::fmt::Write;
+        let _ = write!(
+            buf,
+            "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+        return;
+    }
+    let mut out = *b"0000-00-00T00:00:00";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, secs / 3600);
+    put(14, 2, secs / 60 % 60);
+    put(17, 2, secs % 60);
+    buf.push_str(std::str::from_utf8(&out).unwrap_or_default());
 }
 
 pub fn format(ts: Ts) -> String {

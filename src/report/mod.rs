@@ -8,49 +8,45 @@ pub mod tables;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
 
-/// Report files staged in the output directory, renamed into place together by [`commit`].
-pub struct Staged {
-    dir: PathBuf,
-    files: Vec<(NamedTempFile, &'static str)>,
+/// A report written to a temporary name next to its final one, waiting for [`commit`].
+pub struct StagedFile {
+    tmp: NamedTempFile,
+    name: &'static str,
 }
 
-impl Staged {
-    pub fn new(dir: &Path) -> Staged {
-        Staged { dir: dir.to_path_buf(), files: Vec::new() }
+/// Writes one report to a temporary file in `dir`.
+pub fn stage(
+    dir: &Path,
+    name: &'static str,
+    body: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
+) -> Result<StagedFile> {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        // tempfile's default is 0600; reports should get the usual mode (the umask applies).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        body(&mut w).with_context(|| format!("cannot write {name}"))?;
+        w.flush().with_context(|| format!("cannot write {name}"))?;
     }
+    // On disk before the rename, so a crash cannot leave a renamed but empty report.
+    tmp.as_file().sync_all().with_context(|| format!("cannot write {name}"))?;
+    Ok(StagedFile { tmp, name })
+}
 
-    /// Writes one report to a temporary file next to its final name.
-    pub fn write(
-        &mut self,
-        name: &'static str,
-        body: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
-    ) -> Result<()> {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&self.dir)
-            .with_context(|| format!("cannot create a file in {}", self.dir.display()))?;
-        {
-            let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
-            body(&mut w).with_context(|| format!("cannot write {name}"))?;
-            w.flush().with_context(|| format!("cannot write {name}"))?;
-        }
-        tmp.as_file().sync_all().with_context(|| format!("cannot write {name}"))?;
-        self.files.push((tmp, name));
-        Ok(())
+/// Renames every staged file into place, once all of them were written.
+pub fn commit(dir: &Path, files: Vec<StagedFile>) -> Result<()> {
+    for StagedFile { tmp, name } in files {
+        let target = dir.join(name);
+        tmp.persist(&target).with_context(|| format!("cannot replace {}", target.display()))?;
     }
-
-    /// Renames every staged file into place.
-    pub fn commit(self) -> Result<()> {
-        for (tmp, name) in self.files {
-            let target = self.dir.join(name);
-            tmp.persist(&target).with_context(|| format!("cannot replace {}", target.display()))?;
-        }
-        Ok(())
-    }
+    Ok(())
 }

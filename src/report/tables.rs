@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use rayon::prelude::*;
 
 use crate::intern::Interner;
 use crate::meetings::{device_label, Meeting, Meetings};
@@ -78,11 +79,53 @@ fn writer<W: Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new().has_headers(false).from_writer(out)
 }
 
+/// Meetings formatted per parallel batch item; batches of `BATCH` items are formatted on all
+/// workers, then written in order, so output order is fixed and memory stays bounded.
+const MEETINGS_PER_ITEM: usize = 2_000;
+const BATCH: usize = 16;
+
+/// Writes `header`, then every meeting's rows as `rows` formats them, in meeting order.
+/// Formatting CSV is the expensive part of writing a report, so it runs in parallel.
+fn write_rows<W: Write>(
+    mut out: W,
+    header: &[&str],
+    meetings: &Meetings,
+    rows: impl Fn(&mut csv::Writer<&mut Vec<u8>>, &Meeting, &mut Times) -> csv::Result<()> + Sync,
+) -> Result<()> {
+    let mut head = Vec::new();
+    {
+        let mut w = writer(&mut head);
+        w.write_record(header)?;
+        w.flush()?;
+    }
+    out.write_all(&head)?;
+    let items: Vec<&[Meeting]> = meetings.list.chunks(MEETINGS_PER_ITEM).collect();
+    for batch in items.chunks(BATCH) {
+        let buffers: Vec<csv::Result<Vec<u8>>> = batch
+            .par_iter()
+            .map(|ms| {
+                let mut buf = Vec::new();
+                let mut times = Times::default();
+                {
+                    let mut w = writer(&mut buf);
+                    for m in *ms {
+                        rows(&mut w, m, &mut times)?;
+                    }
+                    w.flush()?;
+                }
+                Ok(buf)
+            })
+            .collect();
+        for buf in buffers {
+            out.write_all(&buf?)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 pub fn write_organizers(out: impl Write, strings: &Interner, meetings: &Meetings) -> Result<()> {
-    let mut w = writer(out);
-    w.write_record(ORGANIZERS_HEADER)?;
-    let mut times = Times::default();
-    for m in &meetings.list {
+    write_rows(out, &ORGANIZERS_HEADER, meetings, |w, m, times| {
         let (first, last) = times.set(m.first_join, m.last_leave);
         w.write_record([
             strings.get(m.id),
@@ -93,17 +136,12 @@ pub fn write_organizers(out: impl Write, strings: &Interner, meetings: &Meetings
             first,
             last,
             &m.number_attendees.to_string(),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
+        ])
+    })
 }
 
 pub fn write_attendees(out: impl Write, strings: &Interner, meetings: &Meetings) -> Result<()> {
-    let mut w = writer(out);
-    w.write_record(ATTENDEES_HEADER)?;
-    let mut times = Times::default();
-    for m in &meetings.list {
+    write_rows(out, &ATTENDEES_HEADER, meetings, |w, m, times| {
         for c in &m.connections {
             let (join, leave) = times.set(c.conn.join, c.conn.leave);
             w.write_record([
@@ -119,9 +157,8 @@ pub fn write_attendees(out: impl Write, strings: &Interner, meetings: &Meetings)
                 strings.get(c.conn.property),
             ])?;
         }
-    }
-    w.flush()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 pub fn write_disconnections(
@@ -129,22 +166,17 @@ pub fn write_disconnections(
     strings: &Interner,
     meetings: &Meetings,
 ) -> Result<()> {
-    let mut w = writer(out);
-    w.write_record(DISCONNECTIONS_HEADER)?;
-    let mut times = Times::default();
-    for m in &meetings.list {
-        write_meeting_disconnections(&mut w, strings, m, &mut times)?;
-    }
-    w.flush()?;
-    Ok(())
+    write_rows(out, &DISCONNECTIONS_HEADER, meetings, |w, m, times| {
+        write_meeting_disconnections(w, strings, m, times)
+    })
 }
 
-fn write_meeting_disconnections<W: Write>(
-    w: &mut csv::Writer<W>,
+fn write_meeting_disconnections(
+    w: &mut csv::Writer<&mut Vec<u8>>,
     strings: &Interner,
     m: &Meeting,
     times: &mut Times,
-) -> Result<()> {
+) -> csv::Result<()> {
     for group in &m.groups {
         let total = group.members.len().to_string();
         let mut prev_leave: Option<Option<Ts>> = None;
