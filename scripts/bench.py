@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark: tala-bulk against the machine's limits and a peer, in one run.
+
+Usage:
+    python3 scripts/bench.py [--files 40] [--rows 50000] [--runs 3] [--jobs N] [--no-duckdb]
+
+It builds the release binary, generates (once, kept under target/bench/) a ~2 GB archive with
+scripts/gen_archive.py and a zstd-compressed copy, warms the page cache, then times each command
+--runs times and reports the median wall time, MB/s and rows/s over the plain archive's bytes,
+and peak RSS (from wait4, per process):
+
+  wc -l, cat            the scan limit over the same plain files
+  zstd -dc x N          the decompression limit: the .zst files decompressed to /dev/null by N
+                        parallel zstd processes
+  tala-bulk             --jobs 1 and --jobs N on the plain archive, --jobs N on the .zst one,
+                        and --jobs N on the plain archive passed twice (every record a duplicate:
+                        peak RSS should barely move)
+  duckdb                the same three reports as SQL over the same CSVs (DuckDB from PyPI in a
+                        venv under target/bench/), on N threads
+
+The ratios the project tracks (README "Performance") are printed after the table.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "target" / "bench"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def timed(argv, runs, ok=(0,)):
+    """Median wall seconds and max peak RSS (MiB) of running argv `runs` times."""
+    walls, rss = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - start)
+        code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            sys.exit(f"bench: {' '.join(map(str, argv))[:200]} exited {code}: {err[-2000:]!r}")
+        rss = max(rss, usage.ru_maxrss / 1024)
+    return statistics.median(walls), rss
+
+
+def ensure_archive(files, rows):
+    plain = BENCH / f"archive-{files}x{rows}"
+    if not plain.exists():
+        tmp = plain.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        sh([sys.executable, ROOT / "scripts/gen_archive.py", "--out", tmp, "--files", str(files),
+            "--row-cap", str(rows), "--seed", "1"])
+        tmp.rename(plain)
+    zst = BENCH / f"archive-{files}x{rows}-zst"
+    if not zst.exists():
+        tmp = zst.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for f in sorted(plain.iterdir()):
+            sh(["zstd", "-q", "-3", "-T0", str(f), "-o", str(tmp / (f.name + ".zst"))])
+        tmp.rename(zst)
+    return plain, zst
+
+
+DUCKDB_SQL = r"""
+CREATE TEMP TABLE raw AS
+SELECT filename, row_number() OVER () AS rn,
+       coalesce(nullif(Operation, ''), json_extract_string(AuditData, '$.Operation')) AS op,
+       AuditData AS j
+FROM read_csv('{glob}', union_by_name = true, all_varchar = true, filename = true,
+              header = true, quote = '"', escape = '"',
+              max_line_size = 100000000);
+CREATE TEMP TABLE rec AS
+SELECT * FROM (
+  SELECT *, row_number() OVER (PARTITION BY coalesce(lower(json_extract_string(j, '$.Id')), filename || ':' || rn)
+                                ORDER BY filename, rn) AS copy
+  FROM raw WHERE lower(op) = 'meetingparticipantdetail'
+) WHERE copy = 1 AND json_extract_string(j, '$.MeetingDetailId') IS NOT NULL;
+CREATE TEMP TABLE conn AS
+SELECT json_extract_string(j, '$.MeetingDetailId') AS meeting_id,
+       coalesce(nullif(json_extract_string(a, '$.UserObjectId'), ''),
+                nullif(json_extract_string(a, '$.DisplayName'), ''), '') AS attendee_key,
+       json_extract_string(a, '$.UPN') AS attendee_email,
+       coalesce(json_extract_string(a, '$.RecipientType'), '?') AS key_type,
+       json_extract_string(a, '$.OrganizationId') AS attendee_organization,
+       json_extract_string(j, '$.JoinTime') AS join_time,
+       json_extract_string(j, '$.LeaveTime') AS leave_time,
+       json_extract_string(j, '$.ClientIP') AS client_ip,
+       coalesce(json_extract_string(j, '$.DeviceInformation'), '') AS device,
+       json_extract_string(j, '$.ExtraProperties[0].Value') AS property,
+       filename, rn,
+       json_extract_string(j, '$.UserId') AS organizer_email,
+       json_extract_string(j, '$.UserKey') AS organizer_id,
+       json_extract_string(j, '$.OrganizationId') AS organizer_organization,
+       json_extract_string(j, '$.ItemName') AS meeting_type
+FROM rec, unnest(from_json(json_extract(j, '$.Attendees'), '["json"]')) AS t(a);
+COPY (
+  SELECT meeting_id, arg_min(organizer_email, (filename, rn)), arg_min(organizer_id, (filename, rn)),
+         arg_min(organizer_organization, (filename, rn)), arg_min(meeting_type, (filename, rn)),
+         min(join_time) AS first_join, max(leave_time), count(DISTINCT attendee_key)
+  FROM conn GROUP BY meeting_id ORDER BY first_join, meeting_id
+) TO '{out}/organizers.csv' (HEADER);
+CREATE TEMP TABLE distinct_conn AS
+SELECT meeting_id, attendee_key, arg_min(attendee_email, (filename, rn)) AS attendee_email, key_type,
+       attendee_organization, join_time, leave_time, client_ip, device, property
+FROM conn GROUP BY ALL;
+COPY (SELECT * FROM distinct_conn ORDER BY meeting_id, attendee_key, join_time, leave_time)
+  TO '{out}/attendees.csv' (HEADER);
+COPY (
+  SELECT * FROM (
+    SELECT *, count(*) OVER g AS connections, row_number() OVER (g ORDER BY join_time, leave_time) AS connection,
+           epoch(strptime(join_time, '%Y-%m-%dT%H:%M:%S'))
+             - epoch(strptime(lag(leave_time) OVER (g ORDER BY join_time, leave_time), '%Y-%m-%dT%H:%M:%S')) AS gap_seconds
+    FROM distinct_conn
+    WINDOW g AS (PARTITION BY meeting_id, attendee_key, CASE WHEN device = '' THEN '?' ELSE device END)
+  ) WHERE connections >= 2 ORDER BY meeting_id, attendee_key, device, connection
+) TO '{out}/disconnections.csv' (HEADER);
+"""
+
+
+def ensure_duckdb():
+    venv = BENCH / "venv"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        sh([sys.executable, "-m", "venv", venv])
+        sh([py, "-m", "pip", "install", "-q", "duckdb"])
+    return py
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=40)
+    ap.add_argument("--rows", type=int, default=50000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--no-duckdb", action="store_true")
+    args = ap.parse_args()
+    n = args.jobs
+
+    sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    exe = str(ROOT / "target/release/tala-bulk")
+    plain, zst = ensure_archive(args.files, args.rows)
+    plain_files = sorted(str(p) for p in plain.iterdir())
+    zst_files = sorted(str(p) for p in zst.iterdir())
+    mb = sum(os.path.getsize(f) for f in plain_files) / 1e6
+    rows = int(subprocess.run(["wc", "-l", *plain_files], capture_output=True, text=True, check=True)
+               .stdout.split()[-2]) - len(plain_files)
+    for f in plain_files + zst_files:  # warm the page cache
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    out = BENCH / "out"
+    xargs_zstd = ["sh", "-c", f"printf '%s\\0' \"$@\" | xargs -0 -P {n} -n 1 zstd -dcq > /dev/null", "sh",
+                  *zst_files]
+    cases = [
+        ("wc -l", ["wc", "-l", *plain_files]),
+        ("cat > /dev/null", ["sh", "-c", 'cat "$@" > /dev/null', "sh", *plain_files]),
+        (f"zstd -dc x{n} (.zst)", xargs_zstd),
+        ("tala-bulk --jobs 1", [exe, "-q", "--jobs", "1", "--out", str(out), str(plain)]),
+        (f"tala-bulk --jobs {n}", [exe, "-q", "--jobs", str(n), "--out", str(out), str(plain)]),
+        (f"tala-bulk --jobs {n} (.zst)", [exe, "-q", "--jobs", str(n), "--out", str(out), str(zst)]),
+        (f"tala-bulk --jobs {n} (archive twice)",
+         [exe, "-q", "--jobs", str(n), "--out", str(out), str(plain), str(plain)]),
+    ]
+    if not args.no_duckdb:
+        py = ensure_duckdb()
+        dout = BENCH / "duckdb-out"
+        dout.mkdir(parents=True, exist_ok=True)
+        sql = DUCKDB_SQL.replace("{glob}", f"{plain}/*.csv").replace("{out}", str(dout))
+        script = BENCH / "duckdb_reports.py"
+        script.write_text(
+            "import duckdb, sys\n"
+            f"con = duckdb.connect(config={{'threads': {n}}})\n"
+            f"con.execute({sql!r})\n")
+        cases.append((f"duckdb SQL ({n} threads)", [str(py), str(script)]))
+
+    results = {}
+    print(f"# {time.strftime('%Y-%m-%d')}, nproc {os.cpu_count()}, {len(plain_files)} files, "
+          f"{mb:.0f} MB, {rows} rows, median of {args.runs}")
+    print(f"| command | wall s | MB/s | rows/s | peak RSS MB |")
+    print(f"| --- | ---: | ---: | ---: | ---: |")
+    for name, argv in cases:
+        # tala-bulk exits 1 when it skipped input; the generated archive has none, but a
+        # capped file is not an error either.
+        wall, rss = timed(argv, args.runs, ok=(0, 1) if argv[0] == exe else (0,))
+        results[name] = (wall, rss)
+        print(f"| {name} | {wall:.2f} | {mb / wall:,.0f} | {rows / wall:,.0f} | {rss:,.0f} |", flush=True)
+
+    def w(name):
+        return results[name][0]
+
+    print()
+    print(f"- tala-bulk --jobs {n} / wc -l: {w(f'tala-bulk --jobs {n}') / w('wc -l'):.1f}x")
+    print(f"- tala-bulk --jobs {n} (.zst) / zstd -dc x{n}: "
+          f"{w(f'tala-bulk --jobs {n} (.zst)') / w(f'zstd -dc x{n} (.zst)'):.1f}x")
+    print(f"- jobs 1 / jobs {n}: {w('tala-bulk --jobs 1') / w(f'tala-bulk --jobs {n}'):.2f}x faster")
+    twice = results[f"tala-bulk --jobs {n} (archive twice)"][1] / results[f"tala-bulk --jobs {n}"][1]
+    print(f"- peak RSS, archive twice / once: {twice:.2f}")
+    if not args.no_duckdb:
+        print(f"- duckdb / tala-bulk --jobs {n}: "
+              f"{w(f'duckdb SQL ({n} threads)') / w(f'tala-bulk --jobs {n}'):.1f}x")
+        subprocess.run([exe, "-q", "--jobs", str(n), "--out", str(out), str(plain)],
+                   stderr=subprocess.DEVNULL)
+        for report in ("organizers.csv", "attendees.csv", "disconnections.csv"):
+            ours = sum(1 for _ in open(out / report, "rb"))
+            theirs = sum(1 for _ in open(BENCH / "duckdb-out" / report, "rb"))
+            print(f"- {report}: tala-bulk {ours - 1} rows, duckdb {theirs - 1} rows")
+
+
+if __name__ == "__main__":
+    main()
