@@ -143,7 +143,7 @@ impl Summary {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "tala-bulk: {} files, {:.1} MB in {:.2} s ({} MB/s, {} jobs)",
+            "tala-bulk: {} files, {:.1} MB in {:.2} s ({} MB/s, --jobs {})",
             f("read"),
             self.bytes_csv as f64 / 1e6,
             self.elapsed_seconds,
