@@ -192,6 +192,10 @@ pub struct FileReport {
     pub meeting_records: u64,
     pub earliest: Option<Ts>,
     pub latest: Option<Ts>,
+    /// The requested window from the file name, if it has one.
+    pub window: Option<(Ts, Ts)>,
+    /// Records whose CreationTime falls outside `window`.
+    pub outside_window: u64,
     pub status: FileStatus,
     pub detail: String,
 }

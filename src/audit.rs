@@ -118,6 +118,18 @@ impl AuditParser {
     }
 }
 
+/// The value of a top-level string key found by searching the raw JSON text, without parsing
+/// it: enough for `--audit-only`, which needs only CreationTime and Operation. Values with
+/// escapes are not needed there (timestamps and operation names have none) and give `None`.
+pub fn peek_string<'a>(json: &'a [u8], key: &memchr::memmem::Finder<'_>) -> Option<&'a [u8]> {
+    let at = key.find(json)? + key.needle().len();
+    let rest = json.get(at..)?;
+    let rest =
+        rest.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
 /// Text of a scalar: strings as they are, numbers and booleans as their JSON text (a phone
 /// number given as a number is still a name); null, lists and objects have no text.
 fn text<'a>(v: Value<'_, 'a>) -> Option<Cow<'a, str>> {
@@ -304,6 +316,17 @@ mod tests {
         assert_eq!(r.attendees[0].key, "solo");
         assert_eq!(r.join, Some(TimeField::Invalid));
         assert!(parse(r#"{"Attendees":"nobody"}"#).unwrap().attendees_malformed);
+    }
+
+    #[test]
+    fn peeks_at_string_keys_without_parsing() {
+        let ct = memchr::memmem::Finder::new(b"\"CreationTime\"");
+        let op = memchr::memmem::Finder::new(b"\"Operation\"");
+        let json = br#"{"CreationTime" : "2024-03-05T09:12:44","Id":"x","Operation":"Mee\"ting"}"#;
+        assert_eq!(peek_string(json, &ct), Some(&b"2024-03-05T09:12:44"[..]));
+        assert_eq!(peek_string(json, &op), None);
+        assert_eq!(peek_string(br#"{"CreationTime":5}"#, &ct), None);
+        assert_eq!(peek_string(br#"{"CreationTime":"2024"#, &ct), None);
     }
 
     #[test]

@@ -16,8 +16,11 @@ Examples:
   tala-bulk --jobs 32 --out /srv/r archive/   32 worker threads, reports into /srv/r
   tala-bulk exports/*.csv.zst            compressed exports are read as they are
   cat export.csv | tala-bulk             one export from stdin
+  tala-bulk --audit-only archive/        only truncation.csv and coverage.csv, fast
 
-Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json.
+Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json,
+truncation.csv (one row per input file) and coverage.csv (gaps, capped-only windows,
+re-export pieces).
 Exit codes: 0 success; 1 reports written but some rows or files were skipped;
             2 usage error; 3 fatal error (previous reports left untouched).";
 
@@ -47,6 +50,11 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ROW_CAP,
           value_parser = clap::value_parser!(u64).range(1..))]
     row_cap: u64,
+
+    /// Fast mode for the nightly audit: write only truncation.csv and coverage.csv, reading
+    /// just the row count and CreationTime of each record.
+    #[arg(long)]
+    audit_only: bool,
 
     /// No progress bar and no summary on stderr (warnings are still printed).
     #[arg(short, long)]
@@ -109,6 +117,7 @@ impl Args {
             out_dir: self.out,
             jobs,
             row_cap: self.row_cap,
+            audit_only: self.audit_only,
             quiet: self.quiet,
             progress: !self.quiet && std::io::stderr().is_terminal(),
         })

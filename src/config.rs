@@ -21,6 +21,8 @@ pub struct Config {
     /// Worker threads, at least 1.
     pub jobs: usize,
     pub row_cap: u64,
+    /// Only the truncation audit and coverage: row counts and CreationTime, no meeting reports.
+    pub audit_only: bool,
     /// Suppresses the human summary on stderr.
     pub quiet: bool,
     /// Draws the progress bar (only when stderr is a terminal and not quiet).
@@ -35,6 +37,7 @@ impl Config {
             out_dir: out_dir.into(),
             jobs: 1,
             row_cap: DEFAULT_ROW_CAP,
+            audit_only: false,
             quiet: true,
             progress: false,
         }

@@ -4,8 +4,12 @@
 //! Next stage: `input` opens each entry.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use regex::Regex;
 
 use crate::config::Input;
+use crate::timestamp::{self, Ts};
 
 /// What one archive entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,41 @@ pub struct ArchiveFile {
     /// Path as the user will recognise it in warnings and the audit.
     pub name: String,
     pub origin: Origin,
+    /// The time window the export was requested for, when its file name says so
+    /// (`UAL-20240301000000-20240301060000.csv`, SPEC 1.1): start and end, inclusive.
+    pub window: Option<(Ts, Ts)>,
+}
+
+impl ArchiveFile {
+    fn new(name: String, origin: Origin) -> ArchiveFile {
+        let window = window_from_name(&name);
+        ArchiveFile { name, origin, window }
+    }
+}
+
+/// Two 14-digit `YYYYMMDDhhmmss` stamps joined by `-` or `_` in the file name (not in the
+/// directories above it), the first not after the second.
+pub fn window_from_name(path: &str) -> Option<(Ts, Ts)> {
+    static PATTERN: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = PATTERN
+        .get_or_init(|| Regex::new(r"(?:^|[^0-9])([0-9]{14})[-_]([0-9]{14})(?:[^0-9]|$)").ok())
+        .as_ref()?;
+    let file_name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let caps = re.captures(file_name)?;
+    let stamp = |s: &str| {
+        let iso = format!(
+            "{}-{}-{}T{}:{}:{}",
+            &s[0..4],
+            &s[4..6],
+            &s[6..8],
+            &s[8..10],
+            &s[10..12],
+            &s[12..14]
+        );
+        timestamp::parse(iso.as_bytes())
+    };
+    let (start, end) = (stamp(caps.get(1)?.as_str())?, stamp(caps.get(2)?.as_str())?);
+    (start <= end).then_some((start, end))
 }
 
 /// Expands `inputs` into the sorted archive file list. `skip_dir` (the output directory) is
@@ -31,7 +70,7 @@ pub fn discover(inputs: &[Input], skip_dir: Option<&Path>) -> Vec<ArchiveFile> {
     let mut files = Vec::new();
     for input in inputs {
         match input {
-            Input::Stdin => files.push(ArchiveFile { name: "-".into(), origin: Origin::Stdin }),
+            Input::Stdin => files.push(ArchiveFile::new("-".into(), Origin::Stdin)),
             Input::Path(path) => walk(path, skip.as_deref(), &mut files),
         }
     }
@@ -45,13 +84,12 @@ fn walk(root: &Path, skip: Option<&Path>, files: &mut Vec<ArchiveFile>) {
     let name_of = |p: &Path| p.to_string_lossy().into_owned();
     match std::fs::metadata(root) {
         Ok(meta) if !meta.is_dir() => {
-            files.push(ArchiveFile { name: name_of(root), origin: Origin::File(root.into()) });
+            files.push(ArchiveFile::new(name_of(root), Origin::File(root.into())));
             return;
         }
         Ok(_) => {}
         Err(err) => {
-            files
-                .push(ArchiveFile { name: name_of(root), origin: Origin::Broken(err.to_string()) });
+            files.push(ArchiveFile::new(name_of(root), Origin::Broken(err.to_string())));
             return;
         }
     }
@@ -65,8 +103,9 @@ fn walk(root: &Path, skip: Option<&Path>, files: &mut Vec<ArchiveFile>) {
     });
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() => files
-                .push(ArchiveFile { name: name_of(e.path()), origin: Origin::File(e.into_path()) }),
+            Ok(e) if e.file_type().is_file() => {
+                files.push(ArchiveFile::new(name_of(e.path()), Origin::File(e.into_path())))
+            }
             Ok(_) => {}
             Err(err) => {
                 let path = err.path().map_or_else(|| name_of(root), name_of);
@@ -74,7 +113,7 @@ fn walk(root: &Path, skip: Option<&Path>, files: &mut Vec<ArchiveFile>) {
                     Some(io) => io.to_string(),
                     None => err.to_string(),
                 };
-                files.push(ArchiveFile { name: path, origin: Origin::Broken(why) });
+                files.push(ArchiveFile::new(path, Origin::Broken(why)));
             }
         }
     }
@@ -101,6 +140,17 @@ mod tests {
             .map(|f| f.name.strip_prefix(&*root.to_string_lossy()).unwrap().to_string())
             .collect();
         assert_eq!(names, ["/B.csv", "/a.csv", "/b/a.csv", "/b/inner/z.csv"]);
+    }
+
+    #[test]
+    fn window_from_the_file_name() {
+        let w = window_from_name("x/2024/UAL-20240301000000-20240301060000.csv.zst").unwrap();
+        assert_eq!(timestamp::format(w.0), "2024-03-01T00:00:00");
+        assert_eq!(timestamp::format(w.1), "2024-03-01T06:00:00");
+        assert_eq!(window_from_name("20240301000000-20240301060000/export.csv"), None);
+        assert_eq!(window_from_name("UAL-20240301060000-20240301000000.csv"), None);
+        assert_eq!(window_from_name("UAL-20241301000000-20241301060000.csv"), None);
+        assert_eq!(window_from_name("a-120240301000000-20240301060000.csv"), None);
     }
 
     #[test]

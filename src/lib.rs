@@ -10,6 +10,7 @@ pub mod aggregate; // per-worker partial state, dedup by record Id, commutative 
 pub mod audit; // AuditData JSON → typed borrowed record (simd-json tape)
 pub mod cli; // clap flags → Config
 pub mod config; // the checked configuration
+pub mod coverage; // gaps, capped-only windows and re-export pieces from file spans
 pub mod csvscan; // csv-core records, header → columns, BOM, cut detection
 pub mod discover; // walk PATHs, archive order
 pub mod exit; // exit codes
@@ -32,6 +33,7 @@ pub use report::summary::Summary;
 use aggregate::Partial;
 use discover::{ArchiveFile, Origin};
 use messages::Ui;
+use report::audit as report_audit;
 use report::tables;
 
 /// What a completed run produced.
@@ -75,53 +77,54 @@ pub fn run(config: Config) -> Result<Outcome> {
     ui.finish();
     timings.lap("read and merge");
 
-    let meetings = pool.install(|| meetings::build(&partial, &meetings::AllConnections));
+    let windows = coverage::analyse(&partial.files, config.row_cap);
+    let meetings = if config.audit_only {
+        meetings::Meetings::default()
+    } else {
+        pool.install(|| meetings::build(&partial, &meetings::AllConnections))
+    };
     timings.lap("meetings");
-    let summary = Summary::new(&partial, &meetings, config.jobs, started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = Summary::new(&partial, &meetings, &windows, config.jobs, elapsed);
 
+    // Each writer formats in parallel on the pool; all files are staged before any is renamed.
     let dir = &config.out_dir;
     let strings = &partial.strings;
-    let (tables, summary_file) = pool.install(|| {
-        rayon::join(
-            || -> Result<Vec<report::StagedFile>> {
-                let ((org, att), dis) = rayon::join(
-                    || {
-                        rayon::join(
-                            || {
-                                report::stage(dir, tables::ORGANIZERS, |w| {
-                                    tables::write_organizers(w, strings, &meetings)
-                                })
-                            },
-                            || {
-                                report::stage(dir, tables::ATTENDEES, |w| {
-                                    tables::write_attendees(w, strings, &meetings)
-                                })
-                            },
-                        )
-                    },
-                    || {
-                        report::stage(dir, tables::DISCONNECTIONS, |w| {
-                            tables::write_disconnections(w, strings, &meetings)
-                        })
-                    },
-                );
-                Ok(vec![org?, att?, dis?])
-            },
-            || {
-                report::stage(dir, report::summary::SUMMARY, |w| {
-                    serde_json::to_writer_pretty(&mut *w, &summary)?;
-                    std::io::Write::write_all(w, b"\n")?;
-                    Ok(())
-                })
-            },
-        )
-    });
-    let mut staged = tables?;
-    staged.push(summary_file?);
+    let staged = pool.install(|| -> Result<Vec<report::StagedFile>> {
+        let mut staged = Vec::new();
+        if !config.audit_only {
+            staged.push(report::stage(dir, tables::ORGANIZERS, |w| {
+                tables::write_organizers(w, strings, &meetings)
+            })?);
+            staged.push(report::stage(dir, tables::ATTENDEES, |w| {
+                tables::write_attendees(w, strings, &meetings)
+            })?);
+            staged.push(report::stage(dir, tables::DISCONNECTIONS, |w| {
+                tables::write_disconnections(w, strings, &meetings)
+            })?);
+            staged.push(report::stage(dir, report::summary::SUMMARY, |w| {
+                serde_json::to_writer_pretty(&mut *w, &summary)?;
+                std::io::Write::write_all(w, b"\n")?;
+                Ok(())
+            })?);
+        }
+        staged.push(report::stage(dir, report_audit::TRUNCATION, |w| {
+            report_audit::write_truncation(w, &partial.files)
+        })?);
+        staged.push(report::stage(dir, report_audit::COVERAGE, |w| {
+            report_audit::write_coverage(w, &windows)
+        })?);
+        Ok(staged)
+    })?;
     report::commit(dir, staged)?;
     timings.lap("write reports");
     if !config.quiet {
-        ui.say(summary.human(&config.out_dir.to_string_lossy()).trim_end());
+        let human = if config.audit_only {
+            summary.human_audit(&config.out_dir.to_string_lossy())
+        } else {
+            summary.human(&config.out_dir.to_string_lossy())
+        };
+        ui.say(human.trim_end());
     }
     timings.print(&ui);
     Ok(Outcome { summary })
@@ -172,7 +175,7 @@ fn read_archive(
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let next = AtomicUsize::new(0);
     let partials: Vec<Partial> = pool.broadcast(|_| {
-        let mut worker = worker::Worker::new(ui, config.row_cap);
+        let mut worker = worker::Worker::new(ui, config.row_cap, config.audit_only);
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             worker.process(i, &files[i]);
         }

@@ -71,6 +71,7 @@ impl ConnFilter for AllConnections {
     }
 }
 
+#[derive(Default)]
 pub struct Meetings {
     /// In report order: first_join (missing last), then meeting id.
     pub list: Vec<Meeting>,

@@ -26,6 +26,10 @@ pub struct Worker<'a> {
     parser: AuditParser,
     /// The Operation column of the current row, copied so AuditData can be parsed in place.
     op_buf: String,
+    /// `--audit-only`: count rows and read CreationTime only.
+    audit_only: bool,
+    creation_key: memchr::memmem::Finder<'static>,
+    operation_key: memchr::memmem::Finder<'static>,
     pub partial: Partial,
 }
 
@@ -37,17 +41,31 @@ struct FileScan {
     meeting_records: u64,
     earliest: Option<Ts>,
     latest: Option<Ts>,
+    outside_window: u64,
     status: Option<(FileStatus, String)>,
 }
 
+impl FileScan {
+    fn saw_time(&mut self, t: Ts, window: Option<(Ts, Ts)>) {
+        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
+        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
+        if window.is_some_and(|(start, end)| t < start || t > end) {
+            self.outside_window += 1;
+        }
+    }
+}
+
 impl<'a> Worker<'a> {
-    pub fn new(ui: &'a Ui, row_cap: u64) -> Worker<'a> {
+    pub fn new(ui: &'a Ui, row_cap: u64, audit_only: bool) -> Worker<'a> {
         Worker {
             ui,
             row_cap,
             scanner: Scanner::new(),
             parser: AuditParser::new(),
             op_buf: String::new(),
+            audit_only,
+            creation_key: memchr::memmem::Finder::new(b"\"CreationTime\""),
+            operation_key: memchr::memmem::Finder::new(b"\"Operation\""),
             partial: Partial::default(),
         }
     }
@@ -70,6 +88,8 @@ impl<'a> Worker<'a> {
             meeting_records: 0,
             earliest: None,
             latest: None,
+            window: file.window,
+            outside_window: 0,
             status: FileStatus::Unreadable,
             detail: String::new(),
         };
@@ -82,8 +102,9 @@ impl<'a> Worker<'a> {
                 report.format = opened.format.name();
                 report.disk_bytes = opened.disk_bytes;
                 let progress_by_chunks = opened.format == input::Format::Csv;
-                let scan =
-                    opened.with_feed(|feed| self.scan(index, &file.name, feed, progress_by_chunks));
+                let scan = opened.with_feed(|feed| {
+                    self.scan(index, &file.name, file.window, feed, progress_by_chunks)
+                });
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
                 self.ui.advance(report.disk_bytes.unwrap_or(0).saturating_sub(reported));
                 report.csv_bytes = scan.csv_bytes;
@@ -91,6 +112,7 @@ impl<'a> Worker<'a> {
                 report.meeting_records = scan.meeting_records;
                 report.earliest = scan.earliest;
                 report.latest = scan.latest;
+                report.outside_window = scan.outside_window;
                 (report.status, report.detail) =
                     scan.status.unwrap_or_else(|| self.status_by_rows(scan.rows));
                 if report.status.is_problem() {
@@ -130,8 +152,17 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn scan(&mut self, index: usize, name: &str, feed: &mut dyn Feed, progress: bool) -> FileScan {
-        let Worker { ui, scanner, parser, op_buf, partial, .. } = self;
+    fn scan(
+        &mut self,
+        index: usize,
+        name: &str,
+        window: Option<(Ts, Ts)>,
+        feed: &mut dyn Feed,
+        progress: bool,
+    ) -> FileScan {
+        let Worker { ui, scanner, parser, op_buf, partial, audit_only, .. } = self;
+        let (audit_only, creation_key, operation_key) =
+            (*audit_only, &self.creation_key, &self.operation_key);
         let mut scan = FileScan::default();
         scanner.reset();
         let columns = match scanner.next_record(feed) {
@@ -186,6 +217,38 @@ impl<'a> Worker<'a> {
                 .creation_date
                 .and_then(|i| record.field(i))
                 .and_then(|f| crate::timestamp::parse(f.trim_ascii()));
+            if audit_only {
+                let Some(json) = record.field(cols.audit_data) else {
+                    skip(partial, ui, name, row, Skip::TooFewFields);
+                    if at_eof {
+                        scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
+                    }
+                    continue;
+                };
+                // Without parsing, a last row whose JSON does not close is the sign of a cut.
+                if at_eof && !json.trim_ascii_end().ends_with(b"}") {
+                    skip(partial, ui, name, row, Skip::InvalidJson);
+                    scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
+                    continue;
+                }
+                let time = crate::audit::peek_string(json, creation_key)
+                    .and_then(crate::timestamp::parse)
+                    .or(column_time);
+                let op = match op_col {
+                    Some(op) => Cow::Borrowed(op),
+                    None => crate::audit::peek_string(json, operation_key)
+                        .map_or(Cow::Borrowed(""), String::from_utf8_lossy),
+                };
+                partial.counts.count_operation(&op);
+                if is_meeting_operation(&op) {
+                    scan.meeting_records += 1;
+                }
+                if let Some(t) = time {
+                    partial.counts.saw_time(t);
+                    scan.saw_time(t, window);
+                }
+                continue;
+            }
             let Some(json) = record.field_mut(cols.audit_data) else {
                 skip(partial, ui, name, row, Skip::TooFewFields);
                 if at_eof {
@@ -208,8 +271,7 @@ impl<'a> Worker<'a> {
                 partial.counts.count_operation(&op);
                 if let Some(t) = rec.creation_time.or(column_time) {
                     partial.counts.saw_time(t);
-                    scan.earliest = Some(scan.earliest.map_or(t, |e| e.min(t)));
-                    scan.latest = Some(scan.latest.map_or(t, |l| l.max(t)));
+                    scan.saw_time(t, window);
                 }
                 if !is_meeting_operation(&op) {
                     return Ok(());

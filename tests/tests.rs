@@ -3,4 +3,5 @@
 #[macro_use]
 mod util;
 
+mod audit;
 mod pipeline;

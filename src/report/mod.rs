@@ -3,6 +3,7 @@
 //! that dies (or a full disk) leaves the previous reports as they were. Previous stage:
 //! `meetings`.
 
+pub mod audit;
 pub mod summary;
 pub mod tables;
 

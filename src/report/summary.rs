@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::aggregate::{FileStatus, Partial, Skip, Warn};
 use crate::audit::MEETING_OPERATION;
+use crate::coverage::{Kind, Window};
 use crate::meetings::Meetings;
 use crate::timestamp;
 
@@ -34,6 +35,8 @@ pub struct Summary {
     pub meetings_affected_percent: f64,
     pub attendees_affected: u64,
     pub attendees_affected_percent: f64,
+    /// Windows no file covers, windows only capped files cover, re-export pieces suggested.
+    pub coverage: BTreeMap<&'static str, u64>,
     pub earliest_creation_time: Option<String>,
     pub latest_creation_time: Option<String>,
     pub jobs: usize,
@@ -57,6 +60,7 @@ impl Summary {
     pub fn new(
         partial: &Partial,
         meetings: &Meetings,
+        windows: &[Window],
         jobs: usize,
         elapsed_seconds: f64,
     ) -> Summary {
@@ -107,6 +111,10 @@ impl Summary {
                 meetings.attendees_affected(),
                 meetings.attendees(),
             ),
+            coverage: [Kind::Gap, Kind::CappedOnly, Kind::ReExport]
+                .iter()
+                .map(|k| (k.name(), windows.iter().filter(|w| w.kind == *k).count() as u64))
+                .collect(),
             earliest_creation_time: c.earliest.map(timestamp::format),
             latest_creation_time: c.latest.map(timestamp::format),
             jobs,
@@ -137,6 +145,40 @@ impl Summary {
         )
     }
 
+    /// File statuses and coverage findings: the audit part of the human summary.
+    fn files_line(&self) -> String {
+        let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
+        let g = |k: &str| self.coverage.get(k).copied().unwrap_or(0);
+        format!(
+            "  files: {} complete, {} capped, {} cut, {} empty, {} unreadable, {} not an export\n\
+             \x20 coverage: {} gaps, {} windows covered only by capped files, {} re-export pieces \
+             (truncation.csv, coverage.csv)\n",
+            f("complete"),
+            f("capped"),
+            f("cut"),
+            f("empty"),
+            f("unreadable"),
+            f("not-an-export"),
+            g("gap"),
+            g("capped-only"),
+            g("re-export")
+        )
+    }
+
+    /// The human summary of `--audit-only`.
+    pub fn human_audit(&self, out_dir: &str) -> String {
+        let mut s = format!(
+            "tala-bulk: audit of {} files, {:.1} MB, {} rows in {:.2} s\n",
+            self.files.get("read").copied().unwrap_or(0),
+            self.bytes_csv as f64 / 1e6,
+            self.rows,
+            self.elapsed_seconds
+        );
+        s.push_str(&self.files_line());
+        let _ = writeln!(s, "  reports written to {out_dir}");
+        s
+    }
+
     /// The human summary printed on stderr.
     pub fn human(&self, out_dir: &str) -> String {
         let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
@@ -150,16 +192,7 @@ impl Summary {
             self.mb_per_second,
             self.jobs
         );
-        let _ = writeln!(
-            s,
-            "  files: {} complete, {} capped, {} cut, {} empty, {} unreadable, {} not an export",
-            f("complete"),
-            f("capped"),
-            f("cut"),
-            f("empty"),
-            f("unreadable"),
-            f("not-an-export")
-        );
+        s.push_str(&self.files_line());
         let other: u64 = self
             .records_by_operation
             .iter()

@@ -1,0 +1,85 @@
+//! The truncation audit (`truncation.csv`, one row per input file in archive order) and the
+//! coverage report (`coverage.csv`), always written, so the admin knows which exports are
+//! incomplete and which time windows to export again (SPEC 2.3).
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::aggregate::FileReport;
+use crate::coverage::Window;
+use crate::timestamp::{self, Ts};
+
+pub const TRUNCATION: &str = "truncation.csv";
+pub const COVERAGE: &str = "coverage.csv";
+
+pub const TRUNCATION_HEADER: [&str; 11] = [
+    "path",
+    "format",
+    "bytes",
+    "rows",
+    "meeting_records",
+    "earliest",
+    "latest",
+    "window_start",
+    "window_end",
+    "status",
+    "detail",
+];
+
+pub const COVERAGE_HEADER: [&str; 6] =
+    ["kind", "start", "end", "duration_seconds", "file", "detail"];
+
+fn time(t: Option<Ts>) -> String {
+    t.map(timestamp::format).unwrap_or_default()
+}
+
+pub fn write_truncation(out: impl Write, files: &[FileReport]) -> Result<()> {
+    let mut w = csv::WriterBuilder::new().from_writer(out);
+    w.write_record(TRUNCATION_HEADER)?;
+    for f in files {
+        let mut detail = f.detail.clone();
+        if f.outside_window > 0 {
+            if !detail.is_empty() {
+                detail.push_str("; ");
+            }
+            detail.push_str(&format!(
+                "{} records outside the window in the file name",
+                f.outside_window
+            ));
+        }
+        let bytes = f.disk_bytes.unwrap_or(f.csv_bytes);
+        w.write_record([
+            f.name.as_str(),
+            f.format,
+            &bytes.to_string(),
+            &f.rows.to_string(),
+            &f.meeting_records.to_string(),
+            &time(f.earliest),
+            &time(f.latest),
+            &time(f.window.map(|w| w.0)),
+            &time(f.window.map(|w| w.1)),
+            f.status.name(),
+            &detail,
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub fn write_coverage(out: impl Write, windows: &[Window]) -> Result<()> {
+    let mut w = csv::WriterBuilder::new().from_writer(out);
+    w.write_record(COVERAGE_HEADER)?;
+    for c in windows {
+        w.write_record([
+            c.kind.name(),
+            &timestamp::format(c.start),
+            &timestamp::format(c.end),
+            &(c.end - c.start + 1).to_string(),
+            &c.file,
+            &c.detail,
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Issue "Compressed archives and the truncation / coverage audit".
+
+use crate::util::{assert_text, stderr, testdata, TestDir};
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn reports(t: &TestDir, out: &str) -> String {
+    ["organizers.csv", "attendees.csv", "disconnections.csv"]
+        .iter()
+        .map(|f| t.read(&format!("{out}/{f}")))
+        .collect()
+}
+
+/// Copies `src` (a file or directory tree) to `dst`, compressing each file with `compress`
+/// and appending `suffix` to its name.
+fn compressed_copy(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    suffix: &str,
+    compress: &dyn Fn(&[u8]) -> Vec<u8>,
+) {
+    if src.is_dir() {
+        std::fs::create_dir_all(dst).expect("mkdir");
+        for entry in std::fs::read_dir(src).expect("read dir") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_owned();
+            compressed_copy(&path, &dst.join(name), suffix, compress);
+        }
+    } else {
+        let data = std::fs::read(src).expect("read");
+        let mut name = dst.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::write(name, compress(&data)).expect("write");
+    }
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).expect("zstd")
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+#[test]
+fn zstd_and_gzip_archives_give_byte_identical_reports() {
+    let t = TestDir::new();
+    let plain = [testdata("sample"), testdata("fixtures/dedup"), testdata("fixtures/quirks.csv")];
+    for (i, p) in plain.iter().enumerate() {
+        let src = std::path::Path::new(p);
+        compressed_copy(src, &t.join(&format!("zst/{i}")), ".zst", &zstd);
+        compressed_copy(src, &t.join(&format!("gz/{i}")), ".gz", &gzip);
+        let link = t.join(&format!("plain/{i}"));
+        std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(src, &link).expect("symlink");
+    }
+    for (out, dir) in [("p", "plain"), ("z", "zst"), ("g", "gz")] {
+        let o = t.run_out(out, &["--jobs", "2", dir]);
+        assert_eq!(code(&o), 0, "{dir}: {}", stderr(&o));
+    }
+    let base = reports(&t, "p");
+    assert!(base.lines().count() > 1000);
+    assert_text("zstd archive", &base, &reports(&t, "z"));
+    assert_text("gzip archive", &base, &reports(&t, "g"));
+    let audit = t.read("z/truncation.csv");
+    assert!(audit.lines().skip(1).all(|l| l.contains(",zst,")), "{audit}");
+}
+
+#[test]
+fn multi_frame_zstd_multi_member_gzip_and_gzip_named_csv() {
+    let t = TestDir::new();
+    for (out, compressed, plain) in [
+        ("a", "compressed/multi-frame.csv.zst", "fixtures/reconnect.csv"),
+        ("b", "compressed/multi-member.csv.gz", "fixtures/quirks.csv"),
+        ("c", "compressed/gzip-named.csv", "fixtures/layouts/1-old.csv"),
+    ] {
+        let o = t.run_out(out, &[&testdata(compressed)]);
+        assert_eq!(code(&o), 0, "{compressed}: {}", stderr(&o));
+        let p = format!("{out}-plain");
+        t.run_out(&p, &[&testdata(plain)]);
+        assert_text(compressed, &reports(&t, &p), &reports(&t, out));
+    }
+    assert!(t.read("c/truncation.csv").contains("gzip-named.csv,gz,456,1,1,"));
+}
+
+#[test]
+fn truncated_streams_keep_every_record_before_the_cut() {
+    let t = TestDir::new();
+    let o = t.run_out(
+        "r",
+        &[&testdata("compressed/truncated.csv.zst"), &testdata("compressed/truncated.csv.gz")],
+    );
+    assert_eq!(code(&o), 1, "a cut file is an input problem: {}", stderr(&o));
+    let audit = t.read("r/truncation.csv");
+    let rows: Vec<&str> = audit.lines().collect();
+    // Complete rows in the decompressible prefix, counted independently with Python's csv
+    // module: 172 of the gzip copy and 117 of the zstd copy; one is another operation.
+    assert!(
+        rows[1].ends_with(
+            "truncated.csv.gz,gz,20247,172,171,2024-03-01T01:42:21,2024-03-01T05:56:01,,,cut,\
+         stopped after row 172: incomplete deflate stream"
+        ),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].ends_with(
+            "truncated.csv.zst,zst,15126,117,116,2024-03-01T03:21:24,2024-03-01T05:56:01,,,cut,\
+         stopped after row 117: incomplete frame"
+        ),
+        "{}",
+        rows[2]
+    );
+    let s = t.summary("r");
+    assert_eq!(s["files"]["cut"], 2);
+    assert_eq!(s["records_by_operation"]["MeetingParticipantDetail"], 171 + 116);
+}
+
+const AUDIT_TRUNCATION: &str = "\
+path,format,bytes,rows,meeting_records,earliest,latest,window_start,window_end,status,detail
+audit/UAL-20240301000000-20240301010000.csv,csv,1728,2,2,2024-03-01T00:10:00,2024-03-01T00:50:00,2024-03-01T00:00:00,2024-03-01T01:00:00,complete,
+audit/UAL-20240301030000-20240301040000.csv,csv,1728,2,2,2024-03-01T03:05:00,2024-03-01T04:30:00,2024-03-01T03:00:00,2024-03-01T04:00:00,complete,1 records outside the window in the file name
+audit/capped.csv,csv,2572,3,3,2024-03-01T03:00:00,2024-03-01T03:40:00,,,capped,exactly the row cap (3 rows): the export probably stopped there; re-export this time window in smaller pieces
+audit/cut-mid-record.csv,csv,1528,2,1,2024-03-01T00:20:00,2024-03-01T00:20:00,,,cut,ends inside row 2
+";
+
+/// Gaps: 01:00:01-02:59:59 between the two named windows, and 04:00:01-04:30:00 where only a
+/// record outside its file's window lies. capped.csv (03:00-03:40, 3 rows, cap 3) needs two
+/// pieces; it is inside the second named window, so nothing is covered by capped files only.
+const AUDIT_COVERAGE: &str = "\
+kind,start,end,duration_seconds,file,detail
+gap,2024-03-01T01:00:01,2024-03-01T02:59:59,7199,,no file covers this window: export it
+gap,2024-03-01T04:00:01,2024-03-01T04:30:00,1800,,no file covers this window: export it
+re-export,2024-03-01T03:00:00,2024-03-01T03:19:59,1200,audit/capped.csv,\"piece 1 of 2: 3 rows returned, about 3 estimated in the window\"
+re-export,2024-03-01T03:20:00,2024-03-01T03:40:00,1201,audit/capped.csv,\"piece 2 of 2: 3 rows returned, about 3 estimated in the window\"
+";
+
+fn audit_run(extra: &[&str]) -> (TestDir, std::process::Output) {
+    let t = TestDir::new();
+    let mut args = vec!["--row-cap", "3"];
+    args.extend_from_slice(extra);
+    args.push("audit");
+    let o = t
+        .cmd()
+        .current_dir(format!("{}/testdata", env!("CARGO_MANIFEST_DIR")))
+        .args(&args)
+        .arg("--out")
+        .arg(t.join("r"))
+        .output()
+        .expect("run");
+    (t, o)
+}
+
+#[test]
+fn truncation_audit_and_coverage() {
+    let (t, o) = audit_run(&[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_text("truncation.csv", AUDIT_TRUNCATION, &t.read("r/truncation.csv"));
+    assert_text("coverage.csv", AUDIT_COVERAGE, &t.read("r/coverage.csv"));
+    let err = stderr(&o);
+    assert!(err.contains("files: 2 complete, 1 capped, 1 cut, 0 empty, 0 unreadable"), "{err}");
+    assert!(
+        err.contains(
+            "coverage: 2 gaps, 0 windows covered only by capped files, 2 re-export pieces"
+        ),
+        "{err}"
+    );
+    let s = t.summary("r");
+    assert_eq!(s["coverage"]["gap"], 2);
+    // The good rows of the cut file are still reported: 8 attendees in all.
+    assert_eq!(s["attendees"], 8);
+}
+
+#[test]
+fn audit_only_writes_the_same_audit_and_nothing_else() {
+    let (t, o) = audit_run(&["--audit-only"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_text("truncation.csv", AUDIT_TRUNCATION, &t.read("r/truncation.csv"));
+    assert_text("coverage.csv", AUDIT_COVERAGE, &t.read("r/coverage.csv"));
+    for absent in ["organizers.csv", "attendees.csv", "disconnections.csv", "summary.json"] {
+        assert!(!t.join(&format!("r/{absent}")).exists(), "{absent} written by --audit-only");
+    }
+    assert!(stderr(&o).contains("tala-bulk: audit of 4 files"), "{}", stderr(&o));
+}
