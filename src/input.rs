@@ -125,7 +125,72 @@ pub struct Opened {
     pub body: Body,
 }
 
+/// Decoded chunks handed from a decoder thread to the parser; a few in flight keep both busy.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// Reads what a decoder thread produces, so decompression overlaps CSV parsing when there are
+/// more worker threads than files (one big compressed export, or a compressed stdin).
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl ChannelReader {
+    fn spawn(mut reader: Box<dyn Read + Send>) -> ChannelReader {
+        let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_CHUNKS);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0; STREAM_WINDOW];
+            let n = match reader.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            buf.truncate(n);
+            // A closed channel means the parser stopped reading: nothing more to do.
+            if tx.send(Ok(buf)).is_err() || n == 0 {
+                return;
+            }
+        });
+        ChannelReader { rx, chunk: Vec::new(), pos: 0 }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The decoder thread ended after sending its last (empty) chunk.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 impl Opened {
+    /// Moves decompression to a thread of its own, overlapping it with parsing. Worth it only
+    /// when cores would otherwise idle; plain and mapped inputs are returned as they are.
+    pub fn overlap_decoding(self) -> Opened {
+        match self.body {
+            Body::Stream(reader) if self.format != Format::Csv => {
+                Opened { body: Body::Stream(Box::new(ChannelReader::spawn(reader))), ..self }
+            }
+            body => Opened { body, ..self },
+        }
+    }
+
     /// Runs `f` with a [`Feed`] over the (decoded) bytes.
     pub fn with_feed<T>(self, f: impl FnOnce(&mut dyn Feed) -> T) -> T {
         match self.body {
@@ -215,6 +280,30 @@ mod tests {
             let n = chunk.len();
             feed.consume(n);
         }
+    }
+
+    #[test]
+    fn overlapped_decoding_gives_the_same_bytes_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: Vec<u8> = (0..400_000u32).flat_map(|i| format!("{i},x\n").into_bytes()).collect();
+        let zst = zstd::encode_all(&text[..], 3).unwrap();
+        let path = dir.path().join("a.zst");
+        std::fs::write(&path, &zst).unwrap();
+        let opened = open_path(&path).unwrap().overlap_decoding();
+        assert_eq!(opened.with_feed(drain), text);
+        std::fs::write(&path, &zst[..zst.len() / 2]).unwrap();
+        let opened = open_path(&path).unwrap().overlap_decoding();
+        let err = opened.with_feed(|feed| loop {
+            match feed.peek() {
+                Ok([]) => break None,
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    feed.consume(n)
+                }
+                Err(e) => break Some(e),
+            }
+        });
+        assert!(err.is_some(), "a truncated stream still reports its error");
     }
 
     #[test]

@@ -174,8 +174,10 @@ fn read_archive(
     let mut order: Vec<usize> = (0..files.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     let next = AtomicUsize::new(0);
+    // With fewer files than workers, some cores would idle: give decompression its own thread.
+    let overlap = files.len() < config.jobs;
     let partials: Vec<Partial> = pool.broadcast(|_| {
-        let mut worker = worker::Worker::new(ui, config.row_cap, config.audit_only);
+        let mut worker = worker::Worker::new(ui, config.row_cap, config.audit_only, overlap);
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             worker.process(i, &files[i]);
         }

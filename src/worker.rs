@@ -28,6 +28,7 @@ pub struct Worker<'a> {
     op_buf: String,
     /// `--audit-only`: count rows and read CreationTime only.
     audit_only: bool,
+    overlap: bool,
     creation_key: memchr::memmem::Finder<'static>,
     operation_key: memchr::memmem::Finder<'static>,
     pub partial: Partial,
@@ -56,7 +57,8 @@ impl FileScan {
 }
 
 impl<'a> Worker<'a> {
-    pub fn new(ui: &'a Ui, row_cap: u64, audit_only: bool) -> Worker<'a> {
+    /// `overlap`: decode compressed files on a thread of their own (when cores would idle).
+    pub fn new(ui: &'a Ui, row_cap: u64, audit_only: bool, overlap: bool) -> Worker<'a> {
         Worker {
             ui,
             row_cap,
@@ -64,6 +66,7 @@ impl<'a> Worker<'a> {
             parser: AuditParser::new(),
             op_buf: String::new(),
             audit_only,
+            overlap,
             creation_key: memchr::memmem::Finder::new(b"\"CreationTime\""),
             operation_key: memchr::memmem::Finder::new(b"\"Operation\""),
             partial: Partial::default(),
@@ -99,6 +102,7 @@ impl<'a> Worker<'a> {
                 self.ui.warn(format_args!("{}: cannot read: {err}; skipped", file.name));
             }
             Ok(opened) => {
+                let opened = if self.overlap { opened.overlap_decoding() } else { opened };
                 report.format = opened.format.name();
                 report.disk_bytes = opened.disk_bytes;
                 let progress_by_chunks = opened.format == input::Format::Csv;
