@@ -253,25 +253,16 @@ fn attendee_groups(
     range: std::ops::Range<usize>,
     groups: &mut Vec<Group>,
 ) {
-    let s = |sym: Sym| strings.get(sym).as_bytes();
     let mut members: Vec<usize> =
         range.filter(|&i| filter.keep(strings.get(connections[i].conn.client_ip))).collect();
     if members.len() < 2 {
         return;
     }
+    // `members` are already in connection order (join, leave, then the other fields); a stable
+    // sort by device keeps that order within each device's group.
     members.sort_by(|&i, &j| {
-        let (a, b) = (&connections[i], &connections[j]);
-        let (x, y) = (&a.conn, &b.conn);
-        device_label(strings, x.device)
-            .as_bytes()
-            .cmp(device_label(strings, y.device).as_bytes())
-            .then_with(|| cmp_time(x.join, y.join))
-            .then_with(|| cmp_time(x.leave, y.leave))
-            .then_with(|| s(x.key_type).cmp(s(y.key_type)))
-            .then_with(|| s(x.organization).cmp(s(y.organization)))
-            .then_with(|| s(x.client_ip).cmp(s(y.client_ip)))
-            .then_with(|| s(x.property).cmp(s(y.property)))
-            .then_with(|| s(a.upn).cmp(s(b.upn)))
+        let device = |k: usize| device_label(strings, connections[k].conn.device).as_bytes();
+        device(i).cmp(device(j))
     });
     for run in members.chunk_by(|&i, &j| {
         device_label(strings, connections[i].conn.device)

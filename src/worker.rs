@@ -288,25 +288,23 @@ impl<'a> Worker<'a> {
                     partial.counts.warnings[w as usize] += 1;
                     ui.row_warning(name, row, what);
                 };
-                match rec.join {
-                    None | Some(TimeField::Missing) => {
-                        warn(Warn::MissingJoinTime, "no JoinTime; connection kept without it")
+                let times = [
+                    (rec.join, "JoinTime", Warn::MissingJoinTime, Warn::InvalidJoinTime),
+                    (rec.leave, "LeaveTime", Warn::MissingLeaveTime, Warn::InvalidLeaveTime),
+                ];
+                for (value, field, missing, invalid) in times {
+                    match value {
+                        None | Some(TimeField::Missing) => {
+                            warn(missing, &format!("no {field}; connection kept without it"))
+                        }
+                        Some(TimeField::Invalid) => warn(
+                            invalid,
+                            &format!(
+                                "{field} is not YYYY-MM-DDThh:mm:ss; connection kept without it"
+                            ),
+                        ),
+                        Some(TimeField::At(_)) => {}
                     }
-                    Some(TimeField::Invalid) => warn(
-                        Warn::InvalidJoinTime,
-                        "JoinTime is not YYYY-MM-DDThh:mm:ss; connection kept without it",
-                    ),
-                    Some(TimeField::At(_)) => {}
-                }
-                match rec.leave {
-                    None | Some(TimeField::Missing) => {
-                        warn(Warn::MissingLeaveTime, "no LeaveTime; connection kept without it")
-                    }
-                    Some(TimeField::Invalid) => warn(
-                        Warn::InvalidLeaveTime,
-                        "LeaveTime is not YYYY-MM-DDThh:mm:ss; connection kept without it",
-                    ),
-                    Some(TimeField::At(_)) => {}
                 }
                 if rec.attendees.is_empty() {
                     warn(
