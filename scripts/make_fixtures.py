@@ -110,3 +110,17 @@ z = zstd_bytes(s)
 open(f'{C}/truncated.csv.zst', 'wb').write(z[:len(z) * 6 // 10])
 g = gzip.compress(s, mtime=0)
 open(f'{C}/truncated.csv.gz', 'wb').write(g[:len(g) * 6 // 10])
+# --- IPv6 and ports for the IP filters; records of other workloads for `show`
+V = lambda i, att, j, l, ip: ['x', 'org@contoso.com', M, aud(f'70000000-0000-0000-0000-00000000000{i}', 'meet-v', att, j, l, ip=ip)]
+write(f'{T}/ipv6.csv', a_hdr, [
+  V(1, user('u-v6', 'Vee Six', 'v6@contoso.com'), '2024-03-05T17:00:00', '2024-03-05T17:10:00', '[2a01:111:f400::1]:443'),
+  V(2, user('u-v6', 'Vee Six', 'v6@contoso.com'), '2024-03-05T17:11:00', '2024-03-05T17:30:00', '2a01:111:f400::1'),
+  V(3, user('u-v4', 'Vee Four', 'v4@contoso.com'), '2024-03-05T17:00:00', '2024-03-05T17:05:00', '52.114.1.7:51234'),
+  V(4, user('u-v4', 'Vee Four', 'v4@contoso.com'), '2024-03-05T17:06:00', '2024-03-05T17:30:00', '52.114.1.7:51999'),
+])
+O = lambda d: ['x', d.get('UserId', ''), d['Operation'], json.dumps(d, ensure_ascii=False, separators=(',', ':'))]
+write(f'{T}/other-ops.csv', a_hdr, [
+  O({"CreationTime": "2024-03-06T08:00:00", "Id": "80000000-0000-0000-0000-000000000001", "Operation": "MailItemsAccessed", "RecordType": 50, "UserType": 0, "UserId": "ann@contoso.com", "ClientIP": "10.9.9.9", "Folders": [{"Path": "\\Inbox", "FolderItems": [{"Id": "m1"}, {"Id": "m2"}]}]}),
+  O({"CreationTime": "2024-03-06T08:05:00", "Id": "80000000-0000-0000-0000-000000000002", "Operation": "FileDownloaded", "RecordType": 6, "UserType": 2, "UserId": "admin@contoso.com", "ClientIP": "10.9.9.10", "ObjectId": "https://contoso.sharepoint.com/a.docx"}),
+  O({"CreationTime": "2024-03-06T08:06:00", "Id": "80000000-0000-0000-0000-000000000003", "Operation": "FutureThing", "RecordType": 9999, "UserType": 77, "UserId": "svc@contoso.com"}),
+])

@@ -207,6 +207,8 @@ pub struct Att {
     pub key_type: Sym,
     pub organization: Sym,
     pub upn: Sym,
+    /// `key` is a UserObjectId.
+    pub is_object_id: bool,
 }
 
 /// The part of a MeetingParticipantDetail record the reports use, interned.
@@ -338,6 +340,7 @@ impl Partial {
                     key_type: s.intern(&a.key_type),
                     organization: s.intern(&a.organization),
                     upn: s.intern(&a.upn),
+                    is_object_id: a.is_object_id,
                 })
                 .collect(),
         };

@@ -48,6 +48,8 @@ pub struct Attendee<'a> {
     pub key_type: Cow<'a, str>,
     pub organization: Cow<'a, str>,
     pub upn: Cow<'a, str>,
+    /// The key is a UserObjectId (so `key → upn` can go into the users database).
+    pub is_object_id: bool,
 }
 
 /// The fields of one audit record that tala-bulk uses; strings borrow from the row buffer.
@@ -130,9 +132,27 @@ pub fn peek_string<'a>(json: &'a [u8], key: &memchr::memmem::Finder<'_>) -> Opti
     (rest[end] == b'"').then(|| &rest[..end])
 }
 
+impl AuditParser {
+    /// Parses `json` and hands the raw tape value to `f` (`None` if it is not JSON); for `show`,
+    /// which prints every field of any operation.
+    pub fn with_value<T>(
+        &mut self,
+        json: &mut [u8],
+        f: impl FnOnce(Option<Value<'_, '_>>) -> T,
+    ) -> T {
+        let mut tape: Tape<'_> = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let out = match simd_json::fill_tape(json, &mut self.buffers, &mut tape) {
+            Err(_) => f(None),
+            Ok(()) => f(Some(tape.as_value())),
+        };
+        self.tape = tape.reset();
+        out
+    }
+}
+
 /// Text of a scalar: strings as they are, numbers and booleans as their JSON text (a phone
 /// number given as a number is still a name); null, lists and objects have no text.
-fn text<'a>(v: Value<'_, 'a>) -> Option<Cow<'a, str>> {
+pub fn text<'a>(v: Value<'_, 'a>) -> Option<Cow<'a, str>> {
     if let Some(s) = v.into_string() {
         Some(Cow::Borrowed(s))
     } else if let Some(b) = v.as_bool() {
@@ -216,6 +236,7 @@ fn attendee<'a>(v: Value<'_, 'a>) -> Option<Attendee<'a>> {
             _ => {}
         }
     }
+    a.is_object_id = object_id.is_some();
     a.key = object_id.or(display).unwrap_or_default();
     if a.key_type.is_empty() {
         a.key_type = Cow::Borrowed("?");
@@ -272,6 +293,7 @@ mod tests {
                         key_type: Cow::Owned(a.key_type.into_owned()),
                         organization: Cow::Owned(a.organization.into_owned()),
                         upn: Cow::Owned(a.upn.into_owned()),
+                        is_object_id: a.is_object_id,
                     })
                     .collect(),
                 join: r.join,

@@ -5,10 +5,11 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser, Subcommand};
 
-use crate::config::{Config, Input, DEFAULT_ROW_CAP};
+use crate::config::{Config, Input, Mode, StdoutReport, DEFAULT_ROW_CAP};
 use crate::exit;
+use crate::filter::IpFilter;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -17,6 +18,9 @@ Examples:
   tala-bulk exports/*.csv.zst            compressed exports are read as they are
   cat export.csv | tala-bulk             one export from stdin
   tala-bulk --audit-only archive/        only truncation.csv and coverage.csv, fast
+  cat export.csv | tala-bulk -o > organizers.csv   one report to stdout, like tala
+  tala-bulk -d --cidr 10.0.0.0/8 -u users.csv x.csv   readable disconnections on 10/8
+  tala-bulk show --oneline export.csv    one line per audit record, any operation
 
 Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json,
 truncation.csv (one row per input file) and coverage.csv (gaps, capped-only windows,
@@ -29,18 +33,55 @@ Exit codes: 0 success; 1 reports written but some rows or files were skipped;
 #[command(
     name = "tala-bulk",
     version,
+    args_conflicts_with_subcommands = true,
+    group(ArgGroup::new("stdout").args(["organizers", "attendees", "disconnections"])),
     about = "Turn archives of Microsoft 365 Teams MeetingParticipantDetail audit exports into \
              meeting, attendee and disconnection reports.",
     after_help = EXAMPLES
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Export files or directories (walked recursively). `-` or nothing reads stdin.
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
     /// Directory the reports are written to (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "tala-report")]
+    #[arg(long, value_name = "DIR", default_value = "tala-report",
+          conflicts_with_all = ["organizers", "attendees", "disconnections"])]
     out: PathBuf,
+
+    /// Print organizers.csv to stdout instead of writing --out.
+    #[arg(short = 'o', long = "organizers")]
+    organizers: bool,
+
+    /// Print attendees.csv to stdout instead of writing --out.
+    #[arg(short = 'a', long = "attendees")]
+    attendees: bool,
+
+    /// Print the readable disconnection report to stdout instead of writing --out.
+    #[arg(short = 'd', long = "disconnections")]
+    disconnections: bool,
+
+    /// Users database (UUID,EMAIL lines): fills attendee_email, learns new pairs, is written
+    /// back when something new was learned. Created if missing.
+    #[arg(short = 'u', long = "users", value_name = "FILE")]
+    users: Option<PathBuf>,
+
+    /// Only connections whose client IP (without port) matches REGEX count for disconnections.
+    #[arg(short = 'i', long = "ip", value_name = "REGEX")]
+    ip: Option<String>,
+
+    /// Only connections whose client IP is in NET count for disconnections (repeatable;
+    /// IPv4 or IPv6, e.g. 10.57.0.0/16). With -i, a connection must pass both.
+    #[arg(long, value_name = "NET")]
+    cidr: Vec<String>,
+
+    /// A reconnection counts only when the next join follows the previous leave within
+    /// SECONDS (overlaps count too).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..))]
+    max_gap: Option<i64>,
 
     /// Worker threads [default: all cores].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -59,6 +100,19 @@ struct Args {
     /// No progress bar and no summary on stderr (warnings are still printed).
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show each audit record of the input readably (any operation, streamed).
+    Show {
+        /// One line per record instead of one line per field.
+        #[arg(long)]
+        oneline: bool,
+        /// Export files or directories; `-` or nothing reads stdin.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// Why argument parsing did not produce a config: the process should exit with this code
@@ -90,7 +144,34 @@ where
 }
 
 impl Args {
-    fn into_config(self) -> Result<Config, String> {
+    fn into_config(mut self) -> Result<Config, String> {
+        let mode = match self.command.take() {
+            Some(Command::Show { oneline, paths }) => {
+                self.paths = paths;
+                Mode::Show { oneline }
+            }
+            None => Mode::Reports,
+        };
+        let regex = match &self.ip {
+            None => None,
+            Some(re) => {
+                Some(regex::Regex::new(re).map_err(|e| format!("invalid --ip regex {re:?}: {e}"))?)
+            }
+        };
+        let nets = self
+            .cidr
+            .iter()
+            .map(|n| n.parse().map_err(|e| format!("invalid --cidr {n:?}: {e}")))
+            .collect::<Result<Vec<_>, String>>()?;
+        let stdout_report = if self.organizers {
+            Some(StdoutReport::Organizers)
+        } else if self.attendees {
+            Some(StdoutReport::Attendees)
+        } else if self.disconnections {
+            Some(StdoutReport::Disconnections)
+        } else {
+            None
+        };
         let stdin_count = self.paths.iter().filter(|p| p.as_os_str() == "-").count();
         if stdin_count > 1 {
             return Err("stdin ('-') can be read only once".into());
@@ -118,6 +199,11 @@ impl Args {
             jobs,
             row_cap: self.row_cap,
             audit_only: self.audit_only,
+            mode,
+            stdout_report,
+            users: self.users,
+            filter: IpFilter { regex, nets },
+            max_gap: self.max_gap,
             quiet: self.quiet,
             progress: !self.quiet && std::io::stderr().is_terminal(),
         })

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::filter::IpFilter;
+
 /// The classic Purview portal export stops at this many data rows (SPEC 1).
 pub const DEFAULT_ROW_CAP: u64 = 50_000;
 
@@ -14,8 +16,34 @@ pub enum Input {
     Stdin,
 }
 
+/// What the run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read the archive, write the reports.
+    Reports,
+    /// Print each record readably (`show`).
+    Show { oneline: bool },
+}
+
+/// A report printed to stdout instead of writing `--out` (tala's `-o`, `-a`, `-d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutReport {
+    Organizers,
+    Attendees,
+    /// The readable disconnection report.
+    Disconnections,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub mode: Mode,
+    pub stdout_report: Option<StdoutReport>,
+    /// The users database (`-u`).
+    pub users: Option<PathBuf>,
+    /// Which connections count for disconnections (`-i`, `--cidr`).
+    pub filter: IpFilter,
+    /// `--max-gap`: seconds between a leave and the next join that still count.
+    pub max_gap: Option<i64>,
     pub inputs: Vec<Input>,
     pub out_dir: PathBuf,
     /// Worker threads, at least 1.
@@ -33,6 +61,11 @@ impl Config {
     /// A config for reading `inputs` into `out_dir` with defaults elsewhere; for tests and benches.
     pub fn new(inputs: Vec<Input>, out_dir: impl Into<PathBuf>) -> Config {
         Config {
+            mode: Mode::Reports,
+            stdout_report: None,
+            users: None,
+            filter: IpFilter::default(),
+            max_gap: None,
             inputs,
             out_dir: out_dir.into(),
             jobs: 1,

@@ -16,6 +16,7 @@ pub struct Columns {
     pub audit_data: usize,
     pub operation: Option<usize>,
     pub creation_date: Option<usize>,
+    pub user: Option<usize>,
     /// Number of fields in the header.
     pub width: usize,
 }
@@ -34,6 +35,7 @@ impl Columns {
             audit_data: find(&["AuditData"])?,
             operation: find(&["Operation", "Operations"]),
             creation_date: find(&["CreationDate"]),
+            user: find(&["UserId", "UserIds"]),
             width: names.len(),
         })
     }

@@ -14,12 +14,15 @@ pub mod coverage; // gaps, capped-only windows and re-export pieces from file sp
 pub mod csvscan; // csv-core records, header → columns, BOM, cut detection
 pub mod discover; // walk PATHs, archive order
 pub mod exit; // exit codes
+pub mod filter; // -i / --cidr: which connections the disconnection rule sees
 pub mod input; // mmap / streaming decoders behind one Feed
 pub mod intern; // string interning for compact state
 pub mod meetings; // merged records → meetings, connections, disconnection groups
 pub mod messages; // stderr: warnings above the progress bar
 pub mod report; // atomic report writers, summary
+pub mod show; // `show`: records printed readably, streamed
 pub mod timestamp; // AuditData times as integers
+pub mod users; // -u: the UUID → email database
 pub mod worker; // one file through the stages into a partial state
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +30,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-pub use config::{Config, Input};
+pub use config::{Config, Input, Mode, StdoutReport};
 pub use report::summary::Summary;
 
 use aggregate::Partial;
@@ -37,7 +40,7 @@ use report::audit as report_audit;
 use report::tables;
 
 /// What a completed run produced.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     pub summary: Summary,
 }
@@ -55,10 +58,17 @@ impl Outcome {
 /// Reads the archive named by `config` and writes the reports.
 pub fn run(config: Config) -> Result<Outcome> {
     let started = Instant::now();
+    if let Mode::Show { oneline } = config.mode {
+        return show::run(&config, oneline).map(|()| Outcome::default());
+    }
+    let to_stdout = config.stdout_report.is_some();
     // Fail before reading anything if the reports could not be written anyway.
-    std::fs::create_dir_all(&config.out_dir)
-        .with_context(|| format!("cannot create output directory {}", config.out_dir.display()))?;
-    let files = discover::discover(&config.inputs, Some(&config.out_dir));
+    if !to_stdout {
+        std::fs::create_dir_all(&config.out_dir).with_context(|| {
+            format!("cannot create output directory {}", config.out_dir.display())
+        })?;
+    }
+    let files = discover::discover(&config.inputs, (!to_stdout).then_some(&*config.out_dir));
     if files.len() >= aggregate::MAX_FILES {
         bail!(
             "{} input files; at most {} can be read in one run",
@@ -68,6 +78,7 @@ pub fn run(config: Config) -> Result<Outcome> {
     }
     let sizes: Vec<u64> = files.iter().map(file_size).collect();
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
+    let mut users = config.users.as_deref().map(|p| users::UsersDb::load(p, &ui)).transpose()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.jobs)
         .build()
@@ -81,15 +92,48 @@ pub fn run(config: Config) -> Result<Outcome> {
     let meetings = if config.audit_only {
         meetings::Meetings::default()
     } else {
-        pool.install(|| meetings::build(&partial, &meetings::AllConnections))
+        pool.install(|| meetings::build(&partial, &config.filter, config.max_gap))
     };
     timings.lap("meetings");
+    if let Some(db) = users.as_mut() {
+        db.learn(&partial);
+    }
+    let users = users.as_ref();
     let elapsed = started.elapsed().as_secs_f64();
     let summary = Summary::new(&partial, &meetings, &windows, config.jobs, elapsed);
 
+    let strings = &partial.strings;
+    if let Some(which) = config.stdout_report {
+        pool.install(|| {
+            let stdout = std::io::stdout().lock();
+            match which {
+                StdoutReport::Organizers => tables::write_organizers(stdout, strings, &meetings),
+                StdoutReport::Attendees => {
+                    tables::write_attendees(stdout, strings, users, &meetings)
+                }
+                StdoutReport::Disconnections => report::readable::write(
+                    stdout,
+                    strings,
+                    users,
+                    &meetings,
+                    &summary.affected_lines(),
+                ),
+            }
+        })?;
+    }
+    // The users database is saved before the reports: what it learned is never lost.
+    if let Some(db) = users {
+        if db.save()? && !config.quiet {
+            ui.say(format_args!("tala-bulk: users database: {} new entries", db.learned()));
+        }
+    }
+    if to_stdout {
+        timings.print(&ui);
+        return Ok(Outcome { summary });
+    }
+
     // Each writer formats in parallel on the pool; all files are staged before any is renamed.
     let dir = &config.out_dir;
-    let strings = &partial.strings;
     let staged = pool.install(|| -> Result<Vec<report::StagedFile>> {
         let mut staged = Vec::new();
         if !config.audit_only {
@@ -97,10 +141,10 @@ pub fn run(config: Config) -> Result<Outcome> {
                 tables::write_organizers(w, strings, &meetings)
             })?);
             staged.push(report::stage(dir, tables::ATTENDEES, |w| {
-                tables::write_attendees(w, strings, &meetings)
+                tables::write_attendees(w, strings, users, &meetings)
             })?);
             staged.push(report::stage(dir, tables::DISCONNECTIONS, |w| {
-                tables::write_disconnections(w, strings, &meetings)
+                tables::write_disconnections(w, strings, users, &meetings)
             })?);
             staged.push(report::stage(dir, report::summary::SUMMARY, |w| {
                 serde_json::to_writer_pretty(&mut *w, &summary)?;

@@ -116,7 +116,9 @@ struct Acc {
 const SHARDS: usize = 64;
 
 /// Builds the meetings from the merged partial state.
-pub fn build(partial: &Partial, filter: &dyn ConnFilter) -> Meetings {
+/// `max_gap`: with `--max-gap`, only connections that follow the previous one's leave within
+/// that many seconds (or overlap it) form a suspected disconnection.
+pub fn build(partial: &Partial, filter: &dyn ConnFilter, max_gap: Option<i64>) -> Meetings {
     let strings = &partial.strings;
     let mut shards: Vec<Vec<&Entry>> = vec![Vec::new(); SHARDS];
     for entry in partial.entries() {
@@ -124,8 +126,10 @@ pub fn build(partial: &Partial, filter: &dyn ConnFilter) -> Meetings {
         let h = (u64::from(entry.rec.meeting).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
         shards[h % SHARDS].push(entry);
     }
-    let built: Vec<(Vec<Meeting>, u64)> =
-        shards.into_par_iter().map(|entries| build_shard(strings, filter, &entries)).collect();
+    let built: Vec<(Vec<Meeting>, u64)> = shards
+        .into_par_iter()
+        .map(|entries| build_shard(strings, filter, max_gap, &entries))
+        .collect();
     let merged = built.iter().map(|(_, m)| m).sum();
     let mut list: Vec<Meeting> = built.into_iter().flat_map(|(list, _)| list).collect();
     list.par_sort_unstable_by(|a, b| {
@@ -139,6 +143,7 @@ pub fn build(partial: &Partial, filter: &dyn ConnFilter) -> Meetings {
 fn build_shard(
     strings: &Interner,
     filter: &dyn ConnFilter,
+    max_gap: Option<i64>,
     entries: &[&Entry],
 ) -> (Vec<Meeting>, u64) {
     let mut accs: HashMap<Sym, Acc> = HashMap::new();
@@ -180,11 +185,18 @@ fn build_shard(
             }
         }
     }
-    let list = accs.into_iter().map(|(id, acc)| meeting(strings, filter, id, acc)).collect();
+    let list =
+        accs.into_iter().map(|(id, acc)| meeting(strings, filter, max_gap, id, acc)).collect();
     (list, merged)
 }
 
-fn meeting(strings: &Interner, filter: &dyn ConnFilter, id: Sym, acc: Acc) -> Meeting {
+fn meeting(
+    strings: &Interner,
+    filter: &dyn ConnFilter,
+    max_gap: Option<i64>,
+    id: Sym,
+    acc: Acc,
+) -> Meeting {
     let s = |sym: Sym| strings.get(sym).as_bytes();
     let mut connections: Vec<Connection> =
         acc.conns.into_iter().map(|(conn, (_, upn))| Connection { conn, upn }).collect();
@@ -215,7 +227,7 @@ fn meeting(strings: &Interner, filter: &dyn ConnFilter, id: Sym, acc: Acc) -> Me
         let end = start + connections[start..].iter().take_while(|c| c.conn.key == key).count();
         number_attendees += 1;
         let before = groups.len();
-        attendee_groups(strings, filter, &connections, start..end, &mut groups);
+        attendee_groups(strings, filter, max_gap, &connections, start..end, &mut groups);
         if groups.len() > before {
             attendees_affected += 1;
         }
@@ -249,6 +261,7 @@ pub fn device_label(strings: &Interner, device: Sym) -> &str {
 fn attendee_groups(
     strings: &Interner,
     filter: &dyn ConnFilter,
+    max_gap: Option<i64>,
     connections: &[Connection],
     range: std::ops::Range<usize>,
     groups: &mut Vec<Group>,
@@ -264,10 +277,20 @@ fn attendee_groups(
         let device = |k: usize| device_label(strings, connections[k].conn.device).as_bytes();
         device(i).cmp(device(j))
     });
-    for run in members.chunk_by(|&i, &j| {
-        device_label(strings, connections[i].conn.device)
-            == device_label(strings, connections[j].conn.device)
-    }) {
+    let same_device = |i: &usize, j: &usize| {
+        device_label(strings, connections[*i].conn.device)
+            == device_label(strings, connections[*j].conn.device)
+    };
+    // With --max-gap a device's connections chain only while each join follows the previous
+    // leave closely enough; an unknown gap breaks the chain.
+    let close_enough = |i: &usize, j: &usize| match max_gap {
+        None => true,
+        Some(max) => match (connections[*i].conn.leave, connections[*j].conn.join) {
+            (Some(leave), Some(join)) => join - leave <= max,
+            _ => false,
+        },
+    };
+    for run in members.chunk_by(|i, j| same_device(i, j) && close_enough(i, j)) {
         if run.len() >= 2 {
             groups.push(Group { members: run.to_vec() });
         }

@@ -4,6 +4,7 @@
 //! `meetings`.
 
 pub mod audit;
+pub mod readable;
 pub mod summary;
 pub mod tables;
 

@@ -14,7 +14,7 @@ use crate::timestamp;
 
 pub const SUMMARY: &str = "summary.json";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Summary {
     pub tala_bulk_version: &'static str,
     pub files: BTreeMap<&'static str, u64>,

@@ -7,8 +7,9 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 use crate::intern::Interner;
-use crate::meetings::{device_label, Meeting, Meetings};
+use crate::meetings::{device_label, Connection, Meeting, Meetings};
 use crate::timestamp::{self, Ts};
+use crate::users::UsersDb;
 
 pub const ORGANIZERS: &str = "organizers.csv";
 pub const ATTENDEES: &str = "attendees.csv";
@@ -53,6 +54,11 @@ pub const DISCONNECTIONS_HEADER: [&str; 13] = [
     "client_ip",
     "property",
 ];
+
+/// attendee_email: from the users database when it knows the key, else the record's UPN.
+pub fn email<'a>(strings: &'a Interner, users: Option<&'a UsersDb>, c: &Connection) -> &'a str {
+    users.and_then(|db| db.email(strings.get(c.conn.key))).unwrap_or_else(|| strings.get(c.upn))
+}
 
 /// Formats optional timestamps into reusable buffers (empty when missing).
 #[derive(Default)]
@@ -140,14 +146,19 @@ pub fn write_organizers(out: impl Write, strings: &Interner, meetings: &Meetings
     })
 }
 
-pub fn write_attendees(out: impl Write, strings: &Interner, meetings: &Meetings) -> Result<()> {
+pub fn write_attendees(
+    out: impl Write,
+    strings: &Interner,
+    users: Option<&UsersDb>,
+    meetings: &Meetings,
+) -> Result<()> {
     write_rows(out, &ATTENDEES_HEADER, meetings, |w, m, times| {
         for c in &m.connections {
             let (join, leave) = times.set(c.conn.join, c.conn.leave);
             w.write_record([
                 strings.get(m.id),
                 strings.get(c.conn.key),
-                strings.get(c.upn),
+                email(strings, users, c),
                 strings.get(c.conn.key_type),
                 strings.get(c.conn.organization),
                 join,
@@ -164,16 +175,18 @@ pub fn write_attendees(out: impl Write, strings: &Interner, meetings: &Meetings)
 pub fn write_disconnections(
     out: impl Write,
     strings: &Interner,
+    users: Option<&UsersDb>,
     meetings: &Meetings,
 ) -> Result<()> {
     write_rows(out, &DISCONNECTIONS_HEADER, meetings, |w, m, times| {
-        write_meeting_disconnections(w, strings, m, times)
+        write_meeting_disconnections(w, strings, users, m, times)
     })
 }
 
 fn write_meeting_disconnections(
     w: &mut csv::Writer<&mut Vec<u8>>,
     strings: &Interner,
+    users: Option<&UsersDb>,
     m: &Meeting,
     times: &mut Times,
 ) -> csv::Result<()> {
@@ -191,7 +204,7 @@ fn write_meeting_disconnections(
             w.write_record([
                 strings.get(m.id),
                 strings.get(c.conn.key),
-                strings.get(c.upn),
+                email(strings, users, c),
                 strings.get(c.conn.key_type),
                 strings.get(c.conn.organization),
                 device_label(strings, c.conn.device),

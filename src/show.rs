@@ -1,0 +1,271 @@
+//! `show` (tala with no flag): each audit record of the input, readably — row, CreationDate,
+//! user and operation, then the AuditData fields one per line, nested lists indented — or one
+//! line per record with `--oneline`. Any operation, not only Teams meetings. Streams: one
+//! record in memory at a time, output flushed as it goes on a terminal; a closed pipe ends the
+//! run quietly (main treats a broken pipe as success).
+
+use std::collections::HashMap;
+use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use simd_json::prelude::*;
+use simd_json::tape::Value;
+
+use crate::audit::{text, AuditParser};
+use crate::config::Config;
+use crate::csvscan::{Columns, Scanner};
+use crate::discover::{self, Origin};
+use crate::input;
+
+/// RecordType and UserType names (Office 365 Management Activity API), embedded so the binary
+/// needs no data files. New values keep appearing: unknown numbers print as numbers.
+const ENUMS: &str = include_str!("data/audit-enums.tsv");
+
+struct Enums {
+    record_type: HashMap<i64, &'static str>,
+    user_type: HashMap<i64, &'static str>,
+}
+
+fn enums() -> &'static Enums {
+    static ENUMS_MAP: OnceLock<Enums> = OnceLock::new();
+    ENUMS_MAP.get_or_init(|| {
+        let mut e = Enums { record_type: HashMap::new(), user_type: HashMap::new() };
+        let mut section = "";
+        for line in ENUMS.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            if line.starts_with('[') {
+                section = line.trim();
+                continue;
+            }
+            if let Some((n, name)) = line.split_once('\t') {
+                if let Ok(n) = n.trim().parse() {
+                    match section {
+                        "[RecordType]" => e.record_type.insert(n, name.trim()),
+                        "[UserType]" => e.user_type.insert(n, name.trim()),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        e
+    })
+}
+
+/// `25` → `MicrosoftTeams`; an unknown number stays a number.
+pub fn record_type_name(n: i64) -> String {
+    enums().record_type.get(&n).map_or_else(|| n.to_string(), |s| s.to_string())
+}
+
+pub fn user_type_name(n: i64) -> String {
+    enums().user_type.get(&n).map_or_else(|| n.to_string(), |s| s.to_string())
+}
+
+pub fn run(config: &Config, oneline: bool) -> Result<()> {
+    let files = discover::discover(&config.inputs, None);
+    let stdout = io::stdout();
+    let flush_each = stdout.is_terminal();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut scanner = Scanner::new();
+    let mut parser = AuditParser::new();
+    let mut problems = false;
+    for file in &files {
+        let opened = match &file.origin {
+            Origin::File(p) => input::open_path(p),
+            Origin::Stdin => input::open_stdin(),
+            Origin::Broken(why) => Err(io::Error::other(why.clone())),
+        };
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("tala-bulk: warning: {}: cannot read: {e}; skipped", file.name);
+                problems = true;
+                continue;
+            }
+        };
+        let name = &file.name;
+        opened.with_feed(|feed| -> Result<()> {
+            scanner.reset();
+            let cols = match scanner.next_record(feed) {
+                Ok(Some(h)) => Columns::from_header(&h.fields().collect::<Vec<_>>()),
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    eprintln!("tala-bulk: warning: {name}: {e}");
+                    return Ok(());
+                }
+            };
+            let Some(cols) = cols else {
+                eprintln!("tala-bulk: warning: {name}: no AuditData column; skipped");
+                return Ok(());
+            };
+            loop {
+                let mut rec = match scanner.next_record(feed) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Ok(()),
+                    Err(e) => {
+                        eprintln!("tala-bulk: warning: {name}: stopped: {e}");
+                        return Ok(());
+                    }
+                };
+                let field = |i: Option<usize>| {
+                    i.and_then(|i| rec.field(i)).map(|f| String::from_utf8_lossy(f).into_owned())
+                };
+                let (date, user, op) =
+                    (field(cols.creation_date), field(cols.user), field(cols.operation));
+                let row = rec.row;
+                let Some(json) = rec.field_mut(cols.audit_data) else { continue };
+                parser.with_value(json, |v| -> io::Result<()> {
+                    if oneline {
+                        write_oneline(&mut out, v, date.as_deref(), user.as_deref(), op.as_deref())
+                    } else {
+                        writeln!(
+                            out,
+                            "{name}: row {row}  {}  {}  {}",
+                            date.as_deref().unwrap_or("?"),
+                            user.as_deref().unwrap_or("?"),
+                            op.as_deref().unwrap_or("?")
+                        )?;
+                        match v {
+                            Some(v) => write_value(&mut out, v, 4, None)?,
+                            None => writeln!(out, "    (AuditData is not JSON)")?,
+                        }
+                        writeln!(out)
+                    }
+                })?;
+                if flush_each {
+                    out.flush()?;
+                }
+            }
+        })?;
+    }
+    out.flush()?;
+    if problems {
+        anyhow::bail!("some inputs could not be read");
+    }
+    Ok(())
+}
+
+/// A scalar as text, with RecordType and UserType numbers named.
+fn scalar(key: Option<&str>, v: Value<'_, '_>) -> String {
+    if v.as_null().is_some() {
+        return "null".into();
+    }
+    let t = text(v).map(|c| c.into_owned()).unwrap_or_default();
+    let name = match (key, v.as_i64()) {
+        (Some("RecordType"), Some(n)) => enums().record_type.get(&n),
+        (Some("UserType"), Some(n)) => enums().user_type.get(&n),
+        _ => None,
+    };
+    match name {
+        Some(name) => format!("{t} ({name})"),
+        None => t,
+    }
+}
+
+fn write_value(
+    out: &mut impl Write,
+    v: Value<'_, '_>,
+    indent: usize,
+    key: Option<&str>,
+) -> io::Result<()> {
+    let pad = " ".repeat(indent);
+    if let Some(obj) = v.as_object() {
+        for (k, child) in obj.iter() {
+            if child.as_object().is_some_and(|o| !o.is_empty())
+                || child.as_array().is_some_and(|a| !a.is_empty())
+            {
+                writeln!(out, "{pad}{k}:")?;
+                write_value(out, child, indent + 2, Some(k))?;
+            } else if child.as_object().is_some() {
+                writeln!(out, "{pad}{k}: {{}}")?;
+            } else if child.as_array().is_some() {
+                writeln!(out, "{pad}{k}: []")?;
+            } else {
+                writeln!(out, "{pad}{k}: {}", scalar(Some(k), child))?;
+            }
+        }
+    } else if let Some(arr) = v.as_array() {
+        for item in arr.iter() {
+            if let Some(obj) = item.as_object() {
+                // "- " on the first field of each object, like YAML.
+                let mut first = true;
+                for (k, child) in obj.iter() {
+                    let lead = if first { format!("{pad}- ") } else { format!("{pad}  ") };
+                    first = false;
+                    if child.as_object().is_some() || child.as_array().is_some() {
+                        writeln!(out, "{lead}{k}:")?;
+                        write_value(out, child, indent + 4, Some(k))?;
+                    } else {
+                        writeln!(out, "{lead}{k}: {}", scalar(Some(k), child))?;
+                    }
+                }
+            } else if item.as_array().is_some() {
+                writeln!(out, "{pad}-")?;
+                write_value(out, item, indent + 2, key)?;
+            } else {
+                writeln!(out, "{pad}- {}", scalar(key, item))?;
+            }
+        }
+    } else {
+        writeln!(out, "{pad}{}", scalar(key, v))?;
+    }
+    Ok(())
+}
+
+fn write_oneline(
+    out: &mut impl Write,
+    v: Option<Value<'_, '_>>,
+    date: Option<&str>,
+    user: Option<&str>,
+    op: Option<&str>,
+) -> io::Result<()> {
+    let obj = v.and_then(|v| v.as_object());
+    let get = |k: &str| obj.as_ref().and_then(|o| o.get(k)).and_then(text);
+    let when = get("CreationTime").map(|c| c.into_owned()).or(date.map(str::to_string));
+    let record_type = obj
+        .as_ref()
+        .and_then(|o| o.get("RecordType"))
+        .and_then(|r| r.as_i64().map(record_type_name).or_else(|| text(r).map(|t| t.into_owned())));
+    let operation = get("Operation").map(|c| c.into_owned()).or(op.map(str::to_string));
+    write!(
+        out,
+        "{} {} {}:",
+        when.as_deref().unwrap_or("?"),
+        record_type.as_deref().unwrap_or("?"),
+        operation.as_deref().unwrap_or("?")
+    )?;
+    let user = get("UserId").map(|c| c.into_owned()).or(user.map(str::to_string));
+    let mut parts = Vec::new();
+    if let Some(u) = user {
+        parts.push(format!("user={u}"));
+    }
+    for (label, key) in [
+        ("ip", "ClientIP"),
+        ("meeting", "MeetingDetailId"),
+        ("join", "JoinTime"),
+        ("leave", "LeaveTime"),
+    ] {
+        if let Some(value) = get(key) {
+            parts.push(format!("{label}={value}"));
+        }
+    }
+    if obj.is_none() {
+        parts.push("(AuditData is not JSON)".into());
+    }
+    writeln!(out, " {}", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_names_and_unknown_numbers() {
+        assert_eq!(record_type_name(25), "MicrosoftTeams");
+        assert_eq!(record_type_name(99_999), "99999");
+        assert_eq!(user_type_name(0), "Regular");
+        assert_eq!(user_type_name(10), "Guest");
+    }
+}
