@@ -43,11 +43,13 @@ use report::tables;
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub summary: Summary,
+    /// Inputs `show` could not read (the report runs count theirs in the summary).
+    pub unread: u64,
 }
 
 impl Outcome {
     pub fn exit_code(&self) -> u8 {
-        if self.summary.input_problems() > 0 {
+        if self.summary.input_problems() + self.unread > 0 {
             exit::INPUT_PROBLEMS
         } else {
             exit::SUCCESS
@@ -59,7 +61,8 @@ impl Outcome {
 pub fn run(config: Config) -> Result<Outcome> {
     let started = Instant::now();
     if let Mode::Show { oneline } = config.mode {
-        return show::run(&config, oneline).map(|()| Outcome::default());
+        let unread = show::run(&config, oneline)?;
+        return Ok(Outcome { unread, ..Outcome::default() });
     }
     let to_stdout = config.stdout_report.is_some();
     // Fail before reading anything if the reports could not be written anyway.
@@ -129,7 +132,7 @@ pub fn run(config: Config) -> Result<Outcome> {
     }
     if to_stdout {
         timings.print(&ui);
-        return Ok(Outcome { summary });
+        return Ok(Outcome { summary, unread: 0 });
     }
 
     // Each writer formats in parallel on the pool; all files are staged before any is renamed.
@@ -171,7 +174,7 @@ pub fn run(config: Config) -> Result<Outcome> {
         ui.say(human.trim_end());
     }
     timings.print(&ui);
-    Ok(Outcome { summary })
+    Ok(Outcome { summary, unread: 0 })
 }
 
 /// Phase durations, printed when `TALA_BULK_TIMINGS` is set (for benchmarking and profiling).

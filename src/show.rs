@@ -63,14 +63,15 @@ pub fn user_type_name(n: i64) -> String {
     enums().user_type.get(&n).map_or_else(|| n.to_string(), |s| s.to_string())
 }
 
-pub fn run(config: &Config, oneline: bool) -> Result<()> {
+/// Prints every record; returns how many inputs could not be read or were not exports.
+pub fn run(config: &Config, oneline: bool) -> Result<u64> {
     let files = discover::discover(&config.inputs, None);
     let stdout = io::stdout();
     let flush_each = stdout.is_terminal();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut scanner = Scanner::new();
     let mut parser = AuditParser::new();
-    let mut problems = false;
+    let mut unread = 0u64;
     for file in &files {
         let opened = match &file.origin {
             Origin::File(p) => input::open_path(p),
@@ -81,32 +82,32 @@ pub fn run(config: &Config, oneline: bool) -> Result<()> {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("tala-bulk: warning: {}: cannot read: {e}; skipped", file.name);
-                problems = true;
+                unread += 1;
                 continue;
             }
         };
         let name = &file.name;
-        opened.with_feed(|feed| -> Result<()> {
+        let readable = opened.with_feed(|feed| -> Result<bool> {
             scanner.reset();
             let cols = match scanner.next_record(feed) {
                 Ok(Some(h)) => Columns::from_header(&h.fields().collect::<Vec<_>>()),
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(true),
                 Err(e) => {
                     eprintln!("tala-bulk: warning: {name}: {e}");
-                    return Ok(());
+                    return Ok(false);
                 }
             };
             let Some(cols) = cols else {
                 eprintln!("tala-bulk: warning: {name}: no AuditData column; skipped");
-                return Ok(());
+                return Ok(false);
             };
             loop {
                 let mut rec = match scanner.next_record(feed) {
                     Ok(Some(r)) => r,
-                    Ok(None) => return Ok(()),
+                    Ok(None) => return Ok(true),
                     Err(e) => {
                         eprintln!("tala-bulk: warning: {name}: stopped: {e}");
-                        return Ok(());
+                        return Ok(false);
                     }
                 };
                 let field = |i: Option<usize>| {
@@ -139,12 +140,12 @@ pub fn run(config: &Config, oneline: bool) -> Result<()> {
                 }
             }
         })?;
+        if !readable {
+            unread += 1;
+        }
     }
     out.flush()?;
-    if problems {
-        anyhow::bail!("some inputs could not be read");
-    }
-    Ok(())
+    Ok(unread)
 }
 
 /// A scalar as text, with RecordType and UserType numbers named.

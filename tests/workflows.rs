@@ -217,6 +217,15 @@ fn show_and_oneline_on_any_operation() {
         ]
     );
     assert!(text.contains("    RecordType: 9999\n    UserType: 77\n"), "{text}");
+    // A file that is not an export is skipped with a warning, the rest still shown: exit 1.
+    let o = t
+        .cmd()
+        .args(["show", "--oneline", &testdata("fixtures/not-audit.csv"), &ops])
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 1);
+    assert_eq!(stdout(&o).lines().count(), 3);
+    assert!(stderr(&o).contains("not-audit.csv: no AuditData column; skipped"), "{}", stderr(&o));
 }
 
 #[test]
