@@ -50,6 +50,8 @@ pub enum Warn {
     NoAttendees,
     RepeatedHeader,
     MissingId,
+    JoinAfterLeave,
+    InvalidUtf8,
 }
 
 impl Skip {
@@ -74,7 +76,7 @@ impl Skip {
 }
 
 impl Warn {
-    pub const ALL: [Warn; 8] = [
+    pub const ALL: [Warn; 10] = [
         Warn::MissingJoinTime,
         Warn::MissingLeaveTime,
         Warn::InvalidJoinTime,
@@ -83,6 +85,8 @@ impl Warn {
         Warn::NoAttendees,
         Warn::RepeatedHeader,
         Warn::MissingId,
+        Warn::JoinAfterLeave,
+        Warn::InvalidUtf8,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -94,6 +98,8 @@ impl Warn {
             Warn::NoAttendees => "no_attendees",
             Warn::RepeatedHeader => "repeated_header_row",
             Warn::MissingId => "missing_record_id",
+            Warn::JoinAfterLeave => "join_after_leave",
+            Warn::InvalidUtf8 => "invalid_utf8_replaced",
         }
     }
 }
@@ -198,6 +204,20 @@ pub struct FileReport {
     pub outside_window: u64,
     pub status: FileStatus,
     pub detail: String,
+}
+
+/// Rows listed in errors.csv per file; the rest are counted.
+pub const ERRORS_PER_FILE: usize = 100;
+
+/// One line of errors.csv: a skipped row, or a file that could not be (fully) read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRow {
+    pub file: usize,
+    pub name: String,
+    /// `None` for a problem with the whole file.
+    pub row: Option<u64>,
+    pub reason: &'static str,
+    pub excerpt: String,
 }
 
 /// One attendee of a kept record, interned.
@@ -315,6 +335,10 @@ pub struct Partial {
     pub unkeyed: Vec<Entry>,
     pub counts: Counts,
     pub files: Vec<FileReport>,
+    /// Problems for errors.csv, at most [`ERRORS_PER_FILE`] per file.
+    pub errors: Vec<ErrorRow>,
+    /// Problems beyond that cap, per file index.
+    pub errors_unlisted: BTreeMap<usize, u64>,
 }
 
 impl Partial {
@@ -361,6 +385,34 @@ impl Partial {
         }
     }
 
+    /// Records a problem for errors.csv (each worker reads whole files, so the per-file cap
+    /// is counted here).
+    pub fn add_error(
+        &mut self,
+        file: usize,
+        name: &str,
+        row: Option<u64>,
+        reason: &'static str,
+        excerpt: &str,
+    ) {
+        let listed = self.errors.iter().rev().take_while(|e| e.file == file).count();
+        if listed >= ERRORS_PER_FILE {
+            *self.errors_unlisted.entry(file).or_default() += 1;
+            return;
+        }
+        let mut cut = excerpt.len().min(crate::worker::ERROR_EXCERPT_BYTES);
+        while !excerpt.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.errors.push(ErrorRow {
+            file,
+            name: name.to_string(),
+            row,
+            reason,
+            excerpt: excerpt[..cut].to_string(),
+        });
+    }
+
     /// Combines two partial states. Commutative and associative up to symbol numbering, which
     /// never reaches the reports (they compare and print strings).
     pub fn merge(mut self, mut other: Partial) -> Partial {
@@ -384,6 +436,10 @@ impl Partial {
         }
         self.counts.merge(&other.counts);
         self.files.append(&mut other.files);
+        self.errors.append(&mut other.errors);
+        for (file, n) in other.errors_unlisted {
+            *self.errors_unlisted.entry(file).or_default() += n;
+        }
         self
     }
 

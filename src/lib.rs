@@ -70,6 +70,7 @@ pub fn run(config: Config) -> Result<Outcome> {
         std::fs::create_dir_all(&config.out_dir).with_context(|| {
             format!("cannot create output directory {}", config.out_dir.display())
         })?;
+        report::remove_stale_temporaries(&config.out_dir);
     }
     let files = discover::discover(&config.inputs, (!to_stdout).then_some(&*config.out_dir));
     if files.len() >= aggregate::MAX_FILES {
@@ -160,6 +161,9 @@ pub fn run(config: Config) -> Result<Outcome> {
         })?);
         staged.push(report::stage(dir, report_audit::COVERAGE, |w| {
             report_audit::write_coverage(w, &windows)
+        })?);
+        staged.push(report::stage(dir, report_audit::ERRORS, |w| {
+            report_audit::write_errors(w, &partial)
         })?);
         Ok(staged)
     })?;

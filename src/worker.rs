@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use crate::aggregate::{position, FileReport, FileStatus, Partial, Skip, Warn};
-use crate::audit::{is_meeting_operation, AuditError, AuditParser, TimeField};
-use crate::csvscan::{Columns, Scanner};
+use crate::audit::{is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField};
+use crate::csvscan::{Columns, Record, Scanner};
 use crate::discover::{ArchiveFile, Origin};
 use crate::input::{self, Feed};
 use crate::messages::Ui;
@@ -19,6 +19,9 @@ const KNOWN_CAPS: [u64; 2] = [5_000, 1_000_000];
 /// Plain files report progress every this many bytes, so one huge export still moves the bar.
 const PROGRESS_STEP: u64 = 8 << 20;
 
+/// How much of a bad row errors.csv shows.
+pub const ERROR_EXCERPT_BYTES: usize = 200;
+
 pub struct Worker<'a> {
     ui: &'a Ui,
     row_cap: u64,
@@ -26,6 +29,8 @@ pub struct Worker<'a> {
     parser: AuditParser,
     /// The Operation column of the current row, copied so AuditData can be parsed in place.
     op_buf: String,
+    /// The start of the current row, for errors.csv.
+    excerpt_buf: Vec<u8>,
     /// `--audit-only`: count rows and read CreationTime only.
     audit_only: bool,
     overlap: bool,
@@ -65,6 +70,7 @@ impl<'a> Worker<'a> {
             scanner: Scanner::new(),
             parser: AuditParser::new(),
             op_buf: String::new(),
+            excerpt_buf: Vec::with_capacity(ERROR_EXCERPT_BYTES),
             audit_only,
             overlap,
             creation_key: memchr::memmem::Finder::new(b"\"CreationTime\""),
@@ -100,6 +106,7 @@ impl<'a> Worker<'a> {
             Err(err) => {
                 report.detail = err.to_string();
                 self.ui.warn(format_args!("{}: cannot read: {err}; skipped", file.name));
+                self.partial.add_error(index, &file.name, None, "unreadable", &report.detail);
             }
             Ok(opened) => {
                 let opened = if self.overlap { opened.overlap_decoding() } else { opened };
@@ -126,6 +133,13 @@ impl<'a> Worker<'a> {
                         report.status.name(),
                         report.detail
                     ));
+                    self.partial.add_error(
+                        index,
+                        &file.name,
+                        None,
+                        report.status.name(),
+                        &report.detail,
+                    );
                 }
             }
         }
@@ -164,7 +178,7 @@ impl<'a> Worker<'a> {
         feed: &mut dyn Feed,
         progress: bool,
     ) -> FileScan {
-        let Worker { ui, scanner, parser, op_buf, partial, audit_only, .. } = self;
+        let Worker { ui, scanner, parser, op_buf, excerpt_buf, partial, audit_only, .. } = self;
         let (audit_only, creation_key, operation_key) =
             (*audit_only, &self.creation_key, &self.operation_key);
         let mut scan = FileScan::default();
@@ -204,6 +218,8 @@ impl<'a> Worker<'a> {
             partial.counts.rows += 1;
             let (row, at_eof) = (record.row, record.at_eof);
             let pos = position(index, record.offset);
+            fill_excerpt(excerpt_buf, &record);
+            let excerpt = excerpt_buf.as_slice();
             if cols.is_header_again(&record) {
                 partial.counts.warnings[Warn::RepeatedHeader as usize] += 1;
                 ui.row_warning(name, row, "the header row again; ignored");
@@ -223,7 +239,7 @@ impl<'a> Worker<'a> {
                 .and_then(|f| crate::timestamp::parse(f.trim_ascii()));
             if audit_only {
                 let Some(json) = record.field(cols.audit_data) else {
-                    skip(partial, ui, name, row, Skip::TooFewFields);
+                    skip(partial, ui, index, name, row, Skip::TooFewFields, excerpt);
                     if at_eof {
                         scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
                     }
@@ -231,7 +247,7 @@ impl<'a> Worker<'a> {
                 };
                 // Without parsing, a last row whose JSON does not close is the sign of a cut.
                 if at_eof && !json.trim_ascii_end().ends_with(b"}") {
-                    skip(partial, ui, name, row, Skip::InvalidJson);
+                    skip(partial, ui, index, name, row, Skip::InvalidJson, excerpt);
                     scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
                     continue;
                 }
@@ -254,74 +270,37 @@ impl<'a> Worker<'a> {
                 continue;
             }
             let Some(json) = record.field_mut(cols.audit_data) else {
-                skip(partial, ui, name, row, Skip::TooFewFields);
+                skip(partial, ui, index, name, row, Skip::TooFewFields, excerpt);
                 if at_eof {
                     scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
                 }
                 continue;
             };
             let hash = xxhash_rust::xxh3::xxh3_64(json);
-            let outcome = parser.with_record(json, |rec| {
-                let rec = match rec {
-                    Err(AuditError::NotJson) => return Err(Skip::InvalidJson),
-                    Err(AuditError::NotObject) => return Err(Skip::NotAnObject),
-                    Ok(rec) => rec,
-                };
-                let op: Cow<'_, str> = match (op_col, &rec.operation) {
-                    (Some(op), _) => Cow::Borrowed(op),
-                    (None, Some(op)) => Cow::Borrowed(&**op),
-                    (None, None) => Cow::Borrowed(""),
-                };
-                partial.counts.count_operation(&op);
-                if let Some(t) = rec.creation_time.or(column_time) {
-                    partial.counts.saw_time(t);
-                    scan.saw_time(t, window);
+            let mut ctx = RowCtx {
+                partial,
+                scan: &mut scan,
+                ui,
+                name,
+                row,
+                pos,
+                hash,
+                op_col,
+                column_time,
+                window,
+            };
+            let mut outcome = parser.with_record(json, |rec| use_record(rec, &mut ctx));
+            // simd-json rejects invalid UTF-8 before touching the buffer: read such a row again
+            // with the bad bytes replaced (U+FFFD) rather than lose the record.
+            if outcome == Err(Skip::InvalidJson) && std::str::from_utf8(json).is_err() {
+                let mut fixed = String::from_utf8_lossy(json).into_owned().into_bytes();
+                outcome = parser.with_record(&mut fixed, |rec| use_record(rec, &mut ctx));
+                if outcome.is_ok() {
+                    ctx.warn(Warn::InvalidUtf8, "invalid UTF-8 replaced by U+FFFD");
                 }
-                if !is_meeting_operation(&op) {
-                    return Ok(());
-                }
-                scan.meeting_records += 1;
-                if rec.meeting_id.is_none() {
-                    return Err(Skip::MissingMeetingId);
-                }
-                let mut warn = |w: Warn, what: &str| {
-                    partial.counts.warnings[w as usize] += 1;
-                    ui.row_warning(name, row, what);
-                };
-                let times = [
-                    (rec.join, "JoinTime", Warn::MissingJoinTime, Warn::InvalidJoinTime),
-                    (rec.leave, "LeaveTime", Warn::MissingLeaveTime, Warn::InvalidLeaveTime),
-                ];
-                for (value, field, missing, invalid) in times {
-                    match value {
-                        None | Some(TimeField::Missing) => {
-                            warn(missing, &format!("no {field}; connection kept without it"))
-                        }
-                        Some(TimeField::Invalid) => warn(
-                            invalid,
-                            &format!(
-                                "{field} is not YYYY-MM-DDThh:mm:ss; connection kept without it"
-                            ),
-                        ),
-                        Some(TimeField::At(_)) => {}
-                    }
-                }
-                if rec.attendees.is_empty() {
-                    warn(
-                        Warn::NoAttendees,
-                        "no usable Attendees entry; meeting counted, no connection",
-                    );
-                } else if rec.attendees.iter().any(|a| a.key.is_empty()) {
-                    warn(Warn::EmptyAttendeeKey, "attendee without UserObjectId or DisplayName");
-                }
-                if rec.id.is_none() {
-                    warn(Warn::MissingId, "no record Id; cannot be deduplicated");
-                }
-                partial.add(&rec, pos, hash);
-                Ok(())
-            });
+            }
             if let Err(reason) = outcome {
-                skip(partial, ui, name, row, reason);
+                skip(partial, ui, index, name, row, reason, excerpt);
                 if at_eof && reason != Skip::MissingMeetingId {
                     scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
                 }
@@ -339,7 +318,113 @@ impl<'a> Worker<'a> {
     }
 }
 
-fn skip(partial: &mut Partial, ui: &Ui, name: &str, row: u64, reason: Skip) {
+/// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV
+/// unquoting. Taken before AuditData is parsed, since parsing unescapes it in place.
+fn fill_excerpt(buf: &mut Vec<u8>, record: &Record<'_>) {
+    buf.clear();
+    for (i, field) in record.fields().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let room = ERROR_EXCERPT_BYTES.saturating_sub(buf.len());
+        buf.extend_from_slice(&field[..field.len().min(room)]);
+        if buf.len() >= ERROR_EXCERPT_BYTES {
+            break;
+        }
+    }
+}
+
+fn skip(
+    partial: &mut Partial,
+    ui: &Ui,
+    index: usize,
+    name: &str,
+    row: u64,
+    reason: Skip,
+    excerpt: &[u8],
+) {
     partial.counts.skipped[reason as usize] += 1;
     ui.row_warning(name, row, format_args!("{}; row skipped", reason.describe()));
+    partial.add_error(index, name, Some(row), reason.name(), &String::from_utf8_lossy(excerpt));
+}
+
+/// What `use_record` needs to know about the row it handles.
+struct RowCtx<'c, 'u> {
+    partial: &'c mut Partial,
+    scan: &'c mut FileScan,
+    ui: &'u Ui,
+    name: &'c str,
+    row: u64,
+    pos: crate::aggregate::Pos,
+    hash: u64,
+    op_col: Option<&'c str>,
+    column_time: Option<Ts>,
+    window: Option<(Ts, Ts)>,
+}
+
+impl RowCtx<'_, '_> {
+    fn warn(&mut self, w: Warn, what: &str) {
+        self.partial.counts.warnings[w as usize] += 1;
+        self.ui.row_warning(self.name, self.row, what);
+    }
+}
+
+/// Counts one parsed row and adds it to the partial state if it is a usable meeting record.
+fn use_record(
+    rec: Result<AuditRecord<'_>, AuditError>,
+    ctx: &mut RowCtx<'_, '_>,
+) -> Result<(), Skip> {
+    let rec = match rec {
+        Err(AuditError::NotJson) => return Err(Skip::InvalidJson),
+        Err(AuditError::NotObject) => return Err(Skip::NotAnObject),
+        Ok(rec) => rec,
+    };
+    let op: Cow<'_, str> = match (ctx.op_col, &rec.operation) {
+        (Some(op), _) => Cow::Borrowed(op),
+        (None, Some(op)) => Cow::Borrowed(&**op),
+        (None, None) => Cow::Borrowed(""),
+    };
+    ctx.partial.counts.count_operation(&op);
+    if let Some(t) = rec.creation_time.or(ctx.column_time) {
+        ctx.partial.counts.saw_time(t);
+        ctx.scan.saw_time(t, ctx.window);
+    }
+    if !is_meeting_operation(&op) {
+        return Ok(());
+    }
+    ctx.scan.meeting_records += 1;
+    if rec.meeting_id.is_none() {
+        return Err(Skip::MissingMeetingId);
+    }
+    let times = [
+        (rec.join, "JoinTime", Warn::MissingJoinTime, Warn::InvalidJoinTime),
+        (rec.leave, "LeaveTime", Warn::MissingLeaveTime, Warn::InvalidLeaveTime),
+    ];
+    for (value, field, missing, invalid) in times {
+        match value {
+            None | Some(TimeField::Missing) => {
+                ctx.warn(missing, &format!("no {field}; connection kept without it"))
+            }
+            Some(TimeField::Invalid) => ctx.warn(
+                invalid,
+                &format!("{field} is not YYYY-MM-DDThh:mm:ss; connection kept without it"),
+            ),
+            Some(TimeField::At(_)) => {}
+        }
+    }
+    if let (Some(TimeField::At(join)), Some(TimeField::At(leave))) = (rec.join, rec.leave) {
+        if join > leave {
+            ctx.warn(Warn::JoinAfterLeave, "JoinTime after LeaveTime; connection kept as it is");
+        }
+    }
+    if rec.attendees.is_empty() {
+        ctx.warn(Warn::NoAttendees, "no usable Attendees entry; meeting counted, no connection");
+    } else if rec.attendees.iter().any(|a| a.key.is_empty()) {
+        ctx.warn(Warn::EmptyAttendeeKey, "attendee without UserObjectId or DisplayName");
+    }
+    if rec.id.is_none() {
+        ctx.warn(Warn::MissingId, "no record Id; cannot be deduplicated");
+    }
+    ctx.partial.add(&rec, ctx.pos, ctx.hash);
+    Ok(())
 }

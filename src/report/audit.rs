@@ -83,3 +83,32 @@ pub fn write_coverage(out: impl Write, windows: &[Window]) -> Result<()> {
     w.flush()?;
     Ok(())
 }
+
+pub const ERRORS: &str = "errors.csv";
+
+pub const ERRORS_HEADER: [&str; 4] = ["file", "row", "reason", "excerpt"];
+
+/// errors.csv: every skipped row (up to a cap per file, then a count) and every file that could
+/// not be fully read, in archive order, so an admin can find them without running again.
+pub fn write_errors(out: impl Write, partial: &crate::aggregate::Partial) -> Result<()> {
+    let mut rows: Vec<&crate::aggregate::ErrorRow> = partial.errors.iter().collect();
+    rows.sort_by_key(|e| (e.file, e.row));
+    let mut w = csv::WriterBuilder::new().from_writer(out);
+    w.write_record(ERRORS_HEADER)?;
+    let mut i = 0;
+    while i < rows.len() {
+        let file = rows[i].file;
+        while i < rows.len() && rows[i].file == file {
+            let e = rows[i];
+            let row = e.row.map(|r| r.to_string()).unwrap_or_default();
+            w.write_record([e.name.as_str(), &row, e.reason, &e.excerpt])?;
+            i += 1;
+        }
+        if let Some(n) = partial.errors_unlisted.get(&file) {
+            let name = rows[i - 1].name.as_str();
+            w.write_record([name, "", "more", &format!("{n} more problem rows not listed")])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -15,6 +15,30 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tempfile::NamedTempFile;
 
+/// Removes temporary report files a killed run left behind (`.<report>.<random>.tmp`). Best
+/// effort: what cannot be removed is left for the next run.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = [
+            tables::ORGANIZERS,
+            tables::ATTENDEES,
+            tables::DISCONNECTIONS,
+            summary::SUMMARY,
+            audit::TRUNCATION,
+            audit::COVERAGE,
+            audit::ERRORS,
+        ]
+        .iter()
+        .any(|r| name.starts_with(&format!(".{r}.")));
+        if ours && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A report written to a temporary name next to its final one, waiting for [`commit`].
 pub struct StagedFile {
     tmp: NamedTempFile,
