@@ -124,3 +124,60 @@ write(f'{T}/other-ops.csv', a_hdr, [
   O({"CreationTime": "2024-03-06T08:05:00", "Id": "80000000-0000-0000-0000-000000000002", "Operation": "FileDownloaded", "RecordType": 6, "UserType": 2, "UserId": "admin@contoso.com", "ClientIP": "10.9.9.10", "ObjectId": "https://contoso.sharepoint.com/a.docx"}),
   O({"CreationTime": "2024-03-06T08:06:00", "Id": "80000000-0000-0000-0000-000000000003", "Operation": "FutureThing", "RecordType": 9999, "UserType": 77, "UserId": "svc@contoso.com"}),
 ])
+# --- bad inputs (issue "Reliability"): each file, where it is an export at all, also holds a
+# good record whose attendee key is good-<case>, which must still be reported.
+B = 'testdata/bad'
+os.makedirs(B, exist_ok=True)
+def good(case, n=1):
+    # A distinct, deterministic Id per case and copy.
+    rid = f'9{n:07}-0000-0000-0000-{sum(case.encode()):012}'
+    return ['x', 'org@contoso.com', M, aud(rid, 'meet-bad', user(f'good-{case}', 'Good', 'good@contoso.com'), '2024-03-07T09:00:00', '2024-03-07T09:30:00')]
+def raw(path, text):
+    open(path, 'wb').write(text if isinstance(text, bytes) else text.encode())
+open(f'{B}/empty.csv', 'wb').close()
+raw(f'{B}/header-only.csv', 'CreationDate,UserIds,Operations,AuditData\r\n')
+write(f'{B}/no-auditdata.csv', ['CreationDate', 'UserIds', 'Operations'], [['x', 'y', M]])
+import random as _r
+_g = _r.Random(6)
+raw(f'{B}/garbage.csv', bytes(_g.randrange(256) for _ in range(4096)))
+raw(f'{B}/pdf-renamed.csv', b'%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n')
+# invalid UTF-8 inside a field: the record is kept with U+FFFD
+bad_name = aud('91000000-0000-0000-0000-000000000001', 'meet-bad', user('u-utf8', 'NAME', 'x@contoso.com'), '2024-03-07T09:00:00', '2024-03-07T09:20:00')
+head = 'CreationDate,UserIds,Operations,AuditData\n'
+row = 'x,org@contoso.com,MeetingParticipantDetail,"' + bad_name.replace('"', '""') + '"\n'
+raw(f'{B}/invalid-utf8.csv', head.encode() + row.encode().replace(b'NAME', b'Ren\xe9e \xff\xfe'))
+# unterminated quote at the end of the file: the file is cut, the row before is kept
+buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n'); w.writerow(a_hdr); w.writerow(good('unterminated'))
+raw(f'{B}/unterminated-quote.csv', buf.getvalue() + 'x,org@contoso.com,MeetingParticipantDetail,"{""Id"":""91000000-0000-0000-0000-000000000002"",""Attendees"":[\n')
+# rows with too few and too many fields
+buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n'); w.writerow(a_hdr)
+w.writerow(['x', 'org@contoso.com'])
+w.writerow(good('fields') + ['extra', 'fields'])
+raw(f'{B}/field-counts.csv', buf.getvalue())
+# AuditData shapes: not JSON, a JSON array, wrong types
+def shaped(i, **over):
+    d = json.loads(aud(f'92000000-0000-0000-0000-00000000000{i}', 'meet-bad', user(f'u-shape{i}', 'S', 's@contoso.com'), '2024-03-07T09:00:00', '2024-03-07T09:10:00'))
+    d.update(over)
+    return ['x', 'org@contoso.com', M, json.dumps(d, separators=(',', ':'))]
+write(f'{B}/json-shapes.csv', a_hdr, [
+    ['x', 'org@contoso.com', M, 'this is not JSON'],
+    ['x', 'org@contoso.com', M, '[{"Id":"92000000-0000-0000-0000-000000000000"}]'],
+    shaped(1, Attendees={"RecipientType": "User", "UserObjectId": "u-object", "UPN": "o@contoso.com"}),
+    shaped(2, JoinTime=1709629964),
+    shaped(3, Id="not-a-uuid"),
+    shaped(4, JoinTime="2024-03-07T10:00:00", LeaveTime="2024-03-07T09:00:00"),
+    good('shapes'),
+])
+# the header row again in the middle (two exports concatenated by hand)
+write(f'{B}/header-again.csv', a_hdr, [good('again', 1), a_hdr, good('again', 2)])
+# NUL bytes: inside AuditData (not JSON any more: skipped) and in another column (harmless)
+buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n'); w.writerow(a_hdr)
+w.writerow(['x', 'org\x00@contoso.com', M, aud('93000000-0000-0000-0000-000000000001', 'meet-bad', user('u-nul', 'N\x00L', 'n@contoso.com'), '2024-03-07T09:00:00', '2024-03-07T09:05:00').replace('\\u0000', '\x00')])
+w.writerow(['x', 'org\x00@contoso.com', M, good('nul')[3]])
+raw(f'{B}/nul-bytes.csv', buf.getvalue())
+# corrupted (not just truncated) compressed streams
+src = open('testdata/sample/UAL-20240301000000-20240301060000.csv', 'rb').read()
+z = bytearray(zstd_bytes(src)); z[len(z) // 2:len(z) // 2 + 8] = b'\xff' * 8
+raw(f'{B}/corrupt.csv.zst', bytes(z))
+g = bytearray(gzip.compress(src, mtime=0)); g[len(g) // 2:len(g) // 2 + 8] = b'\x00' * 8
+raw(f'{B}/corrupt.csv.gz', bytes(g))

@@ -5,4 +5,5 @@ mod util;
 
 mod audit;
 mod pipeline;
+mod reliability;
 mod workflows;
