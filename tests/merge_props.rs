@@ -1,0 +1,80 @@
+//! Properties of the merge (issue "Reliability"): partial states merged in any grouping and
+//! order, and an archive split into any shards, give byte-identical reports.
+
+use proptest::prelude::*;
+
+use tala_bulk::aggregate::Partial;
+use tala_bulk::discover::{self, ArchiveFile};
+use tala_bulk::meetings::{self, AllConnections};
+use tala_bulk::messages::Ui;
+use tala_bulk::report::tables;
+use tala_bulk::worker::Worker;
+use tala_bulk::Input;
+
+use crate::util::testdata;
+
+fn archive() -> Vec<ArchiveFile> {
+    discover::discover(
+        &[Input::Path(testdata("sample").into()), Input::Path(testdata("fixtures").into())],
+        None,
+    )
+}
+
+/// Reads the given archive files (by index) with one worker into one partial state.
+fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui) -> Partial {
+    let mut worker = Worker::new(ui, 50_000, false, false);
+    for &i in which {
+        worker.process(i, &files[i]);
+    }
+    worker.partial
+}
+
+fn reports(partial: &Partial) -> Vec<u8> {
+    let m = meetings::build(partial, &AllConnections, None);
+    let mut out = Vec::new();
+    tables::write_organizers(&mut out, &partial.strings, &m).expect("write");
+    tables::write_attendees(&mut out, &partial.strings, None, &m).expect("write");
+    tables::write_disconnections(&mut out, &partial.strings, None, &m).expect("write");
+    out.extend_from_slice(format!("dup={} conflicts={}", partial.duplicates(), partial.conflicts()).as_bytes());
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_sharding_grouping_and_order_gives_the_same_reports(
+        shard_of in prop::collection::vec(0usize..5, 20),
+        picks in prop::collection::vec(any::<usize>(), 8),
+        order_seed in any::<u64>(),
+    ) {
+        let files = archive();
+        let ui = Ui::new(0, 0, false);
+        let all: Vec<usize> = (0..files.len()).collect();
+        let baseline = reports(&read(&files, &all, &ui));
+
+        // Shards: each file goes to one of up to 5 workers (which may read several files).
+        let mut shards: Vec<Vec<usize>> = vec![Vec::new(); 5];
+        for i in 0..files.len() {
+            shards[shard_of[i % shard_of.len()]].push(i);
+        }
+        let mut parts: Vec<Partial> =
+            shards.iter().filter(|s| !s.is_empty()).map(|s| read(&files, s, &ui)).collect();
+        // Any order: rotate by the seed, then merge adjacent pairs chosen by `picks`, which
+        // builds an arbitrary merge tree (and both argument orders across cases).
+        let len = parts.len();
+        parts.rotate_left((order_seed as usize) % len);
+        let mut k = 0;
+        while parts.len() > 1 {
+            let i = picks[k % picks.len()] % (parts.len() - 1);
+            k += 1;
+            let b = parts.remove(i + 1);
+            let a = parts.remove(i);
+            let merged = if k % 2 == 0 { a.merge(b) } else { b.merge(a) };
+            parts.insert(i, merged);
+        }
+        let merged = parts.pop().expect("one state");
+        let got = reports(&merged);
+        prop_assert!(got == baseline, "reports differ after sharding {:?}", shards);
+    }
+}
