@@ -35,7 +35,9 @@ fn reports(partial: &Partial) -> Vec<u8> {
     tables::write_organizers(&mut out, &partial.strings, &m).expect("write");
     tables::write_attendees(&mut out, &partial.strings, None, &m).expect("write");
     tables::write_disconnections(&mut out, &partial.strings, None, &m).expect("write");
-    out.extend_from_slice(format!("dup={} conflicts={}", partial.duplicates(), partial.conflicts()).as_bytes());
+    out.extend_from_slice(
+        format!("dup={} conflicts={}", partial.duplicates(), partial.conflicts()).as_bytes(),
+    );
     out
 }
 
