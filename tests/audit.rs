@@ -1,17 +1,6 @@
 //! Issue "Compressed archives and the truncation / coverage audit".
 
-use crate::util::{assert_text, stderr, testdata, TestDir};
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn reports(t: &TestDir, out: &str) -> String {
-    ["organizers.csv", "attendees.csv", "disconnections.csv"]
-        .iter()
-        .map(|f| t.read(&format!("{out}/{f}")))
-        .collect()
-}
+use crate::util::{assert_text, code, reports, stderr, testdata, TestDir};
 
 /// Copies `src` (a file or directory tree) to `dst`, compressing each file with `compress`
 /// and appending `suffix` to its name.

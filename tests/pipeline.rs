@@ -1,14 +1,10 @@
 //! Issue "The bulk pipeline": hand-checked reports for small fixtures, and determinism.
 
-use crate::util::{assert_text, stderr, testdata, TestDir};
+use crate::util::{assert_text, code, reports, stderr, testdata, TestDir};
 
 const ORG_HEADER: &str = "meeting_id,organizer_email,organizer_id,organizer_organization,meeting_type,first_join,last_leave,number_attendees\n";
 const ATT_HEADER: &str = "meeting_id,attendee_key,attendee_email,key_type,attendee_organization,join_time,leave_time,client_ip,device,property\n";
 const DIS_HEADER: &str = "meeting_id,attendee_key,attendee_email,key_type,attendee_organization,device,connection,connections,join_time,leave_time,gap_seconds,client_ip,property\n";
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
 
 #[test]
 fn every_header_layout() {
@@ -172,14 +168,6 @@ fn empty_and_non_audit_files_are_reported_and_skipped() {
     assert_eq!(s["files"]["complete"], 1);
     // The good file is still fully reported.
     assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
-}
-
-/// The reports of a run, concatenated, for byte-for-byte comparison between runs.
-fn reports(t: &TestDir, out: &str) -> String {
-    ["organizers.csv", "attendees.csv", "disconnections.csv"]
-        .iter()
-        .map(|f| t.read(&format!("{out}/{f}")))
-        .collect()
 }
 
 #[test]

@@ -4,11 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::Stdio;
 
-use crate::util::{stderr, testdata, TestDir};
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use crate::util::{code, stderr, testdata, TestDir};
 
 /// One row of truncation.csv as (status, detail).
 fn audit_row(t: &TestDir, out: &str, file_suffix: &str) -> (String, String) {

@@ -49,6 +49,18 @@ pub fn testdata(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel).to_string_lossy().into_owned()
 }
 
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// The three meeting reports of a run, concatenated, for byte-for-byte comparison between runs.
+pub fn reports(t: &TestDir, out: &str) -> String {
+    ["organizers.csv", "attendees.csv", "disconnections.csv"]
+        .iter()
+        .map(|f| t.read(&format!("{out}/{f}")))
+        .collect()
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

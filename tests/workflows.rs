@@ -3,11 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::util::{assert_text, stderr, testdata, TestDir};
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use crate::util::{assert_text, code, stderr, testdata, TestDir};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

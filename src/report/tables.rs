@@ -60,6 +60,23 @@ pub fn email<'a>(strings: &'a Interner, users: Option<&'a UsersDb>, c: &Connecti
     users.and_then(|db| db.email(strings.get(c.conn.key))).unwrap_or_else(|| strings.get(c.upn))
 }
 
+/// The columns attendees.csv and disconnections.csv both start with: meeting, attendee key,
+/// email, key type, organization.
+fn who<'a>(
+    strings: &'a Interner,
+    users: Option<&'a UsersDb>,
+    m: &Meeting,
+    c: &Connection,
+) -> [&'a str; 5] {
+    [
+        strings.get(m.id),
+        strings.get(c.conn.key),
+        email(strings, users, c),
+        strings.get(c.conn.key_type),
+        strings.get(c.conn.organization),
+    ]
+}
+
 /// Formats optional timestamps into reusable buffers (empty when missing).
 #[derive(Default)]
 struct Times {
@@ -155,18 +172,14 @@ pub fn write_attendees(
     write_rows(out, &ATTENDEES_HEADER, meetings, |w, m, times| {
         for c in &m.connections {
             let (join, leave) = times.set(c.conn.join, c.conn.leave);
-            w.write_record([
-                strings.get(m.id),
-                strings.get(c.conn.key),
-                email(strings, users, c),
-                strings.get(c.conn.key_type),
-                strings.get(c.conn.organization),
+            let rest = [
                 join,
                 leave,
                 strings.get(c.conn.client_ip),
                 strings.get(c.conn.device),
                 strings.get(c.conn.property),
-            ])?;
+            ];
+            w.write_record(who(strings, users, m, c).into_iter().chain(rest))?;
         }
         Ok(())
     })
@@ -201,12 +214,7 @@ fn write_meeting_disconnections(
             };
             prev_leave = Some(c.conn.leave);
             let (join, leave) = times.set(c.conn.join, c.conn.leave);
-            w.write_record([
-                strings.get(m.id),
-                strings.get(c.conn.key),
-                email(strings, users, c),
-                strings.get(c.conn.key_type),
-                strings.get(c.conn.organization),
+            let rest = [
                 device_label(strings, c.conn.device),
                 &(n + 1).to_string(),
                 &total,
@@ -215,7 +223,8 @@ fn write_meeting_disconnections(
                 &gap,
                 strings.get(c.conn.client_ip),
                 strings.get(c.conn.property),
-            ])?;
+            ];
+            w.write_record(who(strings, users, m, c).into_iter().chain(rest))?;
         }
     }
     Ok(())
