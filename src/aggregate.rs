@@ -326,11 +326,70 @@ fn parse_uuid(s: &str) -> Option<u128> {
     Some(v)
 }
 
+/// Record shards: a merge of two states proceeds shard by shard on all workers (measured: the
+/// merge of two 2 GB-archive halves took 0.75-1.0 s on one thread).
+const RECORD_SHARDS: usize = 16;
+
+/// Kept records by Id, spread over shards by the Id's bits.
+pub struct Records {
+    shards: Vec<HashMap<u128, Entry>>,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records { shards: (0..RECORD_SHARDS).map(|_| HashMap::new()).collect() }
+    }
+}
+
+impl Records {
+    fn shard(key: u128) -> usize {
+        // UUID bits are random enough; fold both halves in for hashed non-UUID Ids too.
+        ((key as u64) ^ ((key >> 64) as u64)) as usize % RECORD_SHARDS
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.shards.iter().flat_map(HashMap::values)
+    }
+
+    fn absorb(map: &mut HashMap<u128, Entry>, key: u128, entry: Entry) {
+        match map.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(entry);
+            }
+        }
+    }
+
+    fn add(&mut self, key: u128, entry: Entry) {
+        Records::absorb(&mut self.shards[Records::shard(key)], key, entry);
+    }
+
+    /// Moves `other`'s records in, remapping their symbols with `map`, one shard per task.
+    fn merge_from(&mut self, other: Records, map: &[Sym]) {
+        use rayon::prelude::*;
+        self.shards.par_iter_mut().zip(other.shards.into_par_iter()).for_each(|(mine, theirs)| {
+            mine.reserve(theirs.len());
+            for (key, mut entry) in theirs {
+                entry.rec.remap(map);
+                Records::absorb(mine, key, entry);
+            }
+        });
+    }
+}
+
 /// A worker's (or a merge's) aggregation state: a value, not tied to any thread.
 #[derive(Default)]
 pub struct Partial {
     pub strings: Interner,
-    pub records: HashMap<u128, Entry>,
+    pub records: Records,
     /// Records without an Id cannot be deduplicated; each is kept.
     pub unkeyed: Vec<Entry>,
     pub counts: Counts,
@@ -375,12 +434,7 @@ impl Partial {
             rec: rec_out,
         };
         match rec.id.as_deref() {
-            Some(id) => match self.records.entry(record_key(id)) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(entry);
-                }
-            },
+            Some(id) => self.records.add(record_key(id), entry),
             None => self.unkeyed.push(entry),
         }
     }
@@ -420,16 +474,7 @@ impl Partial {
             std::mem::swap(&mut self, &mut other);
         }
         let map: Vec<Sym> = other.strings.iter().map(|s| self.strings.intern(s)).collect();
-        self.records.reserve(other.records.len());
-        for (key, mut entry) in other.records {
-            entry.rec.remap(&map);
-            match self.records.entry(key) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(entry);
-                }
-            }
-        }
+        self.records.merge_from(other.records, &map);
         for mut entry in other.unkeyed {
             entry.rec.remap(&map);
             self.unkeyed.push(entry);
