@@ -63,15 +63,18 @@ pub fn window_from_name(path: &str) -> Option<(Ts, Ts)> {
     (start <= end).then_some((start, end))
 }
 
-/// Expands `inputs` into the sorted archive file list. `skip_dir` (the output directory) is
+/// Expands `inputs` into the sorted archive file list. Nothing in `skip` (the output directory,
+/// the users database) is read as input when a directory walk meets it, so reports and the
+/// database kept inside an archive are not read back. Only walks skip: a path named on the
+/// command line is always read.
 /// never descended into, so reports written inside an archive are not read back as input.
-pub fn discover(inputs: &[Input], skip_dir: Option<&Path>) -> Vec<ArchiveFile> {
-    let skip = skip_dir.and_then(|d| std::fs::canonicalize(d).ok());
+pub fn discover(inputs: &[Input], skip: &[&Path]) -> Vec<ArchiveFile> {
+    let skip: Vec<PathBuf> = skip.iter().filter_map(|p| std::fs::canonicalize(p).ok()).collect();
     let mut files = Vec::new();
     for input in inputs {
         match input {
             Input::Stdin => files.push(ArchiveFile::new("-".into(), Origin::Stdin)),
-            Input::Path(path) => walk(path, skip.as_deref(), &mut files),
+            Input::Path(path) => walk(path, &skip, &mut files),
         }
     }
     // Byte order of the path, as SPEC 2 defines archive order; stable so repeated paths keep
@@ -80,7 +83,7 @@ pub fn discover(inputs: &[Input], skip_dir: Option<&Path>) -> Vec<ArchiveFile> {
     files
 }
 
-fn walk(root: &Path, skip: Option<&Path>, files: &mut Vec<ArchiveFile>) {
+fn walk(root: &Path, skip: &[PathBuf], files: &mut Vec<ArchiveFile>) {
     let name_of = |p: &Path| p.to_string_lossy().into_owned();
     match std::fs::metadata(root) {
         Ok(meta) if !meta.is_dir() => {
@@ -96,9 +99,9 @@ fn walk(root: &Path, skip: Option<&Path>, files: &mut Vec<ArchiveFile>) {
     // walkdir follows links and detects loops, reporting each as an error we keep as an entry.
     let walker = walkdir::WalkDir::new(root).follow_links(true).into_iter().filter_entry(|e| {
         let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
-        let is_skip = skip.is_some_and(|s| {
-            e.file_type().is_dir() && std::fs::canonicalize(e.path()).is_ok_and(|c| c == s)
-        });
+        let is_skip = e.depth() > 0
+            && !skip.is_empty()
+            && std::fs::canonicalize(e.path()).is_ok_and(|c| skip.contains(&c));
         !hidden && !is_skip
     });
     for entry in walker {
@@ -134,7 +137,8 @@ mod tests {
         let out = root.join("report");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("organizers.csv"), "x").unwrap();
-        let files = discover(&[Input::Path(root.into())], Some(&out));
+        std::fs::write(root.join("b/users.csv"), "u,e@x\n").unwrap();
+        let files = discover(&[Input::Path(root.into())], &[&out, &root.join("b/users.csv")]);
         let names: Vec<String> = files
             .iter()
             .map(|f| f.name.strip_prefix(&*root.to_string_lossy()).unwrap().to_string())
@@ -155,7 +159,7 @@ mod tests {
 
     #[test]
     fn missing_path_is_an_entry_with_its_error() {
-        let files = discover(&[Input::Path("/nonexistent/x.csv".into()), Input::Stdin], None);
+        let files = discover(&[Input::Path("/nonexistent/x.csv".into()), Input::Stdin], &[]);
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].origin, Origin::Stdin);
         assert!(matches!(&files[1].origin, Origin::Broken(e) if e.contains("No such file")));

@@ -72,7 +72,11 @@ pub fn run(config: Config) -> Result<Outcome> {
         })?;
         report::remove_stale_temporaries(&config.out_dir);
     }
-    let files = discover::discover(&config.inputs, (!to_stdout).then_some(&*config.out_dir));
+    let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
+    if !to_stdout {
+        skip.push(&config.out_dir);
+    }
+    let files = discover::discover(&config.inputs, &skip);
     if files.len() >= aggregate::MAX_FILES {
         bail!(
             "{} input files; at most {} can be read in one run",

@@ -65,7 +65,7 @@ pub fn user_type_name(n: i64) -> String {
 
 /// Prints every record; returns how many inputs could not be read or were not exports.
 pub fn run(config: &Config, oneline: bool) -> Result<u64> {
-    let files = discover::discover(&config.inputs, None);
+    let files = discover::discover(&config.inputs, &[]);
     let stdout = io::stdout();
     let flush_each = stdout.is_terminal();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -16,7 +16,7 @@ use crate::util::testdata;
 fn archive() -> Vec<ArchiveFile> {
     discover::discover(
         &[Input::Path(testdata("sample").into()), Input::Path(testdata("fixtures").into())],
-        None,
+        &[],
     )
 }
 

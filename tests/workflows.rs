@@ -256,3 +256,16 @@ fn exit_codes() {
     assert_eq!(code(&fatal), tala_bulk::exit::FATAL as i32, "{}", stderr(&fatal));
     assert!(!t.join("d/organizers.csv").exists(), "nothing written on a fatal error");
 }
+
+#[test]
+fn a_users_database_inside_the_archive_is_not_read_as_an_export() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.join("archive")).expect("mkdir");
+    std::fs::copy(testdata("fixtures/reconnect.csv"), t.join("archive/x.csv")).expect("copy");
+    for run in ["r1", "r2"] {
+        let o = t.run_out(run, &["-u", "archive/users.csv", "archive"]);
+        assert_eq!(code(&o), 0, "{run}: {}", stderr(&o));
+        assert!(!t.read(&format!("{run}/truncation.csv")).contains("users.csv"), "{run}");
+    }
+    assert!(t.read("archive/users.csv").contains("u-x,x@contoso.com"));
+}
