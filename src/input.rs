@@ -79,7 +79,13 @@ pub struct StreamFeed<R> {
 
 impl<R: Read> StreamFeed<R> {
     pub fn new(reader: R) -> StreamFeed<R> {
-        StreamFeed { reader, buf: vec![0; STREAM_WINDOW], start: 0, end: 0, total: 0 }
+        StreamFeed::with_window(reader, STREAM_WINDOW)
+    }
+
+    /// A feed refilled `window` bytes at a time (at least 4); small windows are for tests and
+    /// fuzzing, where every record should cross refills.
+    pub fn with_window(reader: R, window: usize) -> StreamFeed<R> {
+        StreamFeed { reader, buf: vec![0; window.max(4)], start: 0, end: 0, total: 0 }
     }
 }
 

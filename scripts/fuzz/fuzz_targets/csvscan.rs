@@ -6,8 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use tala_bulk::csvscan::{Columns, Scanner};
 use tala_bulk::input::{Feed, SliceFeed, StreamFeed};
 
-fn records(feed: &mut dyn Feed) -> Vec<Vec<Vec<u8>>> {
-    let mut scanner = Scanner::new();
+fn records(scanner: &mut Scanner, feed: &mut dyn Feed) -> Vec<Vec<Vec<u8>>> {
+    scanner.reset();
     let mut out = Vec::new();
     while let Ok(Some(mut rec)) = scanner.next_record(feed) {
         let fields: Vec<Vec<u8>> = rec.fields().map(|f| f.to_vec()).collect();
@@ -34,8 +34,16 @@ impl std::io::Read for Pieces<'_> {
     }
 }
 
+thread_local! {
+    // Built once: a fresh scanner per input would spend the run allocating its buffers.
+    static SCANNER: std::cell::RefCell<Scanner> = std::cell::RefCell::new(Scanner::new());
+}
+
 fuzz_target!(|data: &[u8]| {
-    let whole = records(&mut SliceFeed::new(data));
-    let pieces = records(&mut StreamFeed::new(Pieces(data)));
-    assert_eq!(whole, pieces);
+    SCANNER.with(|scanner| {
+        let mut scanner = scanner.borrow_mut();
+        let whole = records(&mut scanner, &mut SliceFeed::new(data));
+        let pieces = records(&mut scanner, &mut StreamFeed::with_window(Pieces(data), 16));
+        assert_eq!(whole, pieces);
+    });
 });
