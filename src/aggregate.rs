@@ -170,6 +170,15 @@ pub enum FileStatus {
 }
 
 impl FileStatus {
+    pub const ALL: [FileStatus; 6] = [
+        FileStatus::Complete,
+        FileStatus::Capped,
+        FileStatus::Cut,
+        FileStatus::Empty,
+        FileStatus::Unreadable,
+        FileStatus::NotAnExport,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FileStatus::Complete => "complete",

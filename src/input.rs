@@ -207,6 +207,15 @@ impl Opened {
     }
 }
 
+/// Opens one archive entry, whatever its origin; a broken entry is its error.
+pub fn open(origin: &crate::discover::Origin) -> io::Result<Opened> {
+    match origin {
+        crate::discover::Origin::File(path) => open_path(path),
+        crate::discover::Origin::Stdin => open_stdin(),
+        crate::discover::Origin::Broken(why) => Err(io::Error::other(why.clone())),
+    }
+}
+
 /// Opens a file: sniffs its format, maps plain CSV, wraps compressed files in a decoder.
 pub fn open_path(path: &Path) -> io::Result<Opened> {
     let mut file = File::open(path)?;

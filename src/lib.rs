@@ -65,15 +65,14 @@ pub fn run(config: Config) -> Result<Outcome> {
         return Ok(Outcome { unread, ..Outcome::default() });
     }
     let to_stdout = config.stdout_report.is_some();
-    // Fail before reading anything if the reports could not be written anyway.
+    // Directory walks leave out what this run writes.
+    let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
     if !to_stdout {
+        // Fail before reading anything if the reports could not be written anyway.
         std::fs::create_dir_all(&config.out_dir).with_context(|| {
             format!("cannot create output directory {}", config.out_dir.display())
         })?;
         report::remove_stale_temporaries(&config.out_dir);
-    }
-    let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
-    if !to_stdout {
         skip.push(&config.out_dir);
     }
     let files = discover::discover(&config.inputs, &skip);

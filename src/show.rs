@@ -15,7 +15,7 @@ use simd_json::tape::Value;
 use crate::audit::{text, AuditParser};
 use crate::config::Config;
 use crate::csvscan::{Columns, Scanner};
-use crate::discover::{self, Origin};
+use crate::discover;
 use crate::input;
 
 /// RecordType and UserType names (Office 365 Management Activity API), embedded so the binary
@@ -73,12 +73,7 @@ pub fn run(config: &Config, oneline: bool) -> Result<u64> {
     let mut parser = AuditParser::new();
     let mut unread = 0u64;
     for file in &files {
-        let opened = match &file.origin {
-            Origin::File(p) => input::open_path(p),
-            Origin::Stdin => input::open_stdin(),
-            Origin::Broken(why) => Err(io::Error::other(why.clone())),
-        };
-        let opened = match opened {
+        let opened = match input::open(&file.origin) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("tala-bulk: warning: {}: cannot read: {e}; skipped", file.name);

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::aggregate::{position, FileReport, FileStatus, Partial, Skip, Warn};
 use crate::audit::{is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField};
 use crate::csvscan::{Columns, Record, Scanner};
-use crate::discover::{ArchiveFile, Origin};
+use crate::discover::ArchiveFile;
 use crate::input::{self, Feed};
 use crate::messages::Ui;
 use crate::timestamp::Ts;
@@ -82,11 +82,7 @@ impl<'a> Worker<'a> {
     /// Reads archive file number `index` into the partial state. Never fails: whatever goes
     /// wrong becomes the file's status and a warning.
     pub fn process(&mut self, index: usize, file: &ArchiveFile) {
-        let opened = match &file.origin {
-            Origin::File(path) => input::open_path(path),
-            Origin::Stdin => input::open_stdin(),
-            Origin::Broken(why) => Err(std::io::Error::other(why.clone())),
-        };
+        let opened = input::open(&file.origin);
         let mut report = FileReport {
             index,
             name: file.name.clone(),
@@ -178,9 +174,19 @@ impl<'a> Worker<'a> {
         feed: &mut dyn Feed,
         progress: bool,
     ) -> FileScan {
-        let Worker { ui, scanner, parser, op_buf, excerpt_buf, partial, audit_only, .. } = self;
-        let (audit_only, creation_key, operation_key) =
-            (*audit_only, &self.creation_key, &self.operation_key);
+        let Worker {
+            ui,
+            scanner,
+            parser,
+            op_buf,
+            excerpt_buf,
+            partial,
+            audit_only,
+            creation_key,
+            operation_key,
+            ..
+        } = self;
+        let audit_only = *audit_only;
         let mut scan = FileScan::default();
         scanner.reset();
         let columns = match scanner.next_record(feed) {
@@ -205,6 +211,11 @@ impl<'a> Worker<'a> {
         };
         let mut reported = 0u64;
         loop {
+            // At the top, so that rows skipped with `continue` still move the bar.
+            if progress && scanner.consumed() - reported >= PROGRESS_STEP {
+                ui.advance(scanner.consumed() - reported);
+                reported = scanner.consumed();
+            }
             let mut record = match scanner.next_record(feed) {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
@@ -219,7 +230,6 @@ impl<'a> Worker<'a> {
             let (row, at_eof) = (record.row, record.at_eof);
             let pos = position(index, record.offset);
             fill_excerpt(excerpt_buf, &record);
-            let excerpt = excerpt_buf.as_slice();
             if cols.is_header_again(&record) {
                 partial.counts.warnings[Warn::RepeatedHeader as usize] += 1;
                 ui.row_warning(name, row, "the header row again; ignored");
@@ -237,77 +247,67 @@ impl<'a> Worker<'a> {
                 .creation_date
                 .and_then(|i| record.field(i))
                 .and_then(|f| crate::timestamp::parse(f.trim_ascii()));
-            if audit_only {
-                let Some(json) = record.field(cols.audit_data) else {
-                    skip(partial, ui, index, name, row, Skip::TooFewFields, excerpt);
-                    if at_eof {
-                        scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
+            let outcome: Result<(), Skip> = 'row: {
+                if audit_only {
+                    let Some(json) = record.field(cols.audit_data) else {
+                        break 'row Err(Skip::TooFewFields);
+                    };
+                    // Without parsing, a last row whose JSON does not close is the sign of a cut.
+                    if at_eof && !json.trim_ascii_end().ends_with(b"}") {
+                        break 'row Err(Skip::InvalidJson);
                     }
-                    continue;
+                    let time = crate::audit::peek_string(json, creation_key)
+                        .and_then(crate::timestamp::parse)
+                        .or(column_time);
+                    let op = match op_col {
+                        Some(op) => Cow::Borrowed(op),
+                        None => crate::audit::peek_string(json, operation_key)
+                            .map_or(Cow::Borrowed(""), String::from_utf8_lossy),
+                    };
+                    partial.counts.count_operation(&op);
+                    if is_meeting_operation(&op) {
+                        scan.meeting_records += 1;
+                    }
+                    if let Some(t) = time {
+                        partial.counts.saw_time(t);
+                        scan.saw_time(t, window);
+                    }
+                    break 'row Ok(());
+                }
+                let Some(json) = record.field_mut(cols.audit_data) else {
+                    break 'row Err(Skip::TooFewFields);
                 };
-                // Without parsing, a last row whose JSON does not close is the sign of a cut.
-                if at_eof && !json.trim_ascii_end().ends_with(b"}") {
-                    skip(partial, ui, index, name, row, Skip::InvalidJson, excerpt);
-                    scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
-                    continue;
-                }
-                let time = crate::audit::peek_string(json, creation_key)
-                    .and_then(crate::timestamp::parse)
-                    .or(column_time);
-                let op = match op_col {
-                    Some(op) => Cow::Borrowed(op),
-                    None => crate::audit::peek_string(json, operation_key)
-                        .map_or(Cow::Borrowed(""), String::from_utf8_lossy),
+                let hash = xxhash_rust::xxh3::xxh3_64(json);
+                let mut ctx = RowCtx {
+                    partial,
+                    scan: &mut scan,
+                    ui,
+                    name,
+                    row,
+                    pos,
+                    hash,
+                    op_col,
+                    column_time,
+                    window,
                 };
-                partial.counts.count_operation(&op);
-                if is_meeting_operation(&op) {
-                    scan.meeting_records += 1;
+                let mut outcome = parser.with_record(json, |rec| use_record(rec, &mut ctx));
+                // simd-json rejects invalid UTF-8 before touching the buffer: read such a row
+                // again with the bad bytes replaced (U+FFFD) rather than lose the record.
+                if outcome == Err(Skip::InvalidJson) && std::str::from_utf8(json).is_err() {
+                    let mut fixed = String::from_utf8_lossy(json).into_owned().into_bytes();
+                    outcome = parser.with_record(&mut fixed, |rec| use_record(rec, &mut ctx));
+                    if outcome.is_ok() {
+                        ctx.warn(Warn::InvalidUtf8, "invalid UTF-8 replaced by U+FFFD");
+                    }
                 }
-                if let Some(t) = time {
-                    partial.counts.saw_time(t);
-                    scan.saw_time(t, window);
-                }
-                continue;
-            }
-            let Some(json) = record.field_mut(cols.audit_data) else {
-                skip(partial, ui, index, name, row, Skip::TooFewFields, excerpt);
-                if at_eof {
-                    scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
-                }
-                continue;
+                outcome
             };
-            let hash = xxhash_rust::xxh3::xxh3_64(json);
-            let mut ctx = RowCtx {
-                partial,
-                scan: &mut scan,
-                ui,
-                name,
-                row,
-                pos,
-                hash,
-                op_col,
-                column_time,
-                window,
-            };
-            let mut outcome = parser.with_record(json, |rec| use_record(rec, &mut ctx));
-            // simd-json rejects invalid UTF-8 before touching the buffer: read such a row again
-            // with the bad bytes replaced (U+FFFD) rather than lose the record.
-            if outcome == Err(Skip::InvalidJson) && std::str::from_utf8(json).is_err() {
-                let mut fixed = String::from_utf8_lossy(json).into_owned().into_bytes();
-                outcome = parser.with_record(&mut fixed, |rec| use_record(rec, &mut ctx));
-                if outcome.is_ok() {
-                    ctx.warn(Warn::InvalidUtf8, "invalid UTF-8 replaced by U+FFFD");
-                }
-            }
             if let Err(reason) = outcome {
-                skip(partial, ui, index, name, row, reason, excerpt);
+                skip(partial, ui, index, name, row, reason, excerpt_buf);
+                // A broken last row (not a merely incomplete record) means the file was cut.
                 if at_eof && reason != Skip::MissingMeetingId {
                     scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
                 }
-            }
-            if progress && scanner.consumed() - reported >= PROGRESS_STEP {
-                ui.advance(scanner.consumed() - reported);
-                reported = scanner.consumed();
             }
         }
         scan.csv_bytes = scanner.consumed();

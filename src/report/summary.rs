@@ -67,14 +67,7 @@ impl Summary {
         let c = &partial.counts;
         let mut files: BTreeMap<&'static str, u64> = BTreeMap::new();
         files.insert("read", partial.files.len() as u64);
-        for status in [
-            FileStatus::Complete,
-            FileStatus::Capped,
-            FileStatus::Cut,
-            FileStatus::Empty,
-            FileStatus::Unreadable,
-            FileStatus::NotAnExport,
-        ] {
+        for status in FileStatus::ALL {
             let n = partial.files.iter().filter(|f| f.status == status).count() as u64;
             files.insert(status.name(), n);
         }
@@ -125,8 +118,9 @@ impl Summary {
 
     /// Rows or files that could not be used: the reason for exit code 1.
     pub fn input_problems(&self) -> u64 {
-        let bad_files: u64 = [FileStatus::Cut, FileStatus::Unreadable, FileStatus::NotAnExport]
+        let bad_files: u64 = FileStatus::ALL
             .iter()
+            .filter(|s| s.is_problem())
             .map(|s| self.files.get(s.name()).copied().unwrap_or(0))
             .sum();
         bad_files + self.rows_skipped.values().sum::<u64>()
