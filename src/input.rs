@@ -245,7 +245,9 @@ pub fn open_path(path: &Path) -> io::Result<Opened> {
 /// Opens standard input, sniffing compression from its first bytes.
 pub fn open_stdin() -> io::Result<Opened> {
     let mut reader = BufReader::with_capacity(STREAM_WINDOW, io::stdin());
-    let format = Format::sniff(peek_head(&mut reader)?);
+    // The first buffer of a pipe: normally far more than the 4 magic bytes (a writer that
+    // sends fewer first would be read as plain CSV).
+    let format = Format::sniff(reader.fill_buf()?);
     let body = match format {
         Format::Csv => Body::Stream(Box::new(reader)),
         _ => decoder(format, reader)?,
@@ -260,11 +262,6 @@ fn decoder<R: BufRead + Send + 'static>(format: Format, reader: R) -> io::Result
         Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Format::Csv => Box::new(reader),
     }))
-}
-
-/// The first bytes of a buffered stream without consuming them (at least 4 unless it is shorter).
-fn peek_head<R: BufRead>(reader: &mut R) -> io::Result<&[u8]> {
-    reader.fill_buf()
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {

@@ -83,11 +83,6 @@ impl Interner {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.ends.len()).map(|i| self.get(i as Sym))
     }
-
-    /// Approximate heap bytes, for memory accounting in benchmarks.
-    pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * 8 + self.table.capacity() * 5
-    }
 }
 
 #[cfg(test)]
