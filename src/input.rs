@@ -224,20 +224,25 @@ pub fn open_path(path: &Path) -> io::Result<Opened> {
     let mut head = [0u8; 4];
     let got = read_up_to(&mut file, &mut head)?;
     let format = Format::sniff(&head[..got]);
-    if format != Format::Csv {
-        let file = File::open(path)?;
-        return Ok(Opened { format, disk_bytes, body: decoder(format, BufReader::new(file))? });
+    if format == Format::Csv && meta.is_file() {
+        if meta.len() == 0 {
+            return Ok(Opened { format, disk_bytes, body: Body::Empty });
+        }
+        // SAFETY: the map is only read, and only while this file is being scanned. The
+        // contract is that exports are not modified while tala-bulk reads them (as for
+        // ripgrep's mmap search); if one is truncated underneath us the process may get
+        // SIGBUS, which is why stdin and anything that is not a regular file takes the read
+        // path instead.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(Opened { format, disk_bytes, body: Body::Mapped(map) });
+        }
     }
-    if meta.len() == 0 {
-        return Ok(Opened { format, disk_bytes, body: Body::Empty });
-    }
-    // SAFETY: the map is only read, and only while this file is being scanned. The contract is
-    // that exports are not modified while tala-bulk reads them (as for ripgrep's mmap search);
-    // if one is truncated underneath us the process may get SIGBUS, which is why stdin and
-    // anything that is not a regular file takes the read path instead.
-    let body = match meta.is_file().then(|| unsafe { memmap2::Mmap::map(&file) }) {
-        Some(Ok(map)) => Body::Mapped(map),
-        _ => Body::Stream(Box::new(File::open(path)?)),
+    // Read on from where sniffing stopped, with the sniffed bytes put back in front: a pipe
+    // (a FIFO, `<(zstd -dc …)`) cannot be opened a second time from its start.
+    let rest = io::Cursor::new(head[..got].to_vec()).chain(file);
+    let body = match format {
+        Format::Csv => Body::Stream(Box::new(rest)),
+        _ => decoder(format, BufReader::new(rest))?,
     };
     Ok(Opened { format, disk_bytes, body })
 }

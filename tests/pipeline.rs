@@ -304,3 +304,26 @@ fn creation_date_column_is_the_fallback_time_only_when_iso() {
     assert_eq!(s["earliest_creation_time"], "2024-02-01T10:00:00");
     assert_eq!(s["latest_creation_time"], "2024-02-01T10:00:00");
 }
+
+/// A named pipe (or `<(zstd -dc export.csv.zst)`) is read once from its start: the bytes used
+/// to recognise the format are not lost.
+#[test]
+fn named_pipes_are_read_from_their_first_byte() {
+    let t = TestDir::new();
+    for (name, data) in [
+        ("plain.fifo", std::fs::read(testdata("fixtures/reconnect.csv")).expect("fixture")),
+        ("zst.fifo", std::fs::read(testdata("compressed/multi-frame.csv.zst")).expect("fixture")),
+    ] {
+        let fifo = t.join(name);
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let writer = std::thread::spawn(move || std::fs::write(fifo, data).expect("write fifo"));
+        let out_dir = format!("{name}-reports");
+        let out = t.run_out(&out_dir, &[name]);
+        writer.join().expect("writer");
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let plain = TestDir::new();
+        plain.run_out("r", &[&testdata("fixtures/reconnect.csv")]);
+        assert_text(name, &reports(&plain, "r"), &reports(&t, &out_dir));
+    }
+}
