@@ -78,7 +78,7 @@ fn stages(c: &mut Criterion) {
                     parser.with_record(json, |r| {
                         if let Ok(r) = r {
                             if r.is_meeting_detail() && r.meeting_id.is_some() {
-                                parts[i % 2].add(&r, pos, hash);
+                                parts[i % 2].add(&r, pos, hash, None);
                             }
                         }
                     });

@@ -289,12 +289,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    fn add_copy(&mut self, hash: u64, count: u32) {
+        match self.copies.iter_mut().find(|(h, _)| *h == hash) {
+            Some(slot) => slot.1 += count,
+            None => self.copies.push((hash, count)),
+        }
+    }
+
     fn absorb(&mut self, other: Entry) {
         for (h, c) in other.copies {
-            match self.copies.iter_mut().find(|(hh, _)| *hh == h) {
-                Some(slot) => slot.1 += c,
-                None => self.copies.push((h, c)),
-            }
+            self.add_copy(h, c);
         }
         if other.pos < self.pos {
             self.pos = other.pos;
@@ -333,6 +337,47 @@ fn parse_uuid(s: &str) -> Option<u128> {
         v = (v << 4) | u128::from((c as char).to_digit(16)?);
     }
     Some(v)
+}
+
+/// Which archive position holds each record Id so far, shared by the workers of one run: a
+/// copy that comes later in archive order than one already read is only counted, not stored,
+/// so memory grows with distinct records rather than with overlapping input. An optimisation
+/// only: partial states built without it (or with copies read out of order, which are then
+/// stored) merge to the same result, because the merge itself keeps the first copy.
+pub struct Claims {
+    shards: Vec<std::sync::Mutex<HashMap<u128, Pos>>>,
+}
+
+/// Enough shards that workers rarely wait on one another (each lock is held for one lookup).
+const CLAIM_SHARDS: usize = 256;
+
+impl Default for Claims {
+    fn default() -> Self {
+        Claims { shards: (0..CLAIM_SHARDS).map(|_| Default::default()).collect() }
+    }
+}
+
+impl Claims {
+    /// Notes that the copy of `key` at `pos` was read; false when a copy earlier in archive
+    /// order had already been read (so this one need not be stored).
+    pub fn claim(&self, key: u128, pos: Pos) -> bool {
+        let shard = ((key as u64) ^ ((key >> 64) as u64)) as usize % CLAIM_SHARDS;
+        // A poisoned lock means another worker panicked mid-lookup; the map is still valid.
+        let mut map = self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(mut o) => {
+                if *o.get() < pos {
+                    return false;
+                }
+                o.insert(pos);
+                true
+            }
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(pos);
+                true
+            }
+        }
+    }
 }
 
 /// Record shards: a merge of two states proceeds shard by shard on all workers (measured: the
@@ -381,6 +426,22 @@ impl Records {
         Records::absorb(&mut self.shards[Records::shard(key)], key, entry);
     }
 
+    fn get(&self, key: u128) -> Option<&Entry> {
+        self.shards[Records::shard(key)].get(&key)
+    }
+
+    /// Adds each loose copy to its record's entry; returns those whose record is not here.
+    fn count_copies(&mut self, loose: Vec<(u128, u64)>) -> Vec<(u128, u64)> {
+        let mut left = Vec::new();
+        for (key, hash) in loose {
+            match self.shards[Records::shard(key)].get_mut(&key) {
+                Some(entry) => entry.add_copy(hash, 1),
+                None => left.push((key, hash)),
+            }
+        }
+        left
+    }
+
     /// Moves `other`'s records in, remapping their symbols with `map`, one shard per task.
     fn merge_from(&mut self, other: Records, map: &[Sym]) {
         use rayon::prelude::*;
@@ -401,6 +462,9 @@ pub struct Partial {
     pub records: Records,
     /// Records without an Id cannot be deduplicated; each is kept.
     pub unkeyed: Vec<Entry>,
+    /// Copies counted but not stored, because [`Claims`] knew of an earlier copy: (Id key,
+    /// content hash). The merge adds each to its record's entry once both meet.
+    pub loose_copies: Vec<(u128, u64)>,
     pub counts: Counts,
     pub files: Vec<FileReport>,
     /// Problems for errors.csv, at most [`ERRORS_PER_FILE`] per file.
@@ -411,7 +475,21 @@ pub struct Partial {
 
 impl Partial {
     /// Interns a meeting record and adds it, deduplicating by Id. `rec.meeting_id` must be set.
-    pub fn add(&mut self, rec: &AuditRecord<'_>, pos: Pos, content_hash: u64) {
+    /// With `claims`, a copy later than one already read anywhere is only counted.
+    pub fn add(
+        &mut self,
+        rec: &AuditRecord<'_>,
+        pos: Pos,
+        content_hash: u64,
+        claims: Option<&Claims>,
+    ) {
+        let key = rec.id.as_deref().map(record_key);
+        if let (Some(key), Some(claims)) = (key, claims) {
+            if !claims.claim(key, pos) {
+                self.loose_copies.push((key, content_hash));
+                return;
+            }
+        }
         let s = &mut self.strings;
         let rec_out = Rec {
             meeting: s.intern(rec.meeting_id.as_deref().unwrap_or_default()),
@@ -442,8 +520,8 @@ impl Partial {
             copies: smallvec::smallvec![(content_hash, 1)],
             rec: rec_out,
         };
-        match rec.id.as_deref() {
-            Some(id) => self.records.add(record_key(id), entry),
+        match key {
+            Some(key) => self.records.add(key, entry),
             None => self.unkeyed.push(entry),
         }
     }
@@ -488,6 +566,8 @@ impl Partial {
             entry.rec.remap(&map);
             self.unkeyed.push(entry);
         }
+        self.loose_copies.append(&mut other.loose_copies);
+        self.loose_copies = self.records.count_copies(std::mem::take(&mut self.loose_copies));
         self.counts.merge(&other.counts);
         self.files.append(&mut other.files);
         self.errors.append(&mut other.errors);
@@ -503,17 +583,82 @@ impl Partial {
     }
 
     pub fn duplicates(&self) -> u64 {
-        self.records.values().map(Entry::duplicates).sum()
+        // Loose copies not folded into an entry yet (see `conflicts`) are each a copy beyond
+        // the stored one.
+        self.records.values().map(Entry::duplicates).sum::<u64>() + self.loose_copies.len() as u64
     }
 
     pub fn conflicts(&self) -> u64 {
-        self.records.values().map(Entry::conflicts).sum()
+        // Loose copies are folded into their entries by `merge`; a state read by one worker
+        // and never merged may still hold some next to their entry.
+        let loose = self
+            .loose_copies
+            .iter()
+            .filter(|&&(key, hash)| self.records.get(key).is_some_and(|entry| entry.hash != hash));
+        self.records.values().map(Entry::conflicts).sum::<u64>() + loose.count() as u64
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(id: &str) -> AuditRecord<'_> {
+        AuditRecord {
+            id: Some(id.into()),
+            meeting_id: Some("m".into()),
+            client_ip: "10.0.0.1".into(),
+            ..AuditRecord::default()
+        }
+    }
+
+    const ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+    /// The first copy read into one state, two later ones (one with other content) into another.
+    fn first_then_later() -> (Partial, Partial) {
+        let claims = Claims::default();
+        let (mut first, mut later) = (Partial::default(), Partial::default());
+        first.add(&record(ID), position(0, 10), 7, Some(&claims));
+        later.add(&record(ID), position(1, 10), 7, Some(&claims));
+        later.add(&record(ID), position(2, 10), 8, Some(&claims));
+        (first, later)
+    }
+
+    #[test]
+    fn a_copy_later_than_a_claimed_one_is_counted_not_stored() {
+        let (first, later) = first_then_later();
+        assert_eq!((first.records.len(), later.records.len()), (1, 0));
+        assert_eq!(later.loose_copies, vec![(record_key(ID), 7), (record_key(ID), 8)]);
+        // Read by one worker and never merged: the counts already hold.
+        let claims = Claims::default();
+        let mut one = Partial::default();
+        for (file, hash) in [(0, 7), (1, 7), (2, 8)] {
+            one.add(&record(ID), position(file, 10), hash, Some(&claims));
+        }
+        assert_eq!((one.records.len(), one.duplicates(), one.conflicts()), (1, 2, 1));
+        // Either merge order folds the copies into the stored record.
+        let (a, b) = first_then_later();
+        let (c, d) = first_then_later();
+        for merged in [a.merge(b), d.merge(c)] {
+            assert_eq!(merged.records.len(), 1);
+            assert!(merged.loose_copies.is_empty());
+            assert_eq!((merged.duplicates(), merged.conflicts()), (2, 1));
+            assert_eq!(merged.entries().next().map(|e| e.pos), Some(position(0, 10)));
+        }
+    }
+
+    #[test]
+    fn a_copy_earlier_than_the_claimed_one_is_stored_and_wins() {
+        let claims = Claims::default();
+        let (mut later, mut first) = (Partial::default(), Partial::default());
+        later.add(&record(ID), position(3, 0), 9, Some(&claims));
+        first.add(&record(ID), position(1, 0), 7, Some(&claims));
+        assert_eq!((later.records.len(), first.records.len()), (1, 1));
+        let merged = later.merge(first);
+        assert_eq!((merged.duplicates(), merged.conflicts()), (1, 1));
+        let kept = merged.entries().next().map(|e| (e.pos, e.hash));
+        assert_eq!(kept, Some((position(1, 0), 7)));
+    }
 
     #[test]
     fn uuid_keys_ignore_case_other_ids_hash() {

@@ -144,15 +144,30 @@ pub fn run(config: Config) -> Result<Outcome> {
     let staged = pool.install(|| -> Result<Vec<report::StagedFile>> {
         let mut staged = Vec::new();
         if !config.audit_only {
-            staged.push(report::stage(dir, tables::ORGANIZERS, |w| {
-                tables::write_organizers(w, strings, &meetings)
-            })?);
-            staged.push(report::stage(dir, tables::ATTENDEES, |w| {
-                tables::write_attendees(w, strings, users, &meetings)
-            })?);
-            staged.push(report::stage(dir, tables::DISCONNECTIONS, |w| {
-                tables::write_disconnections(w, strings, users, &meetings)
-            })?);
+            // The three tables at once: each writes its formatted batches on one thread, and
+            // meanwhile the others' formatting keeps the remaining workers busy.
+            let (organizers, (attendees, disconnections)) = rayon::join(
+                || {
+                    report::stage(dir, tables::ORGANIZERS, |w| {
+                        tables::write_organizers(w, strings, &meetings)
+                    })
+                },
+                || {
+                    rayon::join(
+                        || {
+                            report::stage(dir, tables::ATTENDEES, |w| {
+                                tables::write_attendees(w, strings, users, &meetings)
+                            })
+                        },
+                        || {
+                            report::stage(dir, tables::DISCONNECTIONS, |w| {
+                                tables::write_disconnections(w, strings, users, &meetings)
+                            })
+                        },
+                    )
+                },
+            );
+            staged.extend([organizers?, attendees?, disconnections?]);
             staged.push(report::stage(dir, report::summary::SUMMARY, |w| {
                 serde_json::to_writer_pretty(&mut *w, &summary)?;
                 std::io::Write::write_all(w, b"\n")?;
@@ -216,7 +231,7 @@ fn file_size(file: &ArchiveFile) -> u64 {
 }
 
 /// Shares the files among `config.jobs` workers and merges their partial states. Workers take
-/// the next file from a shared counter, largest files first, so one big export does not
+/// the next file from a shared counter, much larger files first, so one big export does not
 /// leave the other threads idle at the end; which worker read what never shows in the result.
 fn read_archive(
     pool: &rayon::ThreadPool,
@@ -226,12 +241,17 @@ fn read_archive(
     ui: &Ui,
 ) -> Partial {
     let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    // Largest first by size class (powers of two), archive order within a class: files of
+    // similar size (most archives) are read in archive order, so the first copy of an Id is
+    // usually read first and later copies need not be stored (see `Claims`).
+    order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i].checked_ilog2()), i));
+    let claims = aggregate::Claims::default();
     let next = AtomicUsize::new(0);
     // With fewer files than workers, some cores would idle: give decompression its own thread.
     let overlap = files.len() < config.jobs;
     let partials: Vec<Partial> = pool.broadcast(|_| {
-        let mut worker = worker::Worker::new(ui, config.row_cap, config.audit_only, overlap);
+        let mut worker =
+            worker::Worker::new(ui, &claims, config.row_cap, config.audit_only, overlap);
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             worker.process(i, &files[i]);
         }

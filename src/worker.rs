@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::aggregate::{position, FileReport, FileStatus, Partial, Skip, Warn};
+use crate::aggregate::{position, Claims, FileReport, FileStatus, Partial, Skip, Warn};
 use crate::audit::{is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField};
 use crate::csvscan::{Columns, Record, Scanner};
 use crate::discover::ArchiveFile;
@@ -24,6 +24,8 @@ pub const ERROR_EXCERPT_BYTES: usize = 200;
 
 pub struct Worker<'a> {
     ui: &'a Ui,
+    /// The run's shared Id index: later copies of records already read are only counted.
+    claims: &'a Claims,
     row_cap: u64,
     scanner: Scanner,
     parser: AuditParser,
@@ -63,9 +65,16 @@ impl FileScan {
 
 impl<'a> Worker<'a> {
     /// `overlap`: decode compressed files on a thread of their own (when cores would idle).
-    pub fn new(ui: &'a Ui, row_cap: u64, audit_only: bool, overlap: bool) -> Worker<'a> {
+    pub fn new(
+        ui: &'a Ui,
+        claims: &'a Claims,
+        row_cap: u64,
+        audit_only: bool,
+        overlap: bool,
+    ) -> Worker<'a> {
         Worker {
             ui,
+            claims,
             row_cap,
             scanner: Scanner::new(),
             parser: AuditParser::new(),
@@ -176,6 +185,7 @@ impl<'a> Worker<'a> {
     ) -> FileScan {
         let Worker {
             ui,
+            claims,
             scanner,
             parser,
             op_buf,
@@ -286,6 +296,7 @@ impl<'a> Worker<'a> {
                     row,
                     pos,
                     hash,
+                    claims: Some(*claims),
                     op_col,
                     column_time,
                     window,
@@ -357,6 +368,7 @@ struct RowCtx<'c, 'u> {
     row: u64,
     pos: crate::aggregate::Pos,
     hash: u64,
+    claims: Option<&'u Claims>,
     op_col: Option<&'c str>,
     column_time: Option<Ts>,
     window: Option<(Ts, Ts)>,
@@ -425,6 +437,6 @@ fn use_record(
     if rec.id.is_none() {
         ctx.warn(Warn::MissingId, "no record Id; cannot be deduplicated");
     }
-    ctx.partial.add(&rec, ctx.pos, ctx.hash);
+    ctx.partial.add(&rec, ctx.pos, ctx.hash, ctx.claims);
     Ok(())
 }

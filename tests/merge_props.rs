@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use tala_bulk::aggregate::Partial;
+use tala_bulk::aggregate::{Claims, Partial};
 use tala_bulk::discover::{self, ArchiveFile};
 use tala_bulk::meetings::{self, AllConnections};
 use tala_bulk::messages::Ui;
@@ -21,8 +21,8 @@ fn archive() -> Vec<ArchiveFile> {
 }
 
 /// Reads the given archive files (by index) with one worker into one partial state.
-fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui) -> Partial {
-    let mut worker = Worker::new(ui, 50_000, false, false);
+fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui, claims: &Claims) -> Partial {
+    let mut worker = Worker::new(ui, claims, 50_000, false, false);
     for &i in which {
         worker.process(i, &files[i]);
     }
@@ -49,19 +49,35 @@ proptest! {
         shard_of in prop::collection::vec(0usize..5, 20),
         picks in prop::collection::vec(any::<usize>(), 8),
         order_seed in any::<u64>(),
+        shared_claims in any::<bool>(),
     ) {
         let files = archive();
         let ui = Ui::new(0, 0, false);
         let all: Vec<usize> = (0..files.len()).collect();
-        let baseline = reports(&read(&files, &all, &ui));
+        let baseline = reports(&read(&files, &all, &ui, &Claims::default()));
 
         // Shards: each file goes to one of up to 5 workers (which may read several files).
         let mut shards: Vec<Vec<usize>> = vec![Vec::new(); 5];
         for i in 0..files.len() {
             shards[shard_of[i % shard_of.len()]].push(i);
         }
-        let mut parts: Vec<Partial> =
-            shards.iter().filter(|s| !s.is_empty()).map(|s| read(&files, s, &ui)).collect();
+        // Shards read in a rotated order, with one Id index for all (as the workers of a run
+        // share one) or none shared: a later copy may be read first and stored, or an earlier
+        // one already claimed, and either way the merge must come out the same.
+        let claims = Claims::default();
+        let mut shards: Vec<Vec<usize>> = shards.into_iter().filter(|s| !s.is_empty()).collect();
+        let len = shards.len();
+        shards.rotate_left((order_seed as usize / 7) % len);
+        let mut parts: Vec<Partial> = shards
+            .iter()
+            .map(|s| {
+                if shared_claims {
+                    read(&files, s, &ui, &claims)
+                } else {
+                    read(&files, s, &ui, &Claims::default())
+                }
+            })
+            .collect();
         // Any order: rotate by the seed, then merge adjacent pairs chosen by `picks`, which
         // builds an arbitrary merge tree (and both argument orders across cases).
         let len = parts.len();
