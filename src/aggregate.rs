@@ -345,7 +345,8 @@ fn parse_uuid(s: &str) -> Option<u128> {
 /// only: partial states built without it (or with copies read out of order, which are then
 /// stored) merge to the same result, because the merge itself keeps the first copy.
 pub struct Claims {
-    shards: Vec<std::sync::Mutex<HashMap<u128, Pos>>>,
+    /// Keys as two u64s: a u128 would be 16-byte aligned and pad each entry from 24 to 32 bytes.
+    shards: Vec<std::sync::Mutex<HashMap<[u64; 2], Pos>>>,
 }
 
 /// Enough shards that workers rarely wait on one another (each lock is held for one lookup).
@@ -364,7 +365,7 @@ impl Claims {
         let shard = ((key as u64) ^ ((key >> 64) as u64)) as usize % CLAIM_SHARDS;
         // A poisoned lock means another worker panicked mid-lookup; the map is still valid.
         let mut map = self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.entry(key) {
+        match map.entry([key as u64, (key >> 64) as u64]) {
             hashbrown::hash_map::Entry::Occupied(mut o) => {
                 if *o.get() < pos {
                     return false;

@@ -12,8 +12,18 @@ pub type Sym = u32;
 /// The empty string is always symbol 0.
 pub const EMPTY: Sym = 0;
 
+/// A table entry carries where its string lies, so a lookup goes straight from the table to
+/// the bytes: one cache miss fewer than going through `ends` (interning was 12% of a run,
+/// mostly waiting on memory).
+#[derive(Clone, Copy)]
+struct Slot {
+    start: usize,
+    len: u32,
+    sym: Sym,
+}
+
 pub struct Interner {
-    table: HashTable<Sym>,
+    table: HashTable<Slot>,
     hasher: hashbrown::DefaultHashBuilder,
     /// `ends[i]` is where string `i` ends in `bytes`; it starts where `i - 1` ends.
     ends: Vec<usize>,
@@ -55,26 +65,23 @@ impl Interner {
 
     pub fn intern(&mut self, s: &str) -> Sym {
         let hash = self.hasher.hash_one(s);
-        let (ends, bytes) = (&self.ends, &self.bytes);
-        let lookup = |&sym: &Sym| {
-            let i = sym as usize;
-            let start = if i == 0 { 0 } else { ends[i - 1] };
-            &bytes[start..ends[i]] == s
+        let bytes = &self.bytes;
+        let lookup = |slot: &Slot| {
+            slot.len as usize == s.len() && bytes.get(slot.start..slot.start + s.len()) == Some(s)
         };
-        if let Some(&sym) = self.table.find(hash, lookup) {
-            return sym;
+        if let Some(slot) = self.table.find(hash, lookup) {
+            return slot.sym;
         }
         // More than 4 billion distinct strings would not fit in memory anyway; saturating keeps
         // this total rather than panicking.
         let sym = Sym::try_from(self.ends.len()).unwrap_or(Sym::MAX);
+        let slot =
+            Slot { start: self.bytes.len(), len: u32::try_from(s.len()).unwrap_or(u32::MAX), sym };
         self.bytes.push_str(s);
         self.ends.push(self.bytes.len());
-        let hasher = &self.hasher;
-        let (ends, bytes) = (&self.ends, &self.bytes);
-        self.table.insert_unique(hash, sym, |&k| {
-            let i = k as usize;
-            let start = if i == 0 { 0 } else { ends[i - 1] };
-            hasher.hash_one(&bytes[start..ends[i]])
+        let (hasher, bytes) = (&self.hasher, &self.bytes);
+        self.table.insert_unique(hash, slot, |slot| {
+            hasher.hash_one(bytes.get(slot.start..slot.start + slot.len as usize).unwrap_or(""))
         });
         sym
     }

@@ -257,6 +257,8 @@ fn read_archive(
         }
         worker.partial
     });
+    // Not needed by the merge, which needs the memory.
+    drop(claims);
     let mut partial = pool.install(|| {
         use rayon::prelude::*;
         partials.into_par_iter().reduce(Partial::default, Partial::merge)

@@ -123,24 +123,21 @@ fn write_rows<W: Write>(
     }
     out.write_all(&head)?;
     let items: Vec<&[Meeting]> = meetings.list.chunks(MEETINGS_PER_ITEM).collect();
+    // The buffers are reused from batch to batch: fresh ones would be new memory each time,
+    // and the kernel zeroing those pages cost more than the formatting.
+    let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
     for batch in items.chunks(BATCH) {
-        let buffers: Vec<csv::Result<Vec<u8>>> = batch
-            .par_iter()
-            .map(|ms| {
-                let mut buf = Vec::new();
-                let mut times = Times::default();
-                {
-                    let mut w = writer(&mut buf);
-                    for m in *ms {
-                        rows(&mut w, m, &mut times)?;
-                    }
-                    w.flush()?;
-                }
-                Ok(buf)
-            })
-            .collect();
-        for buf in buffers {
-            out.write_all(&buf?)?;
+        batch.par_iter().zip(buffers.par_iter_mut()).try_for_each(|(ms, buf)| {
+            buf.clear();
+            let mut times = Times::default();
+            let mut w = writer(&mut *buf);
+            for m in *ms {
+                rows(&mut w, m, &mut times)?;
+            }
+            w.flush()
+        })?;
+        for buf in &buffers[..batch.len()] {
+            out.write_all(buf)?;
         }
     }
     out.flush()?;
