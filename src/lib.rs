@@ -110,13 +110,15 @@ pub fn run(config: Config) -> Result<Outcome> {
     let summary = Summary::new(&partial, &meetings, &windows, config.jobs, elapsed);
 
     let strings = &partial.strings;
+    // Every string escaped once for the CSV tables (an audit-only run interns none).
+    let fields = &tables::Fields::new(strings);
     if let Some(which) = config.stdout_report {
         pool.install(|| {
             let stdout = std::io::stdout().lock();
             match which {
-                StdoutReport::Organizers => tables::write_organizers(stdout, strings, &meetings),
+                StdoutReport::Organizers => tables::write_organizers(stdout, fields, &meetings),
                 StdoutReport::Attendees => {
-                    tables::write_attendees(stdout, strings, users, &meetings)
+                    tables::write_attendees(stdout, fields, users, &meetings)
                 }
                 StdoutReport::Disconnections => report::readable::write(
                     stdout,
@@ -149,19 +151,19 @@ pub fn run(config: Config) -> Result<Outcome> {
             let (organizers, (attendees, disconnections)) = rayon::join(
                 || {
                     report::stage(dir, tables::ORGANIZERS, |w| {
-                        tables::write_organizers(w, strings, &meetings)
+                        tables::write_organizers(w, fields, &meetings)
                     })
                 },
                 || {
                     rayon::join(
                         || {
                             report::stage(dir, tables::ATTENDEES, |w| {
-                                tables::write_attendees(w, strings, users, &meetings)
+                                tables::write_attendees(w, fields, users, &meetings)
                             })
                         },
                         || {
                             report::stage(dir, tables::DISCONNECTIONS, |w| {
-                                tables::write_disconnections(w, strings, users, &meetings)
+                                tables::write_disconnections(w, fields, users, &meetings)
                             })
                         },
                     )

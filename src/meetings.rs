@@ -250,9 +250,12 @@ fn meeting(
 }
 
 /// The device a connection is grouped by: an absent device counts as the device `?`.
+/// The device label of a connection without DeviceInformation.
+pub const NO_DEVICE: &str = "?";
+
 pub fn device_label(strings: &Interner, device: Sym) -> &str {
     match strings.get(device) {
-        "" => "?",
+        "" => NO_DEVICE,
         d => d,
     }
 }

@@ -32,9 +32,10 @@ fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui, claims: &Claims) -> Par
 fn reports(partial: &Partial) -> Vec<u8> {
     let m = meetings::build(partial, &AllConnections, None);
     let mut out = Vec::new();
-    tables::write_organizers(&mut out, &partial.strings, &m).expect("write");
-    tables::write_attendees(&mut out, &partial.strings, None, &m).expect("write");
-    tables::write_disconnections(&mut out, &partial.strings, None, &m).expect("write");
+    let fields = tables::Fields::new(&partial.strings);
+    tables::write_organizers(&mut out, &fields, &m).expect("write");
+    tables::write_attendees(&mut out, &fields, None, &m).expect("write");
+    tables::write_disconnections(&mut out, &fields, None, &m).expect("write");
     out.extend_from_slice(
         format!("dup={} conflicts={}", partial.duplicates(), partial.conflicts()).as_bytes(),
     );

@@ -1,13 +1,15 @@
 //! The three CSV reports, with tala's columns (SPEC 2.1). Real CSV: fields holding commas,
-//! quotes or newlines are quoted by the csv crate, never altered.
+//! quotes or newlines are quoted by csv-core, never altered. Each distinct string is escaped
+//! once ([`Fields`]) and rows are assembled from the escaped bytes, since the same meeting ids,
+//! keys and IPs fill many rows and per-row quoting checks were most of the formatting time.
 
 use std::io::Write;
 
 use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::intern::Interner;
-use crate::meetings::{device_label, Connection, Meeting, Meetings};
+use crate::intern::{Interner, Sym};
+use crate::meetings::{Connection, Meeting, Meetings, NO_DEVICE};
 use crate::timestamp::{self, Ts};
 use crate::users::UsersDb;
 
@@ -60,46 +62,99 @@ pub fn email<'a>(strings: &'a Interner, users: Option<&'a UsersDb>, c: &Connecti
     users.and_then(|db| db.email(strings.get(c.conn.key))).unwrap_or_else(|| strings.get(c.upn))
 }
 
-/// The columns attendees.csv and disconnections.csv both start with: meeting, attendee key,
-/// email, key type, organization.
-fn who<'a>(
-    strings: &'a Interner,
-    users: Option<&'a UsersDb>,
-    m: &Meeting,
-    c: &Connection,
-) -> [&'a str; 5] {
-    [
-        strings.get(m.id),
-        strings.get(c.conn.key),
-        email(strings, users, c),
-        strings.get(c.conn.key_type),
-        strings.get(c.conn.organization),
-    ]
+/// Appends `s` as one CSV field, quoted by csv-core's rules (the csv crate's defaults) when it
+/// holds a comma, quote, CR or LF.
+fn escape_into(writer: &mut csv_core::Writer, s: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    // Room for the worst case: every byte a doubled quote, two enclosing quotes, a delimiter.
+    out.resize(start + 2 * s.len() + 3, 0);
+    let (_, _, n) = writer.field(s, &mut out[start..]);
+    // The delimiter closes the quotes (if any) and resets the writer for the next field.
+    let (_, d) = writer.delimiter(&mut out[start + n..]);
+    out.truncate(start + n + d.saturating_sub(1));
 }
 
-/// Formats optional timestamps into reusable buffers (empty when missing).
-#[derive(Default)]
-struct Times {
-    a: String,
-    b: String,
+/// Every string of an interner as a CSV field, escaped once.
+pub struct Fields<'a> {
+    pub strings: &'a Interner,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
-impl Times {
-    fn set(&mut self, a: Option<Ts>, b: Option<Ts>) -> (&str, &str) {
-        match a {
-            Some(t) => timestamp::format_into(t, &mut self.a),
-            None => self.a.clear(),
+impl<'a> Fields<'a> {
+    pub fn new(strings: &'a Interner) -> Fields<'a> {
+        let mut writer = csv_core::Writer::new();
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(strings.len());
+        for s in strings.iter() {
+            escape_into(&mut writer, s.as_bytes(), &mut bytes);
+            ends.push(bytes.len());
         }
-        match b {
-            Some(t) => timestamp::format_into(t, &mut self.b),
-            None => self.b.clear(),
-        }
-        (&self.a, &self.b)
+        Fields { strings, bytes, ends }
+    }
+
+    fn get(&self, sym: Sym) -> &[u8] {
+        let i = sym as usize;
+        let end = self.ends.get(i).copied().unwrap_or(0);
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(end) };
+        self.bytes.get(start..end).unwrap_or_default()
     }
 }
 
-fn writer<W: Write>(out: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new().has_headers(false).from_writer(out)
+/// One report row being appended to a buffer.
+struct Row<'b> {
+    out: &'b mut Vec<u8>,
+    writer: &'b mut csv_core::Writer,
+    scratch: &'b mut String,
+    first: bool,
+}
+
+impl Row<'_> {
+    fn next(&mut self) {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+    }
+    /// An interned string, escaped in advance.
+    fn sym(&mut self, fields: &Fields<'_>, sym: Sym) {
+        self.next();
+        self.out.extend_from_slice(fields.get(sym));
+    }
+    /// Any other text, escaped now.
+    fn text(&mut self, s: &str) {
+        self.next();
+        escape_into(self.writer, s.as_bytes(), self.out);
+    }
+    /// A timestamp (digits, `-`, `:` and `T`: never quoted), empty when missing.
+    fn time(&mut self, t: Option<Ts>) {
+        self.next();
+        if let Some(t) = t {
+            timestamp::format_into(t, self.scratch);
+            self.out.extend_from_slice(self.scratch.as_bytes());
+        }
+    }
+    /// A number (never quoted).
+    fn number(&mut self, n: impl std::fmt::Display) {
+        self.next();
+        let _ = write!(self.out, "{n}");
+    }
+    fn end(&mut self) {
+        self.out.push(b'\n');
+        self.first = true;
+    }
+}
+
+/// The columns attendees.csv and disconnections.csv both start with: meeting, attendee key,
+/// email, key type, organization.
+fn who(row: &mut Row<'_>, f: &Fields<'_>, users: Option<&UsersDb>, m: &Meeting, c: &Connection) {
+    row.sym(f, m.id);
+    row.sym(f, c.conn.key);
+    match users.and_then(|db| db.email(f.strings.get(c.conn.key))) {
+        Some(known) => row.text(known),
+        None => row.sym(f, c.upn),
+    }
+    row.sym(f, c.conn.key_type);
+    row.sym(f, c.conn.organization);
 }
 
 /// Meetings formatted per parallel batch item; batches of `BATCH` items are formatted on all
@@ -113,13 +168,18 @@ fn write_rows<W: Write>(
     mut out: W,
     header: &[&str],
     meetings: &Meetings,
-    rows: impl Fn(&mut csv::Writer<&mut Vec<u8>>, &Meeting, &mut Times) -> csv::Result<()> + Sync,
+    rows: impl Fn(&mut Row<'_>, &Meeting) + Sync,
 ) -> Result<()> {
     let mut head = Vec::new();
     {
-        let mut w = writer(&mut head);
-        w.write_record(header)?;
-        w.flush()?;
+        let mut writer = csv_core::Writer::new();
+        let mut scratch = String::new();
+        let mut row =
+            Row { out: &mut head, writer: &mut writer, scratch: &mut scratch, first: true };
+        for name in header {
+            row.text(name);
+        }
+        row.end();
     }
     out.write_all(&head)?;
     let items: Vec<&[Meeting]> = meetings.list.chunks(MEETINGS_PER_ITEM).collect();
@@ -127,15 +187,15 @@ fn write_rows<W: Write>(
     // and the kernel zeroing those pages cost more than the formatting.
     let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
     for batch in items.chunks(BATCH) {
-        batch.par_iter().zip(buffers.par_iter_mut()).try_for_each(|(ms, buf)| {
+        batch.par_iter().zip(buffers.par_iter_mut()).for_each(|(ms, buf)| {
             buf.clear();
-            let mut times = Times::default();
-            let mut w = writer(&mut *buf);
+            let mut writer = csv_core::Writer::new();
+            let mut scratch = String::new();
+            let mut row = Row { out: buf, writer: &mut writer, scratch: &mut scratch, first: true };
             for m in *ms {
-                rows(&mut w, m, &mut times)?;
+                rows(&mut row, m);
             }
-            w.flush()
-        })?;
+        });
         for buf in &buffers[..batch.len()] {
             out.write_all(buf)?;
         }
@@ -144,85 +204,98 @@ fn write_rows<W: Write>(
     Ok(())
 }
 
-pub fn write_organizers(out: impl Write, strings: &Interner, meetings: &Meetings) -> Result<()> {
-    write_rows(out, &ORGANIZERS_HEADER, meetings, |w, m, times| {
-        let (first, last) = times.set(m.first_join, m.last_leave);
-        w.write_record([
-            strings.get(m.id),
-            strings.get(m.organizer_email),
-            strings.get(m.organizer_id),
-            strings.get(m.organizer_organization),
-            strings.get(m.meeting_type),
-            first,
-            last,
-            &m.number_attendees.to_string(),
-        ])
+pub fn write_organizers(out: impl Write, f: &Fields<'_>, meetings: &Meetings) -> Result<()> {
+    write_rows(out, &ORGANIZERS_HEADER, meetings, |row, m| {
+        row.sym(f, m.id);
+        row.sym(f, m.organizer_email);
+        row.sym(f, m.organizer_id);
+        row.sym(f, m.organizer_organization);
+        row.sym(f, m.meeting_type);
+        row.time(m.first_join);
+        row.time(m.last_leave);
+        row.number(m.number_attendees);
+        row.end();
     })
 }
 
 pub fn write_attendees(
     out: impl Write,
-    strings: &Interner,
+    f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
 ) -> Result<()> {
-    write_rows(out, &ATTENDEES_HEADER, meetings, |w, m, times| {
+    write_rows(out, &ATTENDEES_HEADER, meetings, |row, m| {
         for c in &m.connections {
-            let (join, leave) = times.set(c.conn.join, c.conn.leave);
-            let rest = [
-                join,
-                leave,
-                strings.get(c.conn.client_ip),
-                strings.get(c.conn.device),
-                strings.get(c.conn.property),
-            ];
-            w.write_record(who(strings, users, m, c).into_iter().chain(rest))?;
+            who(row, f, users, m, c);
+            row.time(c.conn.join);
+            row.time(c.conn.leave);
+            row.sym(f, c.conn.client_ip);
+            row.sym(f, c.conn.device);
+            row.sym(f, c.conn.property);
+            row.end();
         }
-        Ok(())
     })
 }
 
 pub fn write_disconnections(
     out: impl Write,
-    strings: &Interner,
+    f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
 ) -> Result<()> {
-    write_rows(out, &DISCONNECTIONS_HEADER, meetings, |w, m, times| {
-        write_meeting_disconnections(w, strings, users, m, times)
+    write_rows(out, &DISCONNECTIONS_HEADER, meetings, |row, m| {
+        for group in &m.groups {
+            let total = group.members.len();
+            let mut prev_leave: Option<Option<Ts>> = None;
+            for (n, &i) in group.members.iter().enumerate() {
+                let Some(c) = m.connections.get(i) else { continue };
+                who(row, f, users, m, c);
+                // The device label (`meetings::device_label`), escaped in advance when it is
+                // the device itself.
+                if f.strings.get(c.conn.device).is_empty() {
+                    row.text(NO_DEVICE);
+                } else {
+                    row.sym(f, c.conn.device);
+                }
+                row.number(n + 1);
+                row.number(total);
+                row.time(c.conn.join);
+                row.time(c.conn.leave);
+                row.next();
+                if let (Some(Some(leave)), Some(join)) = (prev_leave, c.conn.join) {
+                    let _ = write!(row.out, "{}", join - leave);
+                }
+                prev_leave = Some(c.conn.leave);
+                row.sym(f, c.conn.client_ip);
+                row.sym(f, c.conn.property);
+                row.end();
+            }
+        }
     })
 }
 
-fn write_meeting_disconnections(
-    w: &mut csv::Writer<&mut Vec<u8>>,
-    strings: &Interner,
-    users: Option<&UsersDb>,
-    m: &Meeting,
-    times: &mut Times,
-) -> csv::Result<()> {
-    for group in &m.groups {
-        let total = group.members.len().to_string();
-        let mut prev_leave: Option<Option<Ts>> = None;
-        for (n, &i) in group.members.iter().enumerate() {
-            let c = &m.connections[i];
-            let gap = match (prev_leave, c.conn.join) {
-                (Some(Some(leave)), Some(join)) => (join - leave).to_string(),
-                _ => String::new(),
-            };
-            prev_leave = Some(c.conn.leave);
-            let (join, leave) = times.set(c.conn.join, c.conn.leave);
-            let rest = [
-                device_label(strings, c.conn.device),
-                &(n + 1).to_string(),
-                &total,
-                join,
-                leave,
-                &gap,
-                strings.get(c.conn.client_ip),
-                strings.get(c.conn.property),
-            ];
-            w.write_record(who(strings, users, m, c).into_iter().chain(rest))?;
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_once_as_csv_fields() {
+        let mut strings = Interner::new();
+        let syms: Vec<Sym> = ["plain", "a,b", "say \"hi\"", "two\nlines", "cr\r", "Zoë"]
+            .iter()
+            .map(|s| strings.intern(s))
+            .collect();
+        let fields = Fields::new(&strings);
+        let got: Vec<&[u8]> = syms.iter().map(|&s| fields.get(s)).collect();
+        let expected: [&[u8]; 6] = [
+            b"plain",
+            b"\"a,b\"",
+            b"\"say \"\"hi\"\"\"",
+            b"\"two\nlines\"",
+            b"\"cr\r\"",
+            "Zoë".as_bytes(),
+        ];
+        assert_eq!(got, expected);
+        assert_eq!(fields.get(crate::intern::EMPTY), b"");
     }
-    Ok(())
 }
