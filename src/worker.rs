@@ -6,9 +6,9 @@ use std::borrow::Cow;
 
 use crate::aggregate::{position, Claims, FileReport, FileStatus, Partial, Skip, Warn};
 use crate::audit::{is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField};
-use crate::csvscan::{Columns, Record, Scanner};
+use crate::csvscan::{Columns, Part, Record, Scanner};
 use crate::discover::ArchiveFile;
-use crate::input::{self, Feed};
+use crate::input::{self, Feed, SliceFeed};
 use crate::messages::Ui;
 use crate::timestamp::Ts;
 
@@ -41,10 +41,11 @@ pub struct Worker<'a> {
     pub partial: Partial,
 }
 
-/// What scanning one file found, beyond the counts that go straight into the partial.
+/// What scanning one file (or part of one) found, beyond the counts that go straight into the
+/// partial state.
 #[derive(Default)]
-struct FileScan {
-    csv_bytes: u64,
+pub struct FileScan {
+    pub csv_bytes: u64,
     rows: u64,
     meeting_records: u64,
     earliest: Option<Ts>,
@@ -54,6 +55,26 @@ struct FileScan {
 }
 
 impl FileScan {
+    /// The scan of a whole file from the scans of its parts, in file order.
+    pub fn combine(parts: impl IntoIterator<Item = FileScan>) -> FileScan {
+        let mut all = FileScan::default();
+        for part in parts {
+            // Offsets are the whole file's, so the last part ends where the file does.
+            all.csv_bytes = all.csv_bytes.max(part.csv_bytes);
+            all.rows += part.rows;
+            all.meeting_records += part.meeting_records;
+            all.earliest = match (all.earliest, part.earliest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            all.latest = all.latest.max(part.latest);
+            all.outside_window += part.outside_window;
+            // Only the last part reaches the end of the file, where a cut shows.
+            all.status = all.status.or(part.status);
+        }
+        all
+    }
+
     fn saw_time(&mut self, t: Ts, window: Option<(Ts, Ts)>) {
         self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
         self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
@@ -92,21 +113,7 @@ impl<'a> Worker<'a> {
     /// wrong becomes the file's status and a warning.
     pub fn process(&mut self, index: usize, file: &ArchiveFile) {
         let opened = input::open(&file.origin);
-        let mut report = FileReport {
-            index,
-            name: file.name.clone(),
-            format: "",
-            disk_bytes: None,
-            csv_bytes: 0,
-            rows: 0,
-            meeting_records: 0,
-            earliest: None,
-            latest: None,
-            window: file.window,
-            outside_window: 0,
-            status: FileStatus::Unreadable,
-            detail: String::new(),
-        };
+        let mut report = new_report(index, file);
         match opened {
             Err(err) => {
                 report.detail = err.to_string();
@@ -115,37 +122,23 @@ impl<'a> Worker<'a> {
             }
             Ok(opened) => {
                 let opened = if self.overlap { opened.overlap_decoding() } else { opened };
-                report.format = opened.format.name();
-                report.disk_bytes = opened.disk_bytes;
-                let progress_by_chunks = opened.format == input::Format::Csv;
+                let (format, disk_bytes) = (opened.format, opened.disk_bytes);
+                let progress_by_chunks = format == input::Format::Csv;
                 let scan = opened.with_feed(|feed| {
                     self.scan(index, &file.name, file.window, feed, progress_by_chunks)
                 });
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
-                self.ui.advance(report.disk_bytes.unwrap_or(0).saturating_sub(reported));
-                report.csv_bytes = scan.csv_bytes;
-                report.rows = scan.rows;
-                report.meeting_records = scan.meeting_records;
-                report.earliest = scan.earliest;
-                report.latest = scan.latest;
-                report.outside_window = scan.outside_window;
-                (report.status, report.detail) =
-                    scan.status.unwrap_or_else(|| self.status_by_rows(scan.rows));
-                if report.status.is_problem() {
-                    self.ui.warn(format_args!(
-                        "{}: {}: {}",
-                        file.name,
-                        report.status.name(),
-                        report.detail
-                    ));
-                    self.partial.add_error(
-                        index,
-                        &file.name,
-                        None,
-                        report.status.name(),
-                        &report.detail,
-                    );
-                }
+                self.ui.advance(disk_bytes.unwrap_or(0).saturating_sub(reported));
+                finish_file(
+                    &mut self.partial,
+                    self.ui,
+                    self.row_cap,
+                    report,
+                    format,
+                    disk_bytes,
+                    scan,
+                );
+                return;
             }
         }
         let counts = &mut self.partial.counts;
@@ -155,24 +148,22 @@ impl<'a> Worker<'a> {
         self.ui.file_done();
     }
 
-    fn status_by_rows(&self, rows: u64) -> (FileStatus, String) {
-        if rows == 0 {
-            (FileStatus::Empty, "header only".into())
-        } else if rows == self.row_cap {
-            let why = format!(
-                "exactly the row cap ({rows} rows): the export probably stopped \
-                               there; re-export this time window in smaller pieces"
-            );
-            (FileStatus::Capped, why)
-        } else if KNOWN_CAPS.contains(&rows) {
-            let why = format!(
-                "{rows} rows, a known export cap: the export may have stopped \
-                               there; re-export this time window in smaller pieces"
-            );
-            (FileStatus::Capped, why)
-        } else {
-            (FileStatus::Complete, String::new())
-        }
+    /// Reads one part of a mapped file that was split at record boundaries
+    /// (`csvscan::plan_parts`), so several workers share one big export. Its rows and offsets
+    /// are numbered as in the whole file; the caller combines the parts' scans in order and
+    /// hands them to [`finish_file`].
+    pub fn process_part(
+        &mut self,
+        index: usize,
+        file: &ArchiveFile,
+        text: &[u8],
+        cols: Columns,
+        part: &Part,
+    ) -> FileScan {
+        self.scanner.resume_at(part.start, part.row);
+        let bytes = text.get(part.start as usize..part.end as usize).unwrap_or_default();
+        let mut feed = SliceFeed::new(bytes);
+        self.scan_rows(index, &file.name, file.window, cols, &mut feed, true, part.start)
     }
 
     fn scan(
@@ -183,21 +174,8 @@ impl<'a> Worker<'a> {
         feed: &mut dyn Feed,
         progress: bool,
     ) -> FileScan {
-        let Worker {
-            ui,
-            claims,
-            scanner,
-            parser,
-            op_buf,
-            excerpt_buf,
-            partial,
-            audit_only,
-            creation_key,
-            operation_key,
-            ..
-        } = self;
-        let audit_only = *audit_only;
         let mut scan = FileScan::default();
+        let scanner = &mut self.scanner;
         scanner.reset();
         let columns = match scanner.next_record(feed) {
             Err(err) => {
@@ -219,7 +197,36 @@ impl<'a> Worker<'a> {
             scan.csv_bytes = scanner.consumed();
             return scan;
         };
-        let mut reported = 0u64;
+        self.scan_rows(index, name, window, cols, feed, progress, 0)
+    }
+
+    /// Reads data rows until the feed ends; `reported` is where progress was last reported.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_rows(
+        &mut self,
+        index: usize,
+        name: &str,
+        window: Option<(Ts, Ts)>,
+        cols: Columns,
+        feed: &mut dyn Feed,
+        progress: bool,
+        mut reported: u64,
+    ) -> FileScan {
+        let Worker {
+            ui,
+            claims,
+            scanner,
+            parser,
+            op_buf,
+            excerpt_buf,
+            partial,
+            audit_only,
+            creation_key,
+            operation_key,
+            ..
+        } = self;
+        let audit_only = *audit_only;
+        let mut scan = FileScan::default();
         loop {
             // At the top, so that rows skipped with `continue` still move the bar.
             if progress && scanner.consumed() - reported >= PROGRESS_STEP {
@@ -327,6 +334,77 @@ impl<'a> Worker<'a> {
         }
         scan
     }
+}
+
+/// The status of a file read to its end, from its row count.
+fn status_by_rows(row_cap: u64, rows: u64) -> (FileStatus, String) {
+    if rows == 0 {
+        (FileStatus::Empty, "header only".into())
+    } else if rows == row_cap {
+        let why = format!(
+            "exactly the row cap ({rows} rows): the export probably stopped \
+                           there; re-export this time window in smaller pieces"
+        );
+        (FileStatus::Capped, why)
+    } else if KNOWN_CAPS.contains(&rows) {
+        let why = format!(
+            "{rows} rows, a known export cap: the export may have stopped \
+                           there; re-export this time window in smaller pieces"
+        );
+        (FileStatus::Capped, why)
+    } else {
+        (FileStatus::Complete, String::new())
+    }
+}
+
+/// The report of a file about to be read: unreadable until a scan says otherwise.
+pub fn new_report(index: usize, file: &ArchiveFile) -> FileReport {
+    FileReport {
+        index,
+        name: file.name.clone(),
+        format: "",
+        disk_bytes: None,
+        csv_bytes: 0,
+        rows: 0,
+        meeting_records: 0,
+        earliest: None,
+        latest: None,
+        window: file.window,
+        outside_window: 0,
+        status: FileStatus::Unreadable,
+        detail: String::new(),
+    }
+}
+
+/// Completes a file's report from its scan, warns about a problem status, and adds the file
+/// to `partial` (a worker's, or the merged state for a file read in parts).
+pub fn finish_file(
+    partial: &mut Partial,
+    ui: &Ui,
+    row_cap: u64,
+    mut report: FileReport,
+    format: input::Format,
+    disk_bytes: Option<u64>,
+    scan: FileScan,
+) {
+    report.format = format.name();
+    report.disk_bytes = disk_bytes;
+    report.csv_bytes = scan.csv_bytes;
+    report.rows = scan.rows;
+    report.meeting_records = scan.meeting_records;
+    report.earliest = scan.earliest;
+    report.latest = scan.latest;
+    report.outside_window = scan.outside_window;
+    (report.status, report.detail) =
+        scan.status.unwrap_or_else(|| status_by_rows(row_cap, scan.rows));
+    if report.status.is_problem() {
+        ui.warn(format_args!("{}: {}: {}", report.name, report.status.name(), report.detail));
+        partial.add_error(report.index, &report.name, None, report.status.name(), &report.detail);
+    }
+    partial.counts.disk_bytes += report.disk_bytes.unwrap_or(0);
+    partial.counts.csv_bytes += report.csv_bytes;
+    partial.files.push(report);
+    ui.file_done();
 }
 
 /// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV

@@ -327,3 +327,69 @@ fn named_pipes_are_read_from_their_first_byte() {
         assert_text(name, &reports(&plain, "r"), &reports(&t, &out_dir));
     }
 }
+
+/// One big export with fewer files than `--jobs` is split among the workers at record
+/// boundaries. Whatever it holds (CRLF endings, quoted newlines, duplicates, more bad rows than
+/// errors.csv lists, a cut last row), every output is what one worker reading it whole makes.
+#[test]
+fn one_big_file_split_among_workers_reads_as_one() {
+    let t = TestDir::new();
+    let mut text = String::from("\u{feff}CreationDate,UserIds,Operations,AuditData\r\n");
+    let mut row = 0u32;
+    // 16,000 rows of about 1.2 kB: 19 MB, over the 16 MB at which a file is split.
+    while row < 16_000 {
+        row += 1;
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", row % 15_000, row % 15_000);
+        let meeting = format!("meeting-{}", row / 7);
+        // Every fifth row has a comma and quotes in a value and a line break between JSON
+        // tokens, so its CSV record spans two lines.
+        let (device, gap) =
+            if row % 5 == 0 { ("Teams, \\\"desktop\\\"", "\n") } else { ("Teams", "") };
+        let json = format!(
+            "{{\"CreationTime\":\"2024-03-01T05:{:02}:00\",\"Id\":\"{id}\",\
+             \"Operation\":\"MeetingParticipantDetail\",\"MeetingDetailId\":\"{meeting}\",\
+             \"UserId\":\"org@contoso.com\",\"ClientIP\":\"10.0.{}.{}\",\
+             {gap}\"DeviceInformation\":\"{device}\",\"JoinTime\":\"2024-03-01T05:00:{:02}\",\
+             \"LeaveTime\":\"2024-03-01T05:30:00\",\"Attendees\":[{{\"RecipientType\":\"User\",\
+             \"UserObjectId\":\"user-{}\",\"UPN\":\"u{}@contoso.com\"}}],\"Padding\":\"{}\"}}",
+            row % 60,
+            row / 256 % 256,
+            row % 256,
+            row % 60,
+            row % 40,
+            row % 40,
+            "x".repeat(800),
+        );
+        let json = if row % 100 == 0 { "{not json".to_string() } else { json };
+        let quoted = json.replace('"', "\"\"");
+        text.push_str(&format!(
+            "2024-03-01T05:00:00Z,org@contoso.com,MeetingParticipantDetail,\"{quoted}\"\r\n"
+        ));
+    }
+    // The export was cut inside its last row.
+    text.push_str("2024-03-01T05:00:00Z,org@contoso.com,MeetingParticipantDetail,\"{\"\"Id");
+    std::fs::write(t.join("big.csv"), &text).expect("write");
+    let (one, four) = (
+        t.run_out("j1", &["--jobs", "1", "big.csv"]),
+        t.run_out("j4", &["--jobs", "4", "big.csv"]),
+    );
+    assert_eq!((code(&one), code(&four)), (1, 1), "{}", stderr(&four));
+    for report in
+        ["organizers.csv", "attendees.csv", "disconnections.csv", "truncation.csv", "errors.csv"]
+    {
+        assert_text(report, &t.read(&format!("j1/{report}")), &t.read(&format!("j4/{report}")));
+    }
+    let errors = t.read("j4/errors.csv");
+    // Every 100th row is bad, and so is the cut last row: 161 bad rows and the cut itself. The
+    // first 100 rows are listed by their row numbers in the whole file, the other 62 counted.
+    assert!(errors.contains("big.csv,100,invalid_json,"), "{errors}");
+    assert!(errors.contains("big.csv,10000,invalid_json,"), "{errors}");
+    assert!(!errors.contains("big.csv,10100,"), "{errors}");
+    assert!(errors.contains("big.csv,,more,62 more problem rows not listed"), "{errors}");
+    let (s1, s4) = (t.summary("j1"), t.summary("j4"));
+    for key in ["rows", "meeting_records", "duplicates_dropped", "skipped_rows", "warnings"] {
+        assert_eq!(s1[key], s4[key], "summary {key}");
+    }
+    assert_eq!(s4["rows"], 16_001);
+    assert!(t.read("j4/truncation.csv").contains(",cut,"));
+}
