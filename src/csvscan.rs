@@ -377,6 +377,12 @@ fn quote_mask(block: &[u8; 64]) -> u64 {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn quote_mask(block: &[u8; 64]) -> u64 {
+    quote_mask_portable(block)
+}
+
+/// The same mask without SSE2, for other architectures (and to check the SSE2 one).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn quote_mask_portable(block: &[u8; 64]) -> u64 {
     let mut mask = 0u64;
     for (k, &b) in block.iter().enumerate() {
         mask |= u64::from(b == b'"') << k;
@@ -493,6 +499,22 @@ mod tests {
             proptest::prop_assert_eq!(&whole, &trickled);
             proptest::prop_assert_eq!(&whole, &sevens);
         }
+    }
+
+    #[test]
+    fn quote_mask_finds_every_quote() {
+        let mut block = [b'a'; 64];
+        for (k, b) in block.iter_mut().enumerate() {
+            if k % 3 == 0 || k == 63 || k == 16 {
+                *b = b'"';
+            }
+        }
+        let expected = (0..64).filter(|k| k % 3 == 0 || *k == 63 || *k == 16);
+        let expected = expected.fold(0u64, |m, k| m | 1 << k);
+        assert_eq!(quote_mask(&block), expected);
+        assert_eq!(quote_mask_portable(&block), expected);
+        assert_eq!(quote_mask(&[b'"'; 64]), u64::MAX);
+        assert_eq!(quote_mask(&[0x22 ^ 0x80; 64]), 0);
     }
 
     #[test]
