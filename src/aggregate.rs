@@ -3,8 +3,10 @@
 //! exports collapse; each keeps its archive position so "first" means first in archive order
 //! however the work was split. `merge` is commutative and associative (counts add, the record
 //! with the smaller position wins, per-copy content hashes accumulate), so partials from threads
-//! today, or from other machines tomorrow, combine into the same reports. Previous stage:
-//! `audit`; next: `meetings`, which turns the merged records into meetings.
+//! today, or from other machines tomorrow, combine into the same reports. The workers of one
+//! run also share [`Claims`], an Id index that lets a later copy be counted instead of stored;
+//! it saves memory and never changes the result. Previous stage: `audit`; next: `meetings`,
+//! which turns the merged records into meetings.
 
 use std::collections::BTreeMap;
 

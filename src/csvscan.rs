@@ -1,8 +1,10 @@
-//! CSV scan: one incremental csv-core parser for every input (mapped, streamed, decompressed).
-//! It strips a BOM, maps the header to the columns we need by name, and yields records whose
-//! fields are unescaped into a buffer the scanner owns and reuses, so nothing is allocated per
-//! record. A record may span lines (quoted newlines); end of input inside a record is noted so
-//! the caller can call the file cut. Previous stage: `input`; next: `audit`.
+//! CSV scan: one incremental reader for every input (mapped, streamed, decompressed). Records
+//! of the common shape are read by a SIMD fast path; anything else by csv-core, whose rules
+//! decide either way. It strips a BOM, maps the header to the columns we need by name, and
+//! yields records whose fields are unescaped into a buffer the scanner owns and reuses, so
+//! nothing is allocated per record. A record may span lines (quoted newlines); end of input
+//! inside a record is noted so the caller can call the file cut. It also plans how to split a
+//! big mapped file at record boundaries (`plan_parts`). Previous stage: `input`; next: `audit`.
 
 use std::io;
 

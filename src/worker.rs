@@ -1,6 +1,7 @@
-//! Worker: drives the stages for one file at a time — open (`input`), scan rows (`csvscan`),
-//! read AuditData (`audit`), add to the partial state (`aggregate`) — and records how the file
-//! ended for the audit. Each worker owns its buffers, built once, and its partial state.
+//! Worker: drives the stages for one file (or one part of a big file) at a time — open
+//! (`input`), scan rows (`csvscan`), read AuditData (`audit`), add to the partial state
+//! (`aggregate`) — and records how the file ended for the audit. Each worker owns its buffers,
+//! built once, and its partial state.
 
 use std::borrow::Cow;
 
@@ -141,11 +142,7 @@ impl<'a> Worker<'a> {
                 return;
             }
         }
-        let counts = &mut self.partial.counts;
-        counts.disk_bytes += report.disk_bytes.unwrap_or(0);
-        counts.csv_bytes += report.csv_bytes;
-        self.partial.files.push(report);
-        self.ui.file_done();
+        add_file(&mut self.partial, self.ui, report);
     }
 
     /// Reads one part of a mapped file that was split at record boundaries
@@ -401,6 +398,11 @@ pub fn finish_file(
         ui.warn(format_args!("{}: {}: {}", report.name, report.status.name(), report.detail));
         partial.add_error(report.index, &report.name, None, report.status.name(), &report.detail);
     }
+    add_file(partial, ui, report);
+}
+
+/// Adds a finished file's report and its byte counts.
+fn add_file(partial: &mut Partial, ui: &Ui, report: FileReport) {
     partial.counts.disk_bytes += report.disk_bytes.unwrap_or(0);
     partial.counts.csv_bytes += report.csv_bytes;
     partial.files.push(report);
