@@ -392,4 +392,11 @@ fn one_big_file_split_among_workers_reads_as_one() {
     }
     assert_eq!(s4["rows"], 16_001);
     assert!(t.read("j4/truncation.csv").contains(",cut,"));
+    // The audit alone reads the parts the same way.
+    for (out, jobs) in [("a1", "1"), ("a4", "4")] {
+        let audit = t.run_out(out, &["--jobs", jobs, "--audit-only", "big.csv"]);
+        assert_eq!(code(&audit), 1, "{}", stderr(&audit));
+    }
+    assert_text("audit-only", &t.read("a1/truncation.csv"), &t.read("a4/truncation.csv"));
+    assert_text("audit-only", &t.read("a1/errors.csv"), &t.read("a4/errors.csv"));
 }
