@@ -341,13 +341,26 @@ fn parse_uuid(s: &str) -> Option<u128> {
     Some(v)
 }
 
+/// A record key as two u64s, for tables of many small entries: a u128 is 16-byte aligned and
+/// would pad a 24-byte entry to 32 bytes.
+fn split_key(key: u128) -> [u64; 2] {
+    [key as u64, (key >> 64) as u64]
+}
+
+/// Both halves of a key folded together, to pick a shard: UUID bits are random enough, and
+/// folding takes in the whole of a hashed non-UUID Id too.
+fn shard_bits(key: u128) -> usize {
+    let [low, high] = split_key(key);
+    (low ^ high) as usize
+}
+
 /// Which archive position holds each record Id so far, shared by the workers of one run: a
 /// copy that comes later in archive order than one already read is only counted, not stored,
 /// so memory grows with distinct records rather than with overlapping input. An optimisation
 /// only: partial states built without it (or with copies read out of order, which are then
 /// stored) merge to the same result, because the merge itself keeps the first copy.
 pub struct Claims {
-    /// Keys as two u64s: a u128 would be 16-byte aligned and pad each entry from 24 to 32 bytes.
+    /// Keys as [`split_key`] gives them.
     shards: Vec<std::sync::Mutex<HashMap<[u64; 2], Pos>>>,
 }
 
@@ -364,10 +377,10 @@ impl Claims {
     /// Notes that the copy of `key` at `pos` was read; false when a copy earlier in archive
     /// order had already been read (so this one need not be stored).
     pub fn claim(&self, key: u128, pos: Pos) -> bool {
-        let shard = ((key as u64) ^ ((key >> 64) as u64)) as usize % CLAIM_SHARDS;
+        let shard = shard_bits(key) % CLAIM_SHARDS;
         // A poisoned lock means another worker panicked mid-lookup; the map is still valid.
         let mut map = self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.entry([key as u64, (key >> 64) as u64]) {
+        match map.entry(split_key(key)) {
             hashbrown::hash_map::Entry::Occupied(mut o) => {
                 if *o.get() < pos {
                     return false;
@@ -383,8 +396,8 @@ impl Claims {
     }
 }
 
-/// A copy of a record counted but not stored: its Id key and content hash. The key is kept as
-/// two u64s: a u128 would be 16-byte aligned and pad each of these from 24 to 32 bytes.
+/// A copy of a record counted but not stored: its Id key (as [`split_key`] gives it) and
+/// content hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LooseCopy {
     key: [u64; 2],
@@ -393,7 +406,7 @@ pub struct LooseCopy {
 
 impl LooseCopy {
     pub fn new(key: u128, hash: u64) -> LooseCopy {
-        LooseCopy { key: [key as u64, (key >> 64) as u64], hash }
+        LooseCopy { key: split_key(key), hash }
     }
     pub fn key(&self) -> u128 {
         u128::from(self.key[0]) | (u128::from(self.key[1]) << 64)
@@ -417,8 +430,7 @@ impl Default for Records {
 
 impl Records {
     fn shard(key: u128) -> usize {
-        // UUID bits are random enough; fold both halves in for hashed non-UUID Ids too.
-        ((key as u64) ^ ((key >> 64) as u64)) as usize % RECORD_SHARDS
+        shard_bits(key) % RECORD_SHARDS
     }
 
     pub fn len(&self) -> usize {
@@ -450,12 +462,15 @@ impl Records {
         self.shards[Records::shard(key)].get(&key)
     }
 
+    fn get_mut(&mut self, key: u128) -> Option<&mut Entry> {
+        self.shards[Records::shard(key)].get_mut(&key)
+    }
+
     /// Adds each loose copy to its record's entry; returns those whose record is not here.
     fn count_copies(&mut self, loose: Vec<LooseCopy>) -> Vec<LooseCopy> {
         let mut left = Vec::new();
         for copy in loose {
-            let key = copy.key();
-            match self.shards[Records::shard(key)].get_mut(&key) {
+            match self.get_mut(copy.key()) {
                 Some(entry) => entry.add_copy(copy.hash, 1),
                 None => left.push(copy),
             }

@@ -300,11 +300,10 @@ fn read_archive(
     }
     let claims = aggregate::Claims::default();
     let next = AtomicUsize::new(0);
-    // With fewer files than workers, some cores would idle: give decompression its own thread.
-    let overlap = split;
     let partials: Vec<Partial> = pool.broadcast(|_| {
-        let mut worker =
-            worker::Worker::new(ui, &claims, config.row_cap, config.audit_only, overlap);
+        // With fewer files than workers (`split`), some cores would idle: compressed files,
+        // which cannot be split, get their decompression a thread of its own.
+        let mut worker = worker::Worker::new(ui, &claims, config.row_cap, config.audit_only, split);
         while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
             match *unit {
                 Unit::File(i) => worker.process(i, &files[i]),

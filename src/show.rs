@@ -219,12 +219,16 @@ fn write_oneline(
 ) -> io::Result<()> {
     let obj = v.and_then(|v| v.as_object());
     let get = |k: &str| obj.as_ref().and_then(|o| o.get(k)).and_then(text);
-    let when = get("CreationTime").map(|c| c.into_owned()).or(date.map(str::to_string));
+    // A key of AuditData, else the export's own column for it.
+    let or_column = |k: &str, column: Option<&str>| {
+        get(k).map(|c| c.into_owned()).or(column.map(str::to_string))
+    };
+    let when = or_column("CreationTime", date);
     let record_type = obj
         .as_ref()
         .and_then(|o| o.get("RecordType"))
         .and_then(|r| r.as_i64().map(record_type_name).or_else(|| text(r).map(|t| t.into_owned())));
-    let operation = get("Operation").map(|c| c.into_owned()).or(op.map(str::to_string));
+    let operation = or_column("Operation", op);
     write!(
         out,
         "{} {} {}:",
@@ -232,7 +236,7 @@ fn write_oneline(
         record_type.as_deref().unwrap_or("?"),
         operation.as_deref().unwrap_or("?")
     )?;
-    let user = get("UserId").map(|c| c.into_owned()).or(user.map(str::to_string));
+    let user = or_column("UserId", user);
     let mut parts = Vec::new();
     if let Some(u) = user {
         parts.push(format!("user={u}"));

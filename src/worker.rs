@@ -113,21 +113,20 @@ impl<'a> Worker<'a> {
     /// Reads archive file number `index` into the partial state. Never fails: whatever goes
     /// wrong becomes the file's status and a warning.
     pub fn process(&mut self, index: usize, file: &ArchiveFile) {
-        let opened = input::open(&file.origin);
         let mut report = new_report(index, file);
-        match opened {
+        match input::open(&file.origin) {
             Err(err) => {
                 report.detail = err.to_string();
                 self.ui.warn(format_args!("{}: cannot read: {err}; skipped", file.name));
                 self.partial.add_error(index, &file.name, None, "unreadable", &report.detail);
+                add_file(&mut self.partial, self.ui, report);
             }
             Ok(opened) => {
                 let opened = if self.overlap { opened.overlap_decoding() } else { opened };
                 let (format, disk_bytes) = (opened.format, opened.disk_bytes);
                 let progress_by_chunks = format == input::Format::Csv;
-                let scan = opened.with_feed(|feed| {
-                    self.scan(index, &file.name, file.window, feed, progress_by_chunks)
-                });
+                let scan =
+                    opened.with_feed(|feed| self.scan(index, file, feed, progress_by_chunks));
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
                 self.ui.advance(disk_bytes.unwrap_or(0).saturating_sub(reported));
                 finish_file(
@@ -139,10 +138,8 @@ impl<'a> Worker<'a> {
                     disk_bytes,
                     scan,
                 );
-                return;
             }
         }
-        add_file(&mut self.partial, self.ui, report);
     }
 
     /// Reads one part of a mapped file that was split at record boundaries
@@ -160,14 +157,13 @@ impl<'a> Worker<'a> {
         self.scanner.resume_at(part.start, part.row);
         let bytes = text.get(part.start as usize..part.end as usize).unwrap_or_default();
         let mut feed = SliceFeed::new(bytes);
-        self.scan_rows(index, &file.name, file.window, cols, &mut feed, true, part.start)
+        self.scan_rows(index, file, cols, &mut feed, true, part.start)
     }
 
     fn scan(
         &mut self,
         index: usize,
-        name: &str,
-        window: Option<(Ts, Ts)>,
+        file: &ArchiveFile,
         feed: &mut dyn Feed,
         progress: bool,
     ) -> FileScan {
@@ -194,16 +190,14 @@ impl<'a> Worker<'a> {
             scan.csv_bytes = scanner.consumed();
             return scan;
         };
-        self.scan_rows(index, name, window, cols, feed, progress, 0)
+        self.scan_rows(index, file, cols, feed, progress, 0)
     }
 
     /// Reads data rows until the feed ends; `reported` is where progress was last reported.
-    #[allow(clippy::too_many_arguments)]
     fn scan_rows(
         &mut self,
         index: usize,
-        name: &str,
-        window: Option<(Ts, Ts)>,
+        file: &ArchiveFile,
         cols: Columns,
         feed: &mut dyn Feed,
         progress: bool,
@@ -223,6 +217,7 @@ impl<'a> Worker<'a> {
             ..
         } = self;
         let audit_only = *audit_only;
+        let (name, window) = (file.name.as_str(), file.window);
         let mut scan = FileScan::default();
         loop {
             // At the top, so that rows skipped with `continue` still move the bar.

@@ -59,7 +59,16 @@ pub const DISCONNECTIONS_HEADER: [&str; 13] = [
 
 /// attendee_email: from the users database when it knows the key, else the record's UPN.
 pub fn email<'a>(strings: &'a Interner, users: Option<&'a UsersDb>, c: &Connection) -> &'a str {
-    users.and_then(|db| db.email(strings.get(c.conn.key))).unwrap_or_else(|| strings.get(c.upn))
+    known_email(strings, users, c).unwrap_or_else(|| strings.get(c.upn))
+}
+
+/// The users database's email for the connection's key, if it has one.
+fn known_email<'a>(
+    strings: &Interner,
+    users: Option<&'a UsersDb>,
+    c: &Connection,
+) -> Option<&'a str> {
+    users.and_then(|db| db.email(strings.get(c.conn.key)))
 }
 
 /// Appends `s` as one CSV field, quoted by csv-core's rules (the csv crate's defaults) when it
@@ -149,7 +158,8 @@ impl Row<'_> {
 fn who(row: &mut Row<'_>, f: &Fields<'_>, users: Option<&UsersDb>, m: &Meeting, c: &Connection) {
     row.sym(f, m.id);
     row.sym(f, c.conn.key);
-    match users.and_then(|db| db.email(f.strings.get(c.conn.key))) {
+    // As `email`, but the UPN escaped in advance.
+    match known_email(f.strings, users, c) {
         Some(known) => row.text(known),
         None => row.sym(f, c.upn),
     }
