@@ -147,11 +147,17 @@ def _day(d):
     return v
 
 
-def ts(t):
-    """Seconds since BASE -> 'YYYY-MM-DDThh:mm:ss'."""
+def _split(t):
+    """Seconds since BASE -> (day, hour, minute, second)."""
     d, r = divmod(t, 86400)
     h, r = divmod(r, 3600)
     m, s = divmod(r, 60)
+    return d, h, m, s
+
+
+def ts(t):
+    """Seconds since BASE -> 'YYYY-MM-DDThh:mm:ss'."""
+    d, h, m, s = _split(t)
     return f"{_day(d)[0]}T{h:02d}:{m:02d}:{s:02d}"
 
 
@@ -160,16 +166,12 @@ def iso_date(t):
 
 
 def us_date(t):
-    d, r = divmod(t, 86400)
-    h, r = divmod(r, 3600)
-    m, s = divmod(r, 60)
+    d, h, m, s = _split(t)
     return f"{_day(d)[1]} {h % 12 or 12}:{m:02d}:{s:02d} {'AM' if h < 12 else 'PM'}"
 
 
 def compact(t):
-    d, r = divmod(t, 86400)
-    h, r = divmod(r, 3600)
-    m, s = divmod(r, 60)
+    d, h, m, s = _split(t)
     return f"{_day(d)[2]}{h:02d}{m:02d}{s:02d}"
 
 
