@@ -590,10 +590,17 @@ impl Partial {
         });
     }
 
+    /// Puts a state merged from any number of pieces into the form one sequential read gives:
+    /// files in archive order, each file's problems capped as one read caps them.
+    pub fn finish(&mut self) {
+        self.cap_errors();
+        self.files.sort_by_key(|f| f.index);
+    }
+
     /// Keeps each file's first [`ERRORS_PER_FILE`] problems listed and counts the rest, as
     /// one sequential read adds them: rows in order, then the problem with the whole file. A
     /// file read in parts by several workers has a list from each part until this runs.
-    pub fn cap_errors(&mut self) {
+    fn cap_errors(&mut self) {
         let mut errors = std::mem::take(&mut self.errors);
         errors.sort_by_key(|e| (e.file, e.row.is_none(), e.row));
         let (mut file, mut listed) = (None, 0);

@@ -343,7 +343,6 @@ fn read_archive(
             scan,
         );
     }
-    partial.cap_errors();
-    partial.files.sort_by_key(|f| f.index);
+    partial.finish();
     partial
 }

@@ -7,7 +7,7 @@ use tala_bulk::aggregate::{Claims, Partial};
 use tala_bulk::discover::{self, ArchiveFile};
 use tala_bulk::meetings::{self, AllConnections};
 use tala_bulk::messages::Ui;
-use tala_bulk::report::tables;
+use tala_bulk::report::{audit, tables};
 use tala_bulk::worker::Worker;
 use tala_bulk::Input;
 
@@ -29,17 +29,27 @@ fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui, claims: &Claims) -> Par
     worker.partial
 }
 
-fn reports(partial: &Partial) -> Vec<u8> {
+/// Everything a run writes from a state: the three tables, the truncation audit, errors.csv,
+/// and the counts behind summary.json.
+fn reports(partial: &mut Partial) -> String {
+    partial.finish();
     let m = meetings::build(partial, &AllConnections, None);
     let mut out = Vec::new();
     let fields = tables::Fields::new(&partial.strings);
     tables::write_organizers(&mut out, &fields, &m).expect("write");
     tables::write_attendees(&mut out, &fields, None, &m).expect("write");
     tables::write_disconnections(&mut out, &fields, None, &m).expect("write");
-    out.extend_from_slice(
-        format!("dup={} conflicts={}", partial.duplicates(), partial.conflicts()).as_bytes(),
-    );
-    out
+    audit::write_truncation(&mut out, &partial.files).expect("write");
+    audit::write_errors(&mut out, partial).expect("write");
+    let mut text = String::from_utf8(out).expect("UTF-8 reports");
+    text.push_str(&format!(
+        "{:?}\ndup={} conflicts={} merged={}\n",
+        partial.counts,
+        partial.duplicates(),
+        partial.conflicts(),
+        m.merged_connections
+    ));
+    text
 }
 
 proptest! {
@@ -55,7 +65,8 @@ proptest! {
         let files = archive();
         let ui = Ui::new(0, 0, false);
         let all: Vec<usize> = (0..files.len()).collect();
-        let baseline = reports(&read(&files, &all, &ui, &Claims::default()));
+        let baseline = reports(&mut read(&files, &all, &ui, &Claims::default()));
+        prop_assert!(baseline.contains("not-an-export") && baseline.contains("invalid_json"));
 
         // Shards: each file goes to one of up to 5 workers (which may read several files).
         let mut shards: Vec<Vec<usize>> = vec![Vec::new(); 5];
@@ -92,8 +103,17 @@ proptest! {
             let merged = if k % 2 == 0 { a.merge(b) } else { b.merge(a) };
             parts.insert(i, merged);
         }
-        let merged = parts.pop().expect("one state");
-        let got = reports(&merged);
-        prop_assert!(got == baseline, "reports differ after sharding {:?}", shards);
+        let mut merged = parts.pop().expect("one state");
+        let got = reports(&mut merged);
+        prop_assert!(got == baseline, "reports differ after sharding {:?}:\n{}", shards, first_difference(&baseline, &got));
+    }
+}
+
+/// The first line where two texts differ, both ways, for a readable failure.
+fn first_difference(expected: &str, actual: &str) -> String {
+    let pair = expected.lines().zip(actual.lines()).find(|(a, b)| a != b);
+    match pair {
+        Some((a, b)) => format!("expected: {a}\nactual:   {b}"),
+        None => format!("{} lines against {}", expected.lines().count(), actual.lines().count()),
     }
 }
