@@ -562,8 +562,11 @@ impl Partial {
         }
     }
 
-    /// Records a problem for errors.csv (each worker reads whole files, so the per-file cap
-    /// is counted here).
+    /// Records a problem for errors.csv. Skipped rows are listed up to [`ERRORS_PER_FILE`] per
+    /// file and counted beyond; the problem with a whole file (`row` is `None`: cut,
+    /// unreadable, not an export) is always listed. The cap is counted here over the rows this
+    /// state read of the file last; [`Partial::finish`] applies it exactly once the parts of a
+    /// file read by several workers have met.
     pub fn add_error(
         &mut self,
         file: usize,
@@ -572,8 +575,14 @@ impl Partial {
         reason: &'static str,
         excerpt: &str,
     ) {
-        let listed = self.errors.iter().rev().take_while(|e| e.file == file).count();
-        if listed >= ERRORS_PER_FILE {
+        let listed = self
+            .errors
+            .iter()
+            .rev()
+            .take_while(|e| e.file == file)
+            .filter(|e| e.row.is_some())
+            .count();
+        if row.is_some() && listed >= ERRORS_PER_FILE {
             *self.errors_unlisted.entry(file).or_default() += 1;
             return;
         }
@@ -608,7 +617,9 @@ impl Partial {
             if file != Some(e.file) {
                 (file, listed) = (Some(e.file), 0);
             }
-            if listed < ERRORS_PER_FILE {
+            if e.row.is_none() {
+                self.errors.push(e);
+            } else if listed < ERRORS_PER_FILE {
                 listed += 1;
                 self.errors.push(e);
             } else {
