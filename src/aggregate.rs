@@ -213,6 +213,8 @@ pub struct FileReport {
     pub window: Option<(Ts, Ts)>,
     /// Records whose CreationTime falls outside `window`.
     pub outside_window: u64,
+    /// The file is an audit export: its header names an AuditData column.
+    pub export: bool,
     pub status: FileStatus,
     pub detail: String,
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Parser, Subcommand};
 
@@ -94,8 +94,13 @@ struct Args {
 
     /// Fast mode for the nightly audit: write only truncation.csv and coverage.csv, reading
     /// just the row count and CreationTime of each record.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["organizers", "attendees", "disconnections"])]
     audit_only: bool,
+
+    /// In the CSV reports, put a ' before text that starts with =, +, -, @, tab or CR, so a
+    /// spreadsheet shows it instead of running it as a formula.
+    #[arg(long)]
+    excel_safe: bool,
 
     /// No progress bar and no summary on stderr (warnings are still printed).
     #[arg(short, long)]
@@ -176,14 +181,23 @@ impl Args {
         if stdin_count > 1 {
             return Err("stdin ('-') can be read only once".into());
         }
+        if mode == Mode::Reports && self.paths.first().is_some_and(|p| p.as_os_str() == "show") {
+            // `tala-bulk -q show x.csv`: clap took `show` for a PATH because an option came
+            // first. Reading a directory called show is rarer than this slip.
+            return Err("'show' is a subcommand and must come first: tala-bulk show [--oneline] \
+                        PATH... (to read a file or directory named show, write ./show)"
+                .into());
+        }
+        for path in self.paths.iter().filter(|p| p.as_os_str() != "-") {
+            check_exists(path)?;
+        }
         let inputs: Vec<Input> = if self.paths.is_empty() {
-            if std::io::stdin().is_terminal() {
-                return Err("no input: give export files or directories, or pipe an export \
-                            into stdin"
-                    .into());
-            }
+            check_stdin("no PATH given")?;
             vec![Input::Stdin]
         } else {
+            if stdin_count > 0 {
+                check_stdin("'-' given")?;
+            }
             self.paths
                 .into_iter()
                 .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p) })
@@ -204,8 +218,53 @@ impl Args {
             users: self.users,
             filter: IpFilter { regex, nets },
             max_gap: self.max_gap,
+            excel_safe: self.excel_safe,
             quiet: self.quiet,
             progress: !self.quiet && std::io::stderr().is_terminal(),
         })
     }
+}
+
+/// A PATH named on the command line must exist: a typo or an unmounted share would otherwise
+/// read nothing. Other problems (permission denied, a link loop) are the file's, reported in
+/// the audit like any unreadable file.
+fn check_exists(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let shown = crate::escape::path(path);
+            if std::fs::symlink_metadata(path).is_ok() {
+                Err(format!("{shown}: a symbolic link to something that does not exist"))
+            } else {
+                Err(format!("{shown}: no such file or directory"))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Standard input is read as an export only when it can hold one: a pipe, a file or a
+/// socket. A terminal means the user forgot the PATH; /dev/null or another device means a
+/// cron job's empty variable (`tala-bulk --out r $ARCHIVE`), which would otherwise read
+/// nothing.
+fn check_stdin(why: &str) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(format!(
+            "{why} and standard input is a terminal: name the export files or directories to \
+             read, or pipe an export in"
+        ));
+    }
+    let kind = std::os::fd::AsFd::as_fd(&stdin)
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::fs::File::from(fd).metadata().ok())
+        .map(|m| m.file_type());
+    if kind.is_some_and(|k| k.is_char_device() || k.is_block_device()) {
+        return Err(format!(
+            "{why} and standard input is a device such as /dev/null, not a pipe or a file: \
+             name the export files or directories to read (an empty variable in a script?)"
+        ));
+    }
+    Ok(())
 }

@@ -51,6 +51,9 @@ pub struct Config {
     pub row_cap: u64,
     /// Only the truncation audit and coverage: row counts and CreationTime, no meeting reports.
     pub audit_only: bool,
+    /// `--excel-safe`: text cells of the CSV reports that a spreadsheet would run as a formula
+    /// get a leading `'`.
+    pub excel_safe: bool,
     /// Suppresses the human summary on stderr.
     pub quiet: bool,
     /// Draws the progress bar (only when stderr is a terminal and not quiet).
@@ -71,6 +74,7 @@ impl Config {
             jobs: 1,
             row_cap: DEFAULT_ROW_CAP,
             audit_only: false,
+            excel_safe: false,
             quiet: true,
             progress: false,
         }

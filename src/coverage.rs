@@ -173,6 +173,7 @@ mod tests {
             latest: Some(t(span.1)),
             window: window.map(|(a, b)| (t(a), t(b))),
             outside_window: 0,
+            export: true,
             status,
             detail: String::new(),
         }

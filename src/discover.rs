@@ -3,12 +3,15 @@
 //! cannot be walked becomes an entry carrying its error, so it still gets a line in the audit.
 //! Next stage: `input` opens each entry.
 
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use regex::Regex;
 
 use crate::config::Input;
+use crate::escape;
 use crate::timestamp::{self, Ts};
 
 /// What one archive entry is.
@@ -23,7 +26,8 @@ pub enum Origin {
 /// One file of the archive, with its place in archive order given by its index in the list.
 #[derive(Debug, Clone)]
 pub struct ArchiveFile {
-    /// Path as the user will recognise it in warnings and the audit.
+    /// Path as the user will recognise it in warnings and the audit, escaped where it is not
+    /// printable UTF-8 ([`escape::path`]), so two files never share a name.
     pub name: String,
     pub origin: Origin,
     /// The time window the export was requested for, when its file name says so
@@ -67,59 +71,80 @@ pub fn window_from_name(path: &str) -> Option<(Ts, Ts)> {
 /// the users database) is read as input when a directory walk meets it, so reports and the
 /// database kept inside an archive are not read back. Only walks skip: a path named on the
 /// command line is always read.
-/// never descended into, so reports written inside an archive are not read back as input.
 pub fn discover(inputs: &[Input], skip: &[&Path]) -> Vec<ArchiveFile> {
-    let skip: Vec<PathBuf> = skip.iter().filter_map(|p| std::fs::canonicalize(p).ok()).collect();
-    let mut files = Vec::new();
+    // Compared by device and inode, not by canonical path: canonicalizing every entry costs
+    // a lookup of each of its ancestors, which made a deep tree's walk cubic in its depth.
+    let skip: Vec<(u64, u64)> =
+        skip.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| (m.dev(), m.ino())).collect();
+    let mut found: Vec<(Vec<u8>, ArchiveFile)> = Vec::new();
     for input in inputs {
         match input {
-            Input::Stdin => files.push(ArchiveFile::new("-".into(), Origin::Stdin)),
-            Input::Path(path) => walk(path, &skip, &mut files),
+            Input::Stdin => {
+                found.push((b"-".to_vec(), ArchiveFile::new("-".into(), Origin::Stdin)))
+            }
+            Input::Path(path) => walk(path, &skip, &mut found),
         }
     }
-    // Byte order of the path, as SPEC 2 defines archive order; stable so repeated paths keep
-    // their relative order (they are identical anyway).
-    files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    files
+    // Byte order of the path as the system gives it (SPEC 2's archive order), not of its
+    // printed form: names that differ only in bytes that are not UTF-8 still have one order
+    // whatever the order of the arguments. Stable, so a path named twice keeps both entries
+    // (identical anyway) together.
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.into_iter().map(|(_, file)| file).collect()
 }
 
-fn walk(root: &Path, skip: &[PathBuf], files: &mut Vec<ArchiveFile>) {
-    let name_of = |p: &Path| p.to_string_lossy().into_owned();
+fn raw(p: &Path) -> Vec<u8> {
+    p.as_os_str().as_bytes().to_vec()
+}
+
+fn walk(root: &Path, skip: &[(u64, u64)], found: &mut Vec<(Vec<u8>, ArchiveFile)>) {
+    let mut push = |path: &Path, origin: Origin| {
+        found.push((raw(path), ArchiveFile::new(escape::path(path), origin)));
+    };
     match std::fs::metadata(root) {
-        Ok(meta) if !meta.is_dir() => {
-            files.push(ArchiveFile::new(name_of(root), Origin::File(root.into())));
-            return;
-        }
+        Ok(meta) if !meta.is_dir() => return push(root, Origin::File(root.into())),
         Ok(_) => {}
-        Err(err) => {
-            files.push(ArchiveFile::new(name_of(root), Origin::Broken(err.to_string())));
-            return;
-        }
+        Err(err) => return push(root, Origin::Broken(err.to_string())),
     }
     // walkdir follows links and detects loops, reporting each as an error we keep as an entry.
     let walker = walkdir::WalkDir::new(root).follow_links(true).into_iter().filter_entry(|e| {
-        let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+        let hidden = e.depth() > 0 && e.file_name().as_bytes().starts_with(b".");
         let is_skip = e.depth() > 0
             && !skip.is_empty()
-            && std::fs::canonicalize(e.path()).is_ok_and(|c| skip.contains(&c));
+            && e.metadata().is_ok_and(|m| skip.contains(&(m.dev(), m.ino())));
         !hidden && !is_skip
     });
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() => {
-                files.push(ArchiveFile::new(name_of(e.path()), Origin::File(e.into_path())))
-            }
-            Ok(_) => {}
+            Ok(e) if e.file_type().is_file() => push(e.path(), Origin::File(e.path().into())),
+            Ok(e) if e.file_type().is_dir() => {}
+            // A FIFO could block the walk forever, and a device or socket is no export; they
+            // are listed, not read. Named on the command line, a FIFO is read (`<(zstd -dc …)`).
+            Ok(e) => push(e.path(), Origin::Broken(special_file(e.file_type()))),
             Err(err) => {
-                let path = err.path().map_or_else(|| name_of(root), name_of);
+                let path = err.path().unwrap_or(root).to_path_buf();
                 let why = match err.io_error() {
                     Some(io) => io.to_string(),
                     None => err.to_string(),
                 };
-                files.push(ArchiveFile::new(path, Origin::Broken(why)));
+                push(&path, Origin::Broken(why));
             }
         }
     }
+}
+
+/// Why a special file met in a directory walk is not read.
+fn special_file(kind: std::fs::FileType) -> String {
+    let what = if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    format!("{what}, not read in a directory walk (name it on the command line to read it)")
 }
 
 #[cfg(test)]

@@ -11,6 +11,50 @@ pub const USAGE: u8 = 2;
 /// The run could not complete (e.g. the output directory is not writable); previous reports are
 /// left as they were.
 pub const FATAL: u8 = 3;
+/// No audit export was found in the input (no file, or none with an AuditData column): nothing
+/// was written, and previous reports are left as they were.
+pub const NOTHING_READ: u8 = 4;
+
+/// The error of a run that found no export to read. Writing reports from nothing would replace
+/// yesterday's good reports with empty ones (an unmounted share, a typo in a directory, an
+/// empty shell variable), so the run stops instead, saying why.
+#[derive(Debug)]
+pub struct NothingRead(String);
+
+impl NothingRead {
+    pub fn new(
+        files: &[crate::aggregate::FileReport],
+        had_out_dir: bool,
+        out_dir: &std::path::Path,
+    ) -> NothingRead {
+        let found = match files.len() {
+            0 => "no file was found in the named paths".to_string(),
+            1 if files[0].name == "-" => "standard input held no audit export".to_string(),
+            1 => format!(
+                "{} is not an audit export with an AuditData column (see the warning above)",
+                files[0].name
+            ),
+            n => format!(
+                "none of the {n} files found is an audit export with an AuditData column \
+                 (see the warnings above)"
+            ),
+        };
+        let kept = if had_out_dir {
+            format!("the reports in {} were left as they were", crate::escape::path(out_dir))
+        } else {
+            "nothing was printed".to_string()
+        };
+        NothingRead(format!("nothing to report: {found}; {kept}"))
+    }
+}
+
+impl std::fmt::Display for NothingRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NothingRead {}
 
 /// True when the error chain ends in a closed pipe, which is how `| head` stops us.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -13,14 +13,17 @@ pub mod config; // the checked configuration
 pub mod coverage; // gaps, capped-only windows and re-export pieces from file spans
 pub mod csvscan; // csv-core records, header → columns, BOM, cut detection
 pub mod discover; // walk PATHs, archive order
+pub mod escape; // untrusted text and file names made safe to print
 pub mod exit; // exit codes
 pub mod filter; // -i / --cidr: which connections the disconnection rule sees
 pub mod input; // mmap / streaming decoders behind one Feed
 pub mod intern; // string interning for compact state
+pub mod lock; // lock files: one run per output directory, one writer per users database
 pub mod meetings; // merged records → meetings, connections, disconnection groups
 pub mod messages; // stderr: warnings above the progress bar
 pub mod report; // atomic report writers, summary
 pub mod show; // `show`: records printed readably, streamed
+pub mod testhook; // TALA_BULK_CRASH_AT: stop a run at a named step, for crash tests
 pub mod timestamp; // AuditData times as integers
 pub mod users; // -u: the UUID → email database
 pub mod worker; // one file through the stages into a partial state
@@ -37,6 +40,7 @@ use aggregate::Partial;
 use discover::{ArchiveFile, Origin};
 use messages::Ui;
 use report::audit as report_audit;
+use report::outdir::OutDir;
 use report::tables;
 
 /// What a completed run produced.
@@ -65,14 +69,14 @@ pub fn run(config: Config) -> Result<Outcome> {
         return Ok(Outcome { unread, ..Outcome::default() });
     }
     let to_stdout = config.stdout_report.is_some();
+    // Everything that could stop the run after reading is checked before it: the output
+    // directory (held by another run? writable? replaceable?) and the users database.
+    let early = Ui::new(0, 0, false);
+    let out = if to_stdout { None } else { Some(OutDir::prepare(&config.out_dir, &early)?) };
+    let mut users = config.users.as_deref().map(|p| users::UsersDb::load(p, &early)).transpose()?;
     // Directory walks leave out what this run writes.
     let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
     if !to_stdout {
-        // Fail before reading anything if the reports could not be written anyway.
-        std::fs::create_dir_all(&config.out_dir).with_context(|| {
-            format!("cannot create output directory {}", config.out_dir.display())
-        })?;
-        report::remove_stale_temporaries(&config.out_dir);
         skip.push(&config.out_dir);
     }
     let files = discover::discover(&config.inputs, &skip);
@@ -85,7 +89,6 @@ pub fn run(config: Config) -> Result<Outcome> {
     }
     let sizes: Vec<u64> = files.iter().map(file_size).collect();
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
-    let mut users = config.users.as_deref().map(|p| users::UsersDb::load(p, &ui)).transpose()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.jobs)
         .build()
@@ -94,6 +97,9 @@ pub fn run(config: Config) -> Result<Outcome> {
     let partial = read_archive(&pool, &files, &sizes, &config, &ui);
     ui.finish();
     timings.lap("read and merge");
+    if !partial.files.iter().any(|f| f.export) {
+        return Err(exit::NothingRead::new(&partial.files, out.is_some(), &config.out_dir).into());
+    }
 
     let windows = coverage::analyse(&partial.files, config.row_cap);
     let meetings = if config.audit_only {
@@ -102,48 +108,65 @@ pub fn run(config: Config) -> Result<Outcome> {
         pool.install(|| meetings::build(&partial, &config.filter, config.max_gap))
     };
     timings.lap("meetings");
+    let unmatched = !config.filter.is_empty() && meetings.connections_matching() == 0;
+    if unmatched && meetings.connections() > 0 {
+        ui.warn(format_args!(
+            "the IP filter (-i/--cidr) matched none of the {} connections, so no disconnection \
+             can be found; audit records mostly carry public client addresses, so a private \
+             range may match nothing",
+            meetings.connections()
+        ));
+    }
     if let Some(db) = users.as_mut() {
         db.learn(&partial);
     }
-    let users = users.as_ref();
     let elapsed = started.elapsed().as_secs_f64();
-    let summary = Summary::new(&partial, &meetings, &windows, config.jobs, elapsed);
+    let summary = Summary::new(&partial, &meetings, &windows, &config, elapsed);
+    // The users database is saved before any report is written, to a file or to stdout:
+    // what a run learned is never lost to a closed pipe or a full disk.
+    if let Some(db) = &users {
+        let added = db.save(&ui)?;
+        if added > 0 && !config.quiet {
+            ui.say(format_args!("tala-bulk: users database: {added} new entries"));
+        }
+    }
+    let users = users.as_ref();
 
     let strings = &partial.strings;
     // Every string escaped once for the CSV tables (an audit-only run interns none).
-    let fields = &tables::Fields::new(strings);
+    let fields = &tables::Fields::new(strings, config.excel_safe);
     if let Some(which) = config.stdout_report {
-        pool.install(|| {
+        let name = pool.install(|| -> Result<&str> {
             let stdout = std::io::stdout().lock();
-            match which {
-                StdoutReport::Organizers => tables::write_organizers(stdout, fields, &meetings),
-                StdoutReport::Attendees => {
-                    tables::write_attendees(stdout, fields, users, &meetings)
+            Ok(match which {
+                StdoutReport::Organizers => {
+                    tables::write_organizers(stdout, fields, &meetings)?;
+                    tables::ORGANIZERS
                 }
-                StdoutReport::Disconnections => report::readable::write(
-                    stdout,
-                    strings,
-                    users,
-                    &meetings,
-                    &summary.affected_lines(),
-                ),
-            }
-        })?;
-    }
-    // The users database is saved before the reports: what it learned is never lost.
-    if let Some(db) = users {
-        if db.save()? && !config.quiet {
-            ui.say(format_args!("tala-bulk: users database: {} new entries", db.learned()));
+                StdoutReport::Attendees => {
+                    tables::write_attendees(stdout, fields, users, &meetings)?;
+                    tables::ATTENDEES
+                }
+                StdoutReport::Disconnections => {
+                    let lines = summary.affected_lines();
+                    report::readable::write(stdout, strings, users, &meetings, &lines)?;
+                    "the disconnection report"
+                }
+            })
+        });
+        let name = name.context("cannot write the report to standard output")?;
+        if !config.quiet {
+            ui.say(summary.human(&format!("{name} printed to standard output")).trim_end());
         }
-    }
-    if to_stdout {
         timings.print(&ui);
         return Ok(Outcome { summary, unread: 0 });
     }
 
-    // Each writer formats in parallel on the pool; all files are staged before any is renamed.
-    let dir = &config.out_dir;
-    let staged = pool.install(|| -> Result<Vec<report::StagedFile>> {
+    // Each writer formats in parallel on the pool; the whole set is staged before it replaces
+    // the previous one.
+    let Some(out) = out else { bail!("no output directory") };
+    let dir = out.staging();
+    let staged = pool.install(|| -> Result<Vec<&'static str>> {
         let mut staged = Vec::new();
         if !config.audit_only {
             // The three tables at once: each writes its formatted batches on one thread, and
@@ -176,25 +199,25 @@ pub fn run(config: Config) -> Result<Outcome> {
                 Ok(())
             })?);
         }
+        let excel_safe = config.excel_safe;
         staged.push(report::stage(dir, report_audit::TRUNCATION, |w| {
-            report_audit::write_truncation(w, &partial.files)
+            report_audit::write_truncation(w, &partial.files, excel_safe)
         })?);
         staged.push(report::stage(dir, report_audit::COVERAGE, |w| {
-            report_audit::write_coverage(w, &windows)
+            report_audit::write_coverage(w, &windows, excel_safe)
         })?);
         staged.push(report::stage(dir, report_audit::ERRORS, |w| {
-            report_audit::write_errors(w, &partial)
+            report_audit::write_errors(w, &partial, excel_safe)
         })?);
         Ok(staged)
     })?;
-    report::commit(dir, staged)?;
+    testhook::crash_point("reports-staged");
+    out.commit(&staged, &ui)?;
     timings.lap("write reports");
     if !config.quiet {
-        let human = if config.audit_only {
-            summary.human_audit(&config.out_dir.to_string_lossy())
-        } else {
-            summary.human(&config.out_dir.to_string_lossy())
-        };
+        let written = format!("reports written to {}", escape::path(&config.out_dir));
+        let human =
+            if config.audit_only { summary.human_audit(&written) } else { summary.human(&written) };
         ui.say(human.trim_end());
     }
     timings.print(&ui);

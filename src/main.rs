@@ -21,6 +21,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::SUCCESS);
             }
             eprintln!("tala-bulk: {err:#}");
+            if err.downcast_ref::<exit::NothingRead>().is_some() {
+                return ExitCode::from(exit::NOTHING_READ);
+            }
             ExitCode::from(exit::FATAL)
         }
     }

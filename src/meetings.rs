@@ -56,6 +56,8 @@ pub struct Meeting {
     pub groups: Vec<Group>,
     /// Distinct attendee keys with at least one group.
     pub attendees_affected: u64,
+    /// Connections the IP filter (`-i`, `--cidr`) let through to the disconnection rule.
+    pub connections_matching: u64,
 }
 
 /// Which connections the disconnection rule looks at (the `-i` / `--cidr` filters of tala).
@@ -91,6 +93,10 @@ impl Meetings {
     }
     pub fn attendees_affected(&self) -> u64 {
         self.list.iter().map(|m| m.attendees_affected).sum()
+    }
+    /// Connections the disconnection rule looked at (all of them without an IP filter).
+    pub fn connections_matching(&self) -> u64 {
+        self.list.iter().map(|m| m.connections_matching).sum()
     }
 }
 
@@ -220,6 +226,7 @@ fn meeting(
     let mut number_attendees = 0u64;
     let mut groups = Vec::new();
     let mut attendees_affected = 0u64;
+    let mut connections_matching = 0u64;
     // Connections are sorted by key first, so each attendee is one run.
     let mut start = 0;
     while start < connections.len() {
@@ -227,7 +234,8 @@ fn meeting(
         let end = start + connections[start..].iter().take_while(|c| c.conn.key == key).count();
         number_attendees += 1;
         let before = groups.len();
-        attendee_groups(strings, filter, max_gap, &connections, start..end, &mut groups);
+        connections_matching +=
+            attendee_groups(strings, filter, max_gap, &connections, start..end, &mut groups);
         if groups.len() > before {
             attendees_affected += 1;
         }
@@ -246,6 +254,7 @@ fn meeting(
         connections,
         groups,
         attendees_affected,
+        connections_matching,
     }
 }
 
@@ -260,7 +269,8 @@ pub fn device_label(strings: &Interner, device: Sym) -> &str {
     }
 }
 
-/// Appends the suspicious groups of one attendee (connections `range`, same key).
+/// Appends the suspicious groups of one attendee (connections `range`, same key); returns how
+/// many of its connections passed the filter.
 fn attendee_groups(
     strings: &Interner,
     filter: &dyn ConnFilter,
@@ -268,11 +278,12 @@ fn attendee_groups(
     connections: &[Connection],
     range: std::ops::Range<usize>,
     groups: &mut Vec<Group>,
-) {
+) -> u64 {
     let mut members: Vec<usize> =
         range.filter(|&i| filter.keep(strings.get(connections[i].conn.client_ip))).collect();
+    let matching = members.len() as u64;
     if members.len() < 2 {
-        return;
+        return matching;
     }
     // `members` are already in connection order (join, leave, then the other fields); a stable
     // sort by device keeps that order within each device's group.
@@ -298,4 +309,5 @@ fn attendee_groups(
             groups.push(Group { members: run.to_vec() });
         }
     }
+    matching
 }

@@ -52,6 +52,8 @@ pub struct FileScan {
     earliest: Option<Ts>,
     latest: Option<Ts>,
     outside_window: u64,
+    /// The header named an AuditData column.
+    export: bool,
     status: Option<(FileStatus, String)>,
 }
 
@@ -70,6 +72,7 @@ impl FileScan {
             };
             all.latest = all.latest.max(part.latest);
             all.outside_window += part.outside_window;
+            all.export |= part.export;
             // Only the last part reaches the end of the file, where a cut shows.
             all.status = all.status.or(part.status);
         }
@@ -218,7 +221,7 @@ impl<'a> Worker<'a> {
         } = self;
         let audit_only = *audit_only;
         let (name, window) = (file.name.as_str(), file.window);
-        let mut scan = FileScan::default();
+        let mut scan = FileScan { export: true, ..FileScan::default() };
         loop {
             // At the top, so that rows skipped with `continue` still move the bar.
             if progress && scanner.consumed() - reported >= PROGRESS_STEP {
@@ -363,6 +366,7 @@ pub fn new_report(index: usize, file: &ArchiveFile) -> FileReport {
         latest: None,
         window: file.window,
         outside_window: 0,
+        export: false,
         status: FileStatus::Unreadable,
         detail: String::new(),
     }
@@ -387,6 +391,7 @@ pub fn finish_file(
     report.earliest = scan.earliest;
     report.latest = scan.latest;
     report.outside_window = scan.outside_window;
+    report.export = scan.export;
     (report.status, report.detail) =
         scan.status.unwrap_or_else(|| status_by_rows(row_cap, scan.rows));
     if report.status.is_problem() {

@@ -35,12 +35,12 @@ fn reports(partial: &mut Partial) -> String {
     partial.finish();
     let m = meetings::build(partial, &AllConnections, None);
     let mut out = Vec::new();
-    let fields = tables::Fields::new(&partial.strings);
+    let fields = tables::Fields::new(&partial.strings, false);
     tables::write_organizers(&mut out, &fields, &m).expect("write");
     tables::write_attendees(&mut out, &fields, None, &m).expect("write");
     tables::write_disconnections(&mut out, &fields, None, &m).expect("write");
-    audit::write_truncation(&mut out, &partial.files).expect("write");
-    audit::write_errors(&mut out, partial).expect("write");
+    audit::write_truncation(&mut out, &partial.files, false).expect("write");
+    audit::write_errors(&mut out, partial, false).expect("write");
     let mut text = String::from_utf8(out).expect("UTF-8 reports");
     text.push_str(&format!(
         "{:?}\ndup={} conflicts={} merged={}\n",

@@ -344,7 +344,7 @@ fn one_big_file_split_among_workers_reads_as_one() {
         // Every fifth row has a comma and quotes in a value and a line break between JSON
         // tokens, so its CSV record spans two lines.
         let (device, gap) =
-            if row % 5 == 0 { ("Teams, \\\"desktop\\\"", "\n") } else { ("Teams", "") };
+            if row.is_multiple_of(5) { ("Teams, \\\"desktop\\\"", "\n") } else { ("Teams", "") };
         let json = format!(
             "{{\"CreationTime\":\"2024-03-01T05:{:02}:00\",\"Id\":\"{id}\",\
              \"Operation\":\"MeetingParticipantDetail\",\"MeetingDetailId\":\"{meeting}\",\
@@ -360,7 +360,7 @@ fn one_big_file_split_among_workers_reads_as_one() {
             row % 40,
             "x".repeat(800),
         );
-        let json = if row % 100 == 0 { "{not json".to_string() } else { json };
+        let json = if row.is_multiple_of(100) { "{not json".to_string() } else { json };
         let quoted = json.replace('"', "\"\"");
         text.push_str(&format!(
             "2024-03-01T05:00:00Z,org@contoso.com,MeetingParticipantDetail,\"{quoted}\"\r\n"

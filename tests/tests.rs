@@ -4,6 +4,7 @@
 mod util;
 
 mod audit;
+mod hostile;
 mod merge_props;
 mod pipeline;
 mod reliability;

@@ -24,7 +24,7 @@ impl TestDir {
 
     /// `tala-bulk` with the working directory set to this test's directory.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tala-bulk"));
+        let mut cmd = Command::new(bin());
         cmd.current_dir(self.path()).stdin(Stdio::null());
         cmd
     }
@@ -42,6 +42,13 @@ impl TestDir {
     pub fn summary(&self, out: &str) -> serde_json::Value {
         serde_json::from_str(&self.read(&format!("{out}/summary.json"))).expect("summary.json")
     }
+}
+
+/// The binary under test: this build's, or the one `TALA_BULK_BIN` names (to show that a new
+/// regression test fails on an older build).
+pub fn bin() -> PathBuf {
+    std::env::var_os("TALA_BULK_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_tala-bulk").into(), PathBuf::from)
 }
 
 /// Absolute path of a file under `testdata/`.

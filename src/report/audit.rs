@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::aggregate::FileReport;
 use crate::coverage::Window;
+use crate::escape;
 use crate::timestamp::{self, Ts};
 
 pub const TRUNCATION: &str = "truncation.csv";
@@ -34,7 +35,8 @@ fn time(t: Option<Ts>) -> String {
     t.map(timestamp::format).unwrap_or_default()
 }
 
-pub fn write_truncation(out: impl Write, files: &[FileReport]) -> Result<()> {
+pub fn write_truncation(out: impl Write, files: &[FileReport], excel_safe: bool) -> Result<()> {
+    let cell = |s: &str| escape::excel_cell(s, excel_safe).into_owned();
     let mut w = csv::WriterBuilder::new().from_writer(out);
     w.write_record(TRUNCATION_HEADER)?;
     for f in files {
@@ -50,7 +52,7 @@ pub fn write_truncation(out: impl Write, files: &[FileReport]) -> Result<()> {
         }
         let bytes = f.disk_bytes.unwrap_or(f.csv_bytes);
         w.write_record([
-            f.name.as_str(),
+            &cell(&f.name),
             f.format,
             &bytes.to_string(),
             &f.rows.to_string(),
@@ -60,14 +62,15 @@ pub fn write_truncation(out: impl Write, files: &[FileReport]) -> Result<()> {
             &time(f.window.map(|w| w.0)),
             &time(f.window.map(|w| w.1)),
             f.status.name(),
-            &detail,
+            &cell(&detail),
         ])?;
     }
     w.flush()?;
     Ok(())
 }
 
-pub fn write_coverage(out: impl Write, windows: &[Window]) -> Result<()> {
+pub fn write_coverage(out: impl Write, windows: &[Window], excel_safe: bool) -> Result<()> {
+    let cell = |s: &str| escape::excel_cell(s, excel_safe).into_owned();
     let mut w = csv::WriterBuilder::new().from_writer(out);
     w.write_record(COVERAGE_HEADER)?;
     for c in windows {
@@ -76,7 +79,7 @@ pub fn write_coverage(out: impl Write, windows: &[Window]) -> Result<()> {
             &timestamp::format(c.start),
             &timestamp::format(c.end),
             &(c.end - c.start + 1).to_string(),
-            &c.file,
+            &cell(&c.file),
             &c.detail,
         ])?;
     }
@@ -90,7 +93,12 @@ pub const ERRORS_HEADER: [&str; 4] = ["file", "row", "reason", "excerpt"];
 
 /// errors.csv: every skipped row (up to a cap per file, then a count) and every file that could
 /// not be fully read, in archive order, so an admin can find them without running again.
-pub fn write_errors(out: impl Write, partial: &crate::aggregate::Partial) -> Result<()> {
+pub fn write_errors(
+    out: impl Write,
+    partial: &crate::aggregate::Partial,
+    excel_safe: bool,
+) -> Result<()> {
+    let cell = |s: &str| escape::excel_cell(s, excel_safe).into_owned();
     let mut rows: Vec<&crate::aggregate::ErrorRow> = partial.errors.iter().collect();
     rows.sort_by_key(|e| (e.file, e.row));
     let mut w = csv::WriterBuilder::new().from_writer(out);
@@ -101,12 +109,12 @@ pub fn write_errors(out: impl Write, partial: &crate::aggregate::Partial) -> Res
         while i < rows.len() && rows[i].file == file {
             let e = rows[i];
             let row = e.row.map(|r| r.to_string()).unwrap_or_default();
-            w.write_record([e.name.as_str(), &row, e.reason, &e.excerpt])?;
+            w.write_record([&cell(&e.name), &row, e.reason, &cell(&e.excerpt)])?;
             i += 1;
         }
         if let Some(n) = partial.errors_unlisted.get(&file) {
-            let name = rows[i - 1].name.as_str();
-            w.write_record([name, "", "more", &format!("{n} more problem rows not listed")])?;
+            let name = cell(&rows[i - 1].name);
+            w.write_record([&name, "", "more", &format!("{n} more problem rows not listed")])?;
         }
     }
     w.flush()?;

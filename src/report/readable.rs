@@ -1,12 +1,14 @@
 //! The readable disconnection report tala prints with `-d`: per affected meeting its id, type,
 //! date, time span and attendee count; per affected attendee its key, key type, email when
 //! known and organization; per connection its time span, IP, device and property; then the two
-//! "affected out of" lines.
+//! "affected out of" lines. Every value from a record is escaped ([`escape::text`]), so a
+//! name with a line break cannot forge a line and a terminal escape sequence is shown, not run.
 
 use std::io::Write;
 
 use anyhow::Result;
 
+use crate::escape;
 use crate::intern::Interner;
 use crate::meetings::{device_label, Meetings};
 use crate::report::tables::email;
@@ -40,10 +42,10 @@ pub fn write(
         writeln!(
             out,
             "Meeting {} {} {} {}-{}, {} attendees",
-            strings.get(m.id),
+            escape::text(strings.get(m.id)),
             match strings.get(m.meeting_type) {
-                "" => "?",
-                t => t,
+                "" => "?".into(),
+                t => escape::text(t),
             },
             day.unwrap_or("?"),
             clock(m.first_join, day),
@@ -60,12 +62,16 @@ pub fn write(
                 writeln!(
                     out,
                     "  {} ({}){}{}",
-                    strings.get(c.conn.key),
-                    strings.get(c.conn.key_type),
-                    if mail.is_empty() { String::new() } else { format!(" {mail}") },
+                    escape::text(strings.get(c.conn.key)),
+                    escape::text(strings.get(c.conn.key_type)),
+                    if mail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", escape::text(mail))
+                    },
                     match strings.get(c.conn.organization) {
                         "" => String::new(),
-                        org => format!(", organization {org}"),
+                        org => format!(", organization {}", escape::text(org)),
                     }
                 )?;
             }
@@ -76,9 +82,9 @@ pub fn write(
                     "    {}-{}  {}  {}  {}",
                     clock(c.join, day),
                     clock(c.leave, day),
-                    strings.get(c.client_ip),
-                    device_label(strings, c.device),
-                    strings.get(c.property)
+                    escape::text(strings.get(c.client_ip)),
+                    escape::text(device_label(strings, c.device)),
+                    escape::text(strings.get(c.property))
                 )?;
             }
         }

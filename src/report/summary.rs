@@ -8,15 +8,47 @@ use serde::Serialize;
 
 use crate::aggregate::{FileStatus, Partial, Skip, Warn};
 use crate::audit::MEETING_OPERATION;
+use crate::config::Config;
 use crate::coverage::{Kind, Window};
+use crate::escape;
 use crate::meetings::Meetings;
 use crate::timestamp;
 
 pub const SUMMARY: &str = "summary.json";
 
+/// The options that shaped the results, so a summary read weeks later can be interpreted.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Options {
+    pub row_cap: u64,
+    pub audit_only: bool,
+    /// `-i`: the regex client IPs had to match for the disconnection rule.
+    pub ip_regex: Option<String>,
+    /// `--cidr`: the networks client IPs had to be in.
+    pub cidr: Vec<String>,
+    pub max_gap_seconds: Option<i64>,
+    /// `-u`, as given.
+    pub users_database: Option<String>,
+    pub excel_safe: bool,
+}
+
+impl Options {
+    pub fn of(config: &Config) -> Options {
+        Options {
+            row_cap: config.row_cap,
+            audit_only: config.audit_only,
+            ip_regex: config.filter.regex.as_ref().map(|r| r.as_str().to_string()),
+            cidr: config.filter.nets.iter().map(|n| n.to_string()).collect(),
+            max_gap_seconds: config.max_gap,
+            users_database: config.users.as_deref().map(escape::path),
+            excel_safe: config.excel_safe,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Summary {
     pub tala_bulk_version: &'static str,
+    pub options: Options,
     pub files: BTreeMap<&'static str, u64>,
     pub bytes_on_disk: u64,
     pub bytes_csv: u64,
@@ -31,6 +63,8 @@ pub struct Summary {
     pub attendees: u64,
     pub connections: u64,
     pub identical_connections_merged: u64,
+    /// With `-i` or `--cidr`: the connections whose client IP passed the filter.
+    pub connections_matching_ip_filter: Option<u64>,
     pub meetings_affected: u64,
     pub meetings_affected_percent: f64,
     pub attendees_affected: u64,
@@ -61,7 +95,7 @@ impl Summary {
         partial: &Partial,
         meetings: &Meetings,
         windows: &[Window],
-        jobs: usize,
+        config: &Config,
         elapsed_seconds: f64,
     ) -> Summary {
         let c = &partial.counts;
@@ -80,6 +114,7 @@ impl Summary {
         let mb = c.csv_bytes as f64 / 1e6;
         Summary {
             tala_bulk_version: env!("CARGO_PKG_VERSION"),
+            options: Options::of(config),
             files,
             bytes_on_disk: c.disk_bytes,
             bytes_csv: c.csv_bytes,
@@ -94,6 +129,8 @@ impl Summary {
             attendees: meetings.attendees(),
             connections: meetings.connections(),
             identical_connections_merged: meetings.merged_connections,
+            connections_matching_ip_filter: (!config.filter.is_empty())
+                .then(|| meetings.connections_matching()),
             meetings_affected: meetings.meetings_affected(),
             meetings_affected_percent: percent(
                 meetings.meetings_affected(),
@@ -110,7 +147,7 @@ impl Summary {
                 .collect(),
             earliest_creation_time: c.earliest.map(timestamp::format),
             latest_creation_time: c.latest.map(timestamp::format),
-            jobs,
+            jobs: config.jobs,
             elapsed_seconds: (elapsed_seconds * 1000.0).round() / 1000.0,
             mb_per_second: if elapsed_seconds > 0.0 { (mb / elapsed_seconds).round() } else { 0.0 },
         }
@@ -159,8 +196,8 @@ impl Summary {
         )
     }
 
-    /// The human summary of `--audit-only`.
-    pub fn human_audit(&self, out_dir: &str) -> String {
+    /// The human summary of `--audit-only`; `written` says where the reports went.
+    pub fn human_audit(&self, written: &str) -> String {
         let mut s = format!(
             "tala-bulk: audit of {} files, {:.1} MB, {} rows in {:.2} s\n",
             self.files.get("read").copied().unwrap_or(0),
@@ -169,12 +206,12 @@ impl Summary {
             self.elapsed_seconds
         );
         s.push_str(&self.files_line());
-        let _ = writeln!(s, "  reports written to {out_dir}");
+        let _ = writeln!(s, "  {written}");
         s
     }
 
-    /// The human summary printed on stderr.
-    pub fn human(&self, out_dir: &str) -> String {
+    /// The human summary printed on stderr; `written` says where the reports went.
+    pub fn human(&self, written: &str) -> String {
         let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
         let mut s = String::new();
         let _ = writeln!(
@@ -209,7 +246,7 @@ impl Summary {
             "  meetings: {}, attendees: {}, connections: {} ({} identical merged)",
             self.meetings, self.attendees, self.connections, self.identical_connections_merged
         );
-        let _ = writeln!(s, "  reports written to {out_dir}");
+        let _ = writeln!(s, "  {written}");
         s.push_str(&self.affected_lines());
         s
     }

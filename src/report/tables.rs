@@ -8,6 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use rayon::prelude::*;
 
+use crate::escape;
 use crate::intern::{Interner, Sym};
 use crate::meetings::{Connection, Meeting, Meetings, NO_DEVICE};
 use crate::timestamp::{self, Ts};
@@ -88,18 +89,21 @@ pub struct Fields<'a> {
     pub strings: &'a Interner,
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// `--excel-safe`: text that a spreadsheet would run gets a leading `'`.
+    excel_safe: bool,
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(strings: &'a Interner) -> Fields<'a> {
+    pub fn new(strings: &'a Interner, excel_safe: bool) -> Fields<'a> {
         let mut writer = csv_core::Writer::new();
         let mut bytes = Vec::new();
         let mut ends = Vec::with_capacity(strings.len());
         for s in strings.iter() {
-            escape_into(&mut writer, s.as_bytes(), &mut bytes);
+            let cell = escape::excel_cell(s, excel_safe);
+            escape_into(&mut writer, cell.as_bytes(), &mut bytes);
             ends.push(bytes.len());
         }
-        Fields { strings, bytes, ends }
+        Fields { strings, bytes, ends, excel_safe }
     }
 
     fn get(&self, sym: Sym) -> &[u8] {
@@ -160,7 +164,7 @@ fn who(row: &mut Row<'_>, f: &Fields<'_>, users: Option<&UsersDb>, m: &Meeting, 
     row.sym(f, c.conn.key);
     // As `email`, but the UPN escaped in advance.
     match known_email(f.strings, users, c) {
-        Some(known) => row.text(known),
+        Some(known) => row.text(&escape::excel_cell(known, f.excel_safe)),
         None => row.sym(f, c.upn),
     }
     row.sym(f, c.conn.key_type);
@@ -295,7 +299,7 @@ mod tests {
             .iter()
             .map(|s| strings.intern(s))
             .collect();
-        let fields = Fields::new(&strings);
+        let fields = Fields::new(&strings, false);
         let got: Vec<&[u8]> = syms.iter().map(|&s| fields.get(s)).collect();
         let expected: [&[u8]; 6] = [
             b"plain",

@@ -1,0 +1,556 @@
+//! Issue "Hostile inputs and a messy nightly job": the holes a hostile tester found, each with
+//! the test that closes it. Data loss first (nothing read, the users database, the report set),
+//! then crashes and unbounded memory, then wrong or unclear output.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::util::{bin, code, stderr, testdata, TestDir};
+
+fn good() -> String {
+    testdata("fixtures/reconnect.csv")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every entry of a directory, sorted, with the text of each file: the report set as a reader
+/// finds it. summary.json loses its timing, the one thing two runs over the same input differ in.
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            let mut text =
+                String::from_utf8_lossy(&std::fs::read(e.path()).unwrap_or_default()).into_owned();
+            if name == "summary.json" {
+                let mut s: serde_json::Value = serde_json::from_str(&text).expect("summary.json");
+                if let Some(fields) = s.as_object_mut() {
+                    fields.remove("elapsed_seconds");
+                    fields.remove("mb_per_second");
+                }
+                text = s.to_string();
+            }
+            (name, text)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Names beside `out` in its parent that a run of tala-bulk left (`.NAME.tala-bulk-…`).
+fn leftovers(t: &TestDir, out: &str) -> Vec<String> {
+    let prefix = format!(".{out}.tala-bulk-");
+    std::fs::read_dir(t.path())
+        .expect("read dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// An export of the given AuditData objects, one row each (`Operation,AuditData`).
+fn export(records: &[serde_json::Value]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["Operation", "AuditData"]).expect("csv");
+    for r in records {
+        w.write_record(["MeetingParticipantDetail", &r.to_string()]).expect("csv");
+    }
+    String::from_utf8(w.into_inner().expect("csv")).expect("utf-8")
+}
+
+/// A meeting record with one attendee; `extra` overrides or adds keys.
+fn record(id: u32, attendee: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    let mut r = serde_json::json!({
+        "Id": format!("50000000-0000-0000-0000-{id:012}"),
+        "CreationTime": "2024-03-05T10:00:00",
+        "Operation": "MeetingParticipantDetail",
+        "MeetingDetailId": "meet-h",
+        "UserId": "org@contoso.com",
+        "UserKey": "okey-h",
+        "ItemName": "ScheduledMeeting",
+        "ClientIP": "10.0.0.1",
+        "DeviceInformation": "Teams desktop",
+        "JoinTime": "2024-03-05T09:00:00",
+        "LeaveTime": "2024-03-05T09:30:00",
+        "Attendees": [attendee],
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+/// A run in the background, killed if the test fails before waiting for it (it would otherwise
+/// wait on its FIFO forever).
+struct Background(Option<std::process::Child>);
+
+impl Background {
+    fn spawn(cmd: &mut Command) -> Background {
+        Background(Some(cmd.stderr(Stdio::piped()).spawn().expect("spawn")))
+    }
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, |c| c.id())
+    }
+    fn wait(mut self) -> Output {
+        self.0.take().expect("running").wait_with_output().expect("wait")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(made.success());
+}
+
+/// Waits (up to 10 s) until `path` exists: a run started in the background got that far.
+fn wait_for(path: &Path) {
+    for _ in 0..1000 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} did not appear", path.display());
+}
+
+// ---- Data loss: nothing read, reports wiped ----
+
+#[test]
+fn a_path_that_does_not_exist_is_a_usage_error_and_the_reports_stay() {
+    let t = TestDir::new();
+    assert_eq!(code(&t.run_out("r", &[&good()])), 0);
+    let before = snapshot(&t.join("r"));
+    std::os::unix::fs::symlink("nowhere.csv", t.join("gone.csv")).expect("link");
+    for (args, message) in [
+        (vec!["typo/"], "typo/: no such file or directory"),
+        (vec![good().as_str(), "missing.csv"], "missing.csv: no such file or directory"),
+        (vec!["gone.csv"], "gone.csv: a symbolic link to something that does not exist"),
+    ] {
+        let o = t.run_out("r", &args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert_eq!(snapshot(&t.join("r")), before, "{args:?}");
+    }
+}
+
+#[test]
+fn a_run_that_finds_no_export_keeps_the_previous_reports() {
+    let t = TestDir::new();
+    assert_eq!(code(&t.run_out("r", &[&good()])), 0);
+    let before = snapshot(&t.join("r"));
+    std::fs::create_dir_all(t.join("empty/sub")).expect("mkdir");
+    std::fs::create_dir(t.join("foreign")).expect("mkdir");
+    std::fs::copy(testdata("fixtures/not-audit.csv"), t.join("foreign/a.csv")).expect("copy");
+    std::fs::copy(testdata("bad/pdf-renamed.csv"), t.join("foreign/b.csv")).expect("copy");
+    for (dir, message) in [
+        ("empty", "nothing to report: no file was found in the named paths"),
+        ("foreign", "nothing to report: none of the 2 files found is an audit export"),
+    ] {
+        let o = t.run_out("r", &[dir]);
+        assert_eq!(code(&o), 4, "{dir}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{dir}: {}", stderr(&o));
+        assert!(stderr(&o).contains("were left as they were"), "{dir}: {}", stderr(&o));
+        assert_eq!(snapshot(&t.join("r")), before, "{dir}");
+    }
+    // An empty pipe on stdin (cron with an unset variable and `cat $FILE |`).
+    let mut child = t
+        .cmd()
+        .args(["--out", "r", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdin.take());
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("standard input held no audit export"), "{}", stderr(&o));
+    assert_eq!(snapshot(&t.join("r")), before);
+    // A report on stdout prints nothing.
+    let o = t.cmd().args(["-o", "empty"]).output().expect("run");
+    assert_eq!((code(&o), stdout(&o).as_str()), (4, ""), "{}", stderr(&o));
+}
+
+#[test]
+fn stdin_is_read_only_from_a_pipe_or_a_file() {
+    let t = TestDir::new();
+    // `tala-bulk --out r $ARCHIVE` from cron, with ARCHIVE empty and stdin /dev/null.
+    for args in [&["--out", "r"][..], &["--out", "r", "-"]] {
+        let o = t.cmd().args(args).output().expect("run");
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("standard input is a device such as /dev/null"), "{args:?}");
+        assert!(!t.join("r").exists(), "{args:?}: nothing written");
+    }
+    // A file on stdin is read.
+    let o = t
+        .cmd()
+        .args(["--out", "r"])
+        .stdin(std::fs::File::open(good()).expect("open"))
+        .output()
+        .expect("run");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
+}
+
+#[test]
+fn contradictory_flags_are_usage_errors() {
+    let t = TestDir::new();
+    let o = t.cmd().args(["--audit-only", "-o", &good()]).output().expect("run");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    let o = t.cmd().args(["-q", "show", &good()]).output().expect("run");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("'show' is a subcommand and must come first"), "{}", stderr(&o));
+    assert!(!t.join("tala-report").exists());
+}
+
+// ---- Data loss: the users database ----
+
+#[test]
+fn the_users_database_is_written_through_links_keeping_mode_and_owner() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.join("real")).expect("mkdir");
+    let real = t.join("real/users.csv");
+    std::fs::write(&real, "u-d1,custom@contoso.com\n").expect("write");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::os::unix::fs::chown(&real, Some(4321), Some(4322)).expect("chown (tests run as root)");
+    std::os::unix::fs::symlink("real/users.csv", t.join("db.csv")).expect("link");
+    let o = t.run_out("r", &["-u", "db.csv", &testdata("fixtures/dedup")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let link = std::fs::symlink_metadata(t.join("db.csv")).expect("link");
+    assert!(link.file_type().is_symlink(), "the link is still a link");
+    assert_eq!(
+        t.read("real/users.csv"),
+        "u-d1,custom@contoso.com\nokey-1,org@contoso.com\nokey-9,other@contoso.com\n\
+         u-d2,d2@contoso.com\n"
+    );
+    let meta = std::fs::metadata(&real).expect("db");
+    assert_eq!(meta.mode() & 0o777, 0o600, "mode kept");
+    assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "owner kept");
+}
+
+#[test]
+fn the_users_database_refuses_devices_and_exports_before_reading() {
+    let t = TestDir::new();
+    // A device node of our own (the null device's numbers), not the system's /dev/null.
+    let made = Command::new("mknod").arg(t.join("dev")).args(["c", "1", "3"]).status();
+    assert!(made.expect("mknod").success());
+    let o = t.run_out("r", &["-u", "dev", &testdata("fixtures/dedup")]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("users database dev is a device"), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(t.join("dev")).expect("dev").file_type().is_char_device());
+    assert!(!t.join("r/organizers.csv").exists());
+
+    let export = std::fs::read(good()).expect("fixture");
+    std::fs::write(t.join("export.csv"), &export).expect("write");
+    let o = t.run_out("r", &["-u", "export.csv", &testdata("fixtures/dedup")]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("looks like an audit export"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(t.join("export.csv")).expect("export"), export, "export untouched");
+}
+
+#[test]
+fn values_that_would_break_a_line_never_reach_the_users_database() {
+    let t = TestDir::new();
+    let user = |id: &str, upn: &str| serde_json::json!({"UserObjectId": id, "UPN": upn});
+    let none = serde_json::json!({});
+    let csv = export(&[
+        record(1, user("u-ok", "ok@contoso.com"), none.clone()),
+        record(2, user("u-nl", "a@contoso.com\nu-forged,forged@contoso.com"), none.clone()),
+        record(3, user("u-comma", "b,c@contoso.com"), none.clone()),
+        record(4, user("u-cr\r", "cr@contoso.com"), none.clone()),
+        record(5, user("u,key", "key@contoso.com"), none.clone()),
+        record(6, user("u-quote", "q\"@contoso.com"), serde_json::json!({"UserKey": "okey\n2"})),
+    ]);
+    std::fs::write(t.join("x.csv"), csv).expect("write");
+    // A byte-order mark before the first UUID: that UUID is still known.
+    std::fs::write(t.join("users.csv"), "\u{feff}okey-h,boss@contoso.com\n").expect("write");
+    let o = t.run_out("r", &["-u", "users.csv", "x.csv"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(t.read("users.csv"), "\u{feff}okey-h,boss@contoso.com\nu-ok,ok@contoso.com\n");
+}
+
+#[test]
+fn a_bom_in_the_users_database_does_not_hide_the_first_uuid() {
+    let t = TestDir::new();
+    std::fs::write(t.join("users.csv"), "\u{feff}U-D1,custom@contoso.com\n").expect("write");
+    let o = t.run_out("r", &["-u", "users.csv", &testdata("fixtures/dedup")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(t.read("r/attendees.csv").contains("\nmeet-d,u-d1,custom@contoso.com,"));
+}
+
+#[test]
+fn stdout_reports_save_what_they_learned_before_writing() {
+    let t = TestDir::new();
+    let dedup = testdata("fixtures/dedup");
+    // A pipe whose reader is gone, as after `| head` exits.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let o = t.cmd().args(["-a", "-u", "a.csv", &dedup]).stdout(writer).output().expect("run");
+    assert_eq!(code(&o), 0, "a closed pipe ends the run quietly: {}", stderr(&o));
+    assert!(t.read("a.csv").contains("u-d2,d2@contoso.com"), "learned before writing");
+    // A failed write: the error names standard output.
+    let full = std::fs::File::create("/dev/full").expect("/dev/full");
+    let o = t.cmd().args(["-o", "-u", "b.csv", &dedup]).stdout(full).output().expect("run");
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot write the report to standard output"), "{}", stderr(&o));
+    assert!(t.read("b.csv").contains("u-d2,d2@contoso.com"), "learned before writing");
+}
+
+#[test]
+fn two_runs_sharing_a_users_database_both_add_what_they_learned() {
+    let t = TestDir::new();
+    let fifo = t.join("slow.fifo");
+    mkfifo(&fifo);
+    // The first run has loaded the database and waits for its input ...
+    let first = Background::spawn(t.cmd().args(["--out", "a", "-u", "users.csv", "slow.fifo"]));
+    wait_for(&t.join(".a.tala-bulk-lock"));
+    // ... while a second run learns from other exports and saves.
+    let o = t.run_out("b", &["-u", "users.csv", &testdata("fixtures/dedup")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    std::fs::write(&fifo, std::fs::read(good()).expect("fixture")).expect("feed the fifo");
+    let o = first.wait();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        t.read("users.csv"),
+        "okey-1,org@contoso.com\nokey-9,other@contoso.com\nu-d1,d1@contoso.com\n\
+         u-d2,d2@contoso.com\nu-x,x@contoso.com\nu-y,y@contoso.com\n"
+    );
+}
+
+#[test]
+fn temporary_users_database_files_of_killed_runs_are_removed() {
+    let t = TestDir::new();
+    let o = Command::new(bin())
+        .current_dir(t.path())
+        .args(["--out", "r", "-u", "users.csv", &testdata("fixtures/dedup")])
+        .env("TALA_BULK_CRASH_AT", "users-staged")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), None, "killed at the crash point");
+    assert!(!t.join("users.csv").exists(), "the database is written whole or not at all");
+    let temporaries = |t: &TestDir| {
+        std::fs::read_dir(t.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count()
+    };
+    assert_eq!(temporaries(&t), 1, "the killed run left its temporary file");
+    let o = t.run_out("r", &["-u", "users.csv", &good()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(temporaries(&t), 0);
+}
+
+// ---- Data loss: the report set ----
+
+#[test]
+fn the_report_set_is_replaced_in_one_step_and_a_crash_leaves_old_or_new() {
+    let t = TestDir::new();
+    let (old_input, new_input) = (testdata("fixtures/dedup"), good());
+    assert_eq!(code(&t.run_out("new", &[&new_input])), 0);
+    let new = snapshot(&t.join("new"));
+    for (point, forced) in [
+        ("reports-staged", ""),
+        ("before-swap", ""),
+        ("after-swap", ""),
+        ("before-swap", "no-swap"),
+        ("between-renames", "no-swap"),
+        ("after-swap", "no-swap"),
+    ] {
+        assert_eq!(code(&t.run_out("r", &[&old_input])), 0);
+        let old = snapshot(&t.join("r"));
+        assert_ne!(old, new);
+        let o = t
+            .cmd()
+            .args(["--out", "r", &new_input])
+            .env("TALA_BULK_CRASH_AT", point)
+            .env("TALA_BULK_TEST_FORCE", forced)
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), None, "{point} {forced}: killed");
+        if t.join("r").exists() {
+            let now = snapshot(&t.join("r"));
+            assert!(now == old || now == new, "{point} {forced}: a mix of two runs");
+        } else {
+            assert_eq!(point, "between-renames", "only between the two renames is --out missing");
+        }
+        // The next run puts everything right and leaves nothing beside --out.
+        let o = t.run_out("r", &[&new_input]);
+        assert_eq!(code(&o), 0, "{point} {forced}: {}", stderr(&o));
+        assert_eq!(snapshot(&t.join("r")), new, "{point} {forced}");
+        assert_eq!(leftovers(&t, "r"), Vec::<String>::new(), "{point} {forced}");
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_out_is_refused_while_the_first_runs() {
+    let t = TestDir::new();
+    let fifo = t.join("slow.fifo");
+    mkfifo(&fifo);
+    let first = Background::spawn(t.cmd().args(["--out", "r", "slow.fifo"]));
+    wait_for(&t.join(".r.tala-bulk-lock"));
+    let o = t.run_out("r", &[&good()]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let pid = first.id();
+    assert!(
+        stderr(&o).contains(&format!("another tala-bulk run (process {pid}) is writing reports")),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&fifo, std::fs::read(good()).expect("fixture")).expect("feed the fifo");
+    let o = first.wait();
+    assert_eq!(code(&o), 0, "the first run was not disturbed: {}", stderr(&o));
+    assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
+    assert_eq!(leftovers(&t, "r"), Vec::<String>::new());
+}
+
+#[test]
+fn files_kept_in_out_stay_and_a_directory_in_it_is_refused() {
+    let t = TestDir::new();
+    assert_eq!(code(&t.run_out("r", &[&good()])), 0);
+    std::fs::write(t.join("r/notes.txt"), "mine").expect("write");
+    std::os::unix::fs::symlink("notes.txt", t.join("r/link")).expect("link");
+    let o = t.run_out("r", &["-u", "r/users.csv", &good()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = t.run_out("r", &["--audit-only", &good()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(t.read("r/notes.txt"), "mine");
+    assert_eq!(std::fs::read_link(t.join("r/link")).expect("link"), Path::new("notes.txt"));
+    assert!(t.read("r/users.csv").contains("u-x,x@contoso.com"));
+    // The full run's reports stay beside the audit-only run's.
+    assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
+    std::fs::create_dir(t.join("r/sub")).expect("mkdir");
+    let before = snapshot(&t.join("r"));
+    let o = t.run_out("r", &[&good()]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds sub, which tala-bulk did not write"), "{}", stderr(&o));
+    assert_eq!(snapshot(&t.join("r")), before);
+}
+
+// ---- Wrong or unclear output ----
+
+#[test]
+fn stdout_reports_keep_the_summary_on_stderr() {
+    let t = TestDir::new();
+    let o = t.cmd().args(["-o", &good()]).output().expect("run");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("organizers.csv printed to standard output"), "{err}");
+    assert!(err.ends_with("2 attendees affected out of 3 (66.7%)\n"), "{err}");
+    let o = t.cmd().args(["-o", "-q", &good()]).output().expect("run");
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn an_ip_filter_that_matches_nothing_warns_and_summary_json_records_the_options() {
+    let t = TestDir::new();
+    let args =
+        ["--cidr", "192.168.0.0/16", "-i", "^192", "--max-gap", "300", "--row-cap", "7", &good()];
+    let o = t.run_out("r", &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the IP filter (-i/--cidr) matched none of the 6 connections"),
+        "{}",
+        stderr(&o)
+    );
+    let s = t.summary("r");
+    assert_eq!(
+        s["options"],
+        serde_json::json!({
+            "row_cap": 7, "audit_only": false, "ip_regex": "^192", "cidr": ["192.168.0.0/16"],
+            "max_gap_seconds": 300, "users_database": null, "excel_safe": false
+        })
+    );
+    assert_eq!(s["connections_matching_ip_filter"], 0);
+    // A filter that matches is not warned about.
+    let o = t.run_out("r2", &["--cidr", "10.2.0.0/16", &good()]);
+    assert!(!stderr(&o).contains("matched none"), "{}", stderr(&o));
+    assert_eq!(t.summary("r2")["connections_matching_ip_filter"], 6);
+}
+
+#[test]
+fn excel_safe_quotes_cells_a_spreadsheet_would_run() {
+    let t = TestDir::new();
+    let csv = export(&[record(
+        1,
+        serde_json::json!({"DisplayName": "=HYPERLINK(\"http://x\",\"click\")"}),
+        serde_json::json!({"DeviceInformation": "+cmd|' /C calc'!A0", "ItemName": "@SUM(1)"}),
+    )]);
+    std::fs::write(t.join("x.csv"), csv).expect("write");
+    let o = t.run_out("safe", &["--excel-safe", "x.csv"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let attendees = t.read("safe/attendees.csv");
+    assert!(
+        attendees.contains(
+            "meet-h,\"'=HYPERLINK(\"\"http://x\"\",\"\"click\"\")\",,?,,\
+             2024-03-05T09:00:00,2024-03-05T09:30:00,10.0.0.1,'+cmd|' /C calc'!A0,\n"
+        ),
+        "{attendees}"
+    );
+    assert!(t.read("safe/organizers.csv").contains(",'@SUM(1),"));
+    // Without the option the values are reported as they are.
+    t.run_out("plain", &["x.csv"]);
+    assert!(t.read("plain/organizers.csv").contains(",@SUM(1),"));
+    assert!(t.summary("safe")["options"]["excel_safe"].as_bool().unwrap_or(false));
+}
+
+#[test]
+fn untrusted_text_cannot_forge_lines_of_the_disconnection_report() {
+    let t = TestDir::new();
+    let forged = "Eve\n\n1 meetings affected out of 1 (100.0%)\n\u{1b}[2J";
+    let who = serde_json::json!({"DisplayName": forged});
+    let second =
+        serde_json::json!({"JoinTime": "2024-03-05T09:40:00", "LeaveTime": "2024-03-05T09:50:00"});
+    let csv = export(&[record(1, who.clone(), serde_json::json!({})), record(2, who, second)]);
+    std::fs::write(t.join("x.csv"), csv).expect("write");
+    let o = t.cmd().args(["-d", "-q", "x.csv"]).output().expect("run");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("  Eve\\n\\n1 meetings affected out of 1 (100.0%)\\n\\x1b[2J (?)\n"),
+        "{text}"
+    );
+    assert_eq!(text.lines().filter(|l| l.contains("affected out of")).count(), 3, "{text}");
+    assert!(text.ends_with(
+        "1 meetings affected out of 1 (100.0%)\n1 attendees affected out of 1 (100.0%)\n"
+    ));
+    assert!(!text.contains('\u{1b}'));
+}
+
+#[test]
+fn control_characters_in_file_names_and_non_utf8_names_stay_apart() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TestDir::new();
+    std::fs::create_dir(t.join("a")).expect("mkdir");
+    let data = std::fs::read(good()).expect("fixture");
+    // Two names whose lossy UTF-8 forms are equal, and one with a line break.
+    for name in [&b"x\xff.csv"[..], b"x\xfe.csv", b"y\nz.csv"] {
+        let path = t.join("a").join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(path, &data).expect("write");
+    }
+    let o = t.run_out("r1", &["a/x\u{fffd}.csv", "a"]);
+    assert_eq!(code(&o), 2, "a lossy name is not a real path: {}", stderr(&o));
+    let o = t.run_out("r", &["a"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let names: Vec<String> = t
+        .read("r/truncation.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(names, ["a/x\\xfe.csv", "a/x\\xff.csv", "a/y\\nz.csv"]);
+}
