@@ -181,3 +181,17 @@ z = bytearray(zstd_bytes(src)); z[len(z) // 2:len(z) // 2 + 8] = b'\xff' * 8
 raw(f'{B}/corrupt.csv.zst', bytes(z))
 g = bytearray(gzip.compress(src, mtime=0)); g[len(g) // 2:len(g) // 2 + 8] = b'\x00' * 8
 raw(f'{B}/corrupt.csv.gz', bytes(g))
+# --- issue "Hostile inputs": standard compressors' variants, UTF-16, a row without a line end
+def export_text(case):
+    buf = io.StringIO(); w = csv.writer(buf, lineterminator='\r\n'); w.writerow(a_hdr); w.writerow(good(case))
+    return buf.getvalue()
+# PowerShell's Out-File: UTF-16LE with a byte-order mark (read), and the same without it (named)
+raw(f'{B}/utf16.csv', b'\xff\xfe' + export_text('utf16').encode('utf-16-le'))
+raw(f'{B}/utf16-no-bom.csv', export_text('utf16nobom').encode('utf-16-le'))
+# pzstd starts with a skippable frame (magic 0x184D2A50, 4 bytes of length, the frame's size)
+z = zstd_bytes(export_text('pzstd').encode())
+raw(f'{B}/pzstd.csv.zst', b'\x50\x2a\x4d\x18' + (4).to_bytes(4, 'little') + len(z).to_bytes(4, 'little') + z)
+# gzip padded with zero bytes after its last member, as some tools write it (gzip -t accepts it)
+raw(f'{B}/padded.csv.gz', gzip.compress(export_text('padded').encode(), mtime=0) + b'\x00' * 1024)
+# a small .zst that expands to 300 MB without a line end after one good row
+raw(f'{B}/no-line-end.csv.zst', zstd_bytes(export_text('nolineend').encode() + b'x' * (300 << 20)))

@@ -14,6 +14,13 @@ pub const MIN_GAP_SECONDS: i64 = 60;
 /// Each re-export piece is sized for this share of the cap, leaving room for a busier stretch.
 const PIECE_FILL: f64 = 0.8;
 
+/// The most re-export pieces listed for one file. The estimate scales the file's record rate
+/// to the window in its name, and a name can claim any window: without a limit, a crafted
+/// name (or a one-second export of a year's window) would make coverage.csv grow without
+/// bound. 1,000 pieces of 80% of a 50,000-row cap are 40 million records: more than any real
+/// window holds.
+pub const MAX_PIECES: i64 = 1_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     /// No file covers this window.
@@ -131,12 +138,18 @@ fn re_export(f: &FileReport, row_cap: u64, out: &mut Vec<Window>) {
     let estimated = f.rows as f64 * (whole as f64 / covered).max(1.0);
     let per_piece = (row_cap as f64 * PIECE_FILL).max(1.0);
     // At least two pieces: the file hit the cap, so the window held at least that much.
-    let pieces = ((estimated / per_piece).ceil() as i64).clamp(2, whole.max(2));
+    let wanted = ((estimated / per_piece).ceil() as i64).clamp(2, whole.max(2));
+    let pieces = wanted.min(MAX_PIECES);
+    let limited = if wanted > pieces {
+        format!("; limited to {MAX_PIECES} pieces, each may still be capped")
+    } else {
+        String::new()
+    };
     for k in 0..pieces {
         let s = start + whole * k / pieces;
         let e = if k + 1 == pieces { end } else { start + whole * (k + 1) / pieces - 1 };
         let detail = format!(
-            "piece {} of {pieces}: {} rows returned, about {} estimated in the window",
+            "piece {} of {pieces}: {} rows returned, about {} estimated in the window{limited}",
             k + 1,
             f.rows,
             estimated.round() as u64
@@ -229,6 +242,23 @@ mod tests {
                 (Kind::ReExport, s("2024-03-01T10:40:00"), s("2024-03-01T11:59:59"), s("b")),
             ]
         );
+    }
+
+    #[test]
+    fn a_window_in_a_file_name_cannot_make_coverage_grow_without_bound() {
+        // Two records one second apart in a capped file that claims a thousand years.
+        let files = [file(
+            "UAL-10000101000000-29991231235959.csv",
+            FileStatus::Capped,
+            2,
+            ("2024-03-01T00:00:00", "2024-03-01T00:00:01"),
+            Some(("1000-01-01T00:00:00", "2999-12-31T23:59:59")),
+        )];
+        let windows = analyse(&files, 2);
+        let pieces = windows.iter().filter(|w| w.kind == Kind::ReExport).count();
+        assert_eq!(pieces as i64, MAX_PIECES);
+        assert!(windows.len() <= MAX_PIECES as usize + 2);
+        assert!(windows[1].detail.ends_with("limited to 1000 pieces, each may still be capped"));
     }
 
     #[test]

@@ -1,16 +1,31 @@
-//! CSV scan: one incremental reader for every input (mapped, streamed, decompressed). Records
+//! CSV scan: one incremental reader for every input (plain, decompressed, piped). Records
 //! of the common shape are read by a SIMD fast path; anything else by csv-core, whose rules
 //! decide either way. It strips a BOM, maps the header to the columns we need by name, and
 //! yields records whose fields are unescaped into a buffer the scanner owns and reuses, so
 //! nothing is allocated per record. A record may span lines (quoted newlines); end of input
-//! inside a record is noted so the caller can call the file cut. It also plans how to split a
-//! big mapped file at record boundaries (`plan_parts`). Previous stage: `input`; next: `audit`.
+//! inside a record is noted so the caller can call the file cut, and a row over
+//! [`MAX_ROW_BYTES`] ends the input with an error rather than memory. It also plans how to
+//! split a big file at record boundaries (`plan_parts`). Previous stage: `input`; next: `audit`.
 
 use std::io;
 
 use crate::input::Feed;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The longest row read, in bytes after CSV unquoting. A real row is under 1 MB; a row with
+/// no line end (`/dev/zero`, a file of zero bytes, a small `.zst` that expands to gigabytes
+/// without a newline) would otherwise grow memory until the machine gives out. A longer row
+/// ends the file with an error: it is reported `cut` at that row, and the archive goes on.
+pub const MAX_ROW_BYTES: usize = 256 << 20;
+
+/// The most fields a row may have (exports have about ten; extra fields are ignored anyway),
+/// for the same reason: a line of commas must not grow the field list without limit.
+pub const MAX_FIELDS: usize = 1 << 16;
+
+/// The fast path looks at most this far ahead for the end of a record; longer records (rare)
+/// are read by csv-core, which grows its buffers only up to the limits above.
+const FAST_PATH_BYTES: usize = 1 << 20;
 
 /// Where the columns we use sit in a file's header (SPEC 1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,8 +185,9 @@ impl Scanner {
             self.consumed += blank as u64;
         }
         let offset = self.consumed;
-        if let Some((nin, nout, nend)) = simple_record(feed.peek()?, &mut self.out, &mut self.ends)
-        {
+        let ahead = feed.peek()?;
+        let ahead = &ahead[..ahead.len().min(FAST_PATH_BYTES)];
+        if let Some((nin, nout, nend)) = simple_record(ahead, &mut self.out, &mut self.ends) {
             feed.consume(nin);
             self.consumed += nin as u64;
             let record = Record {
@@ -198,11 +214,19 @@ impl Scanner {
                 csv_core::ReadRecordResult::InputEmpty => {}
                 csv_core::ReadRecordResult::OutputFull => {
                     let len = self.out.len();
-                    self.out.resize(len * 2, 0);
+                    if len >= MAX_ROW_BYTES {
+                        return Err(
+                            self.too_long(format!("longer than {} MiB", MAX_ROW_BYTES >> 20))
+                        );
+                    }
+                    self.out.resize((len * 2).min(MAX_ROW_BYTES), 0);
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => {
                     let len = self.ends.len();
-                    self.ends.resize(len * 2, 0);
+                    if len >= MAX_FIELDS {
+                        return Err(self.too_long(format!("made of more than {MAX_FIELDS} fields")));
+                    }
+                    self.ends.resize((len * 2).min(MAX_FIELDS), 0);
                 }
                 csv_core::ReadRecordResult::Record => {
                     // csv-core keeps its own output position across calls, so `ends` are
@@ -223,7 +247,28 @@ impl Scanner {
     }
 }
 
-/// A stretch of a mapped file that starts and ends at record boundaries, for one worker.
+impl Scanner {
+    /// The error that ends an input whose current row is over a limit; the row is named as
+    /// the worker's warnings name rows (data rows from 1).
+    fn too_long(&self, what: String) -> io::Error {
+        let row = match self.row {
+            0 => "the header row".to_string(),
+            n => format!("row {n}"),
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{row} is {what} (no line end?); the rest of the file is not read"),
+        )
+    }
+
+    /// The number the next record will have (the header is 0): after an error, the rows before
+    /// it are the ones read.
+    pub fn next_row(&self) -> u64 {
+        self.row
+    }
+}
+
+/// A stretch of a file that starts and ends at record boundaries, for one worker.
 /// Offsets are counted after the BOM, as [`Scanner::consumed`] counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Part {
@@ -233,30 +278,33 @@ pub struct Part {
     pub row: u64,
 }
 
-/// Splits a whole CSV input (a mapped file) into about `parts` stretches of data rows that
-/// begin and end where a sequential read would begin and end records, so reading them on
-/// several workers gives exactly the records, offsets and row numbers of one read. Finding the
-/// boundaries is one pass of this scanner (its fast path runs at about 1.6 GB/s, over ten
-/// times the speed of the full processing). Returns the length of the BOM (where the text
-/// the offsets count starts), the header's columns and the parts; `None` when the input is not
-/// an audit export.
-pub fn plan_parts(data: &[u8], parts: usize) -> Option<(usize, Columns, Vec<Part>)> {
-    let bom = if data.starts_with(BOM) { BOM.len() } else { 0 };
-    let text = data.get(bom..).unwrap_or_default();
+/// Splits a whole CSV input of `len` bytes (a plain file, read through `feed`) into about
+/// `parts` stretches of data rows that begin and end where a sequential read would begin and
+/// end records, so reading them on several workers gives exactly the records, offsets and row
+/// numbers of one read. Finding the boundaries is one pass of this scanner (its fast path runs
+/// at about 1.6 GB/s, over ten times the speed of the full processing). Returns the length of
+/// the BOM (where the text the offsets count starts), the header's columns and the parts;
+/// `None` when the input is not an audit export.
+pub fn plan_parts(
+    feed: &mut dyn Feed,
+    len: u64,
+    parts: usize,
+) -> Option<(usize, Columns, Vec<Part>)> {
+    let bom = if feed.peek().ok()?.starts_with(BOM) { BOM.len() } else { 0 };
+    feed.consume(bom);
     let mut scanner = Scanner::new();
     scanner.started = true;
-    let mut feed = crate::input::SliceFeed::new(text);
     let cols = {
-        let header = scanner.next_record(&mut feed).ok()??;
+        let header = scanner.next_record(feed).ok()??;
         let names: Vec<&[u8]> = header.fields().collect();
         Columns::from_header(&names)?
     };
-    let total = text.len() as u64;
+    let total = len.saturating_sub(bom as u64);
     let step = (total / parts.max(1) as u64).max(1);
     let mut list = Vec::with_capacity(parts);
     let mut part = Part { start: scanner.consumed(), end: total, row: scanner.row };
     let mut next_cut = part.start + step;
-    while let Ok(Some(_)) = scanner.next_record(&mut feed) {
+    while let Ok(Some(_)) = scanner.next_record(feed) {
         if scanner.consumed() >= next_cut && scanner.consumed() < total {
             part.end = scanner.consumed();
             list.push(part);

@@ -1,10 +1,19 @@
-//! Input: the bytes of one archive file. Plain files are memory-mapped (falling back to reads);
-//! zstd and gzip are recognised by their magic bytes, whatever the file is called, and decoded
-//! as a stream so memory stays bounded. Either way the next stage, `csvscan`, sees a [`Feed`].
+//! Input: the bytes of one archive file, as a stream the next stage (`csvscan`) reads through a
+//! [`Feed`]. zstd and gzip are recognised by their magic bytes, whatever the file is called,
+//! and decoded as they are read, so memory stays bounded; UTF-16 text (PowerShell's
+//! `Out-File`) is converted to UTF-8 on the way.
+//!
+//! Plain files are read, not memory-mapped: archives are synced (rsync, OneDrive) while the
+//! nightly job runs, and a mapped file that shrinks kills the process with SIGBUS. A read sees
+//! the shrinking as an early end of the file, which becomes an error here (the file is then
+//! `cut`), never a crash. Reading into a reused buffer costs one copy at memory speed, and it
+//! spares the page faults of a fresh mapping (12% of a run's profile with the map).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The container format, from the first bytes of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,12 +25,12 @@ pub enum Format {
 
 impl Format {
     pub fn sniff(head: &[u8]) -> Format {
-        if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
-            Format::Zstd
-        } else if head.starts_with(&[0x1F, 0x8B]) {
-            Format::Gzip
-        } else {
-            Format::Csv
+        match head {
+            [0x28, 0xB5, 0x2F, 0xFD, ..] => Format::Zstd,
+            // A skippable frame first, as pzstd writes: the decoder skips it.
+            [0x50..=0x5F, 0x2A, 0x4D, 0x18, ..] => Format::Zstd,
+            [0x1F, 0x8B, ..] => Format::Gzip,
+            _ => Format::Csv,
         }
     }
 
@@ -43,7 +52,7 @@ pub trait Feed {
     fn consume(&mut self, n: usize);
 }
 
-/// A whole input available at once: a memory map, or a buffer the caller owns.
+/// A whole input available at once, in a buffer the caller owns (tests, benches, fuzzing).
 pub struct SliceFeed<'a> {
     data: &'a [u8],
     pos: usize,
@@ -67,7 +76,7 @@ impl Feed for SliceFeed<'_> {
 /// 1 MiB windows: large enough that refills are rare per record, small enough for many workers.
 const STREAM_WINDOW: usize = 1 << 20;
 
-/// A stream (decoder, pipe, or plain reads when mapping failed).
+/// A stream (a file, a decoder, a pipe) read a window at a time.
 pub struct StreamFeed<R> {
     reader: R,
     buf: Vec<u8>,
@@ -116,19 +125,35 @@ impl<R: Read> Feed for StreamFeed<R> {
     }
 }
 
-/// The body of an opened input, before it is lent out as a [`Feed`].
-pub enum Body {
-    Mapped(memmap2::Mmap),
-    Empty,
-    Stream(Box<dyn Read + Send>),
+/// The text encoding of an input, after decompression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    /// UTF-16 with a byte-order mark (PowerShell's `Out-File`), converted to UTF-8 as read.
+    Utf16,
 }
 
 /// An opened archive file.
 pub struct Opened {
     pub format: Format,
+    pub encoding: Encoding,
     /// Size on disk, when known (not for stdin).
     pub disk_bytes: Option<u64>,
-    pub body: Body,
+    /// The decoded bytes.
+    pub reader: Box<dyn Read + Send>,
+}
+
+impl Opened {
+    /// The format as truncation.csv names it: `csv`, `zst`, `gz`, with `+utf16` for UTF-16
+    /// text.
+    pub fn format_name(&self) -> &'static str {
+        match (self.format, self.encoding) {
+            (f, Encoding::Utf8) => f.name(),
+            (Format::Csv, Encoding::Utf16) => "csv+utf16",
+            (Format::Zstd, Encoding::Utf16) => "zst+utf16",
+            (Format::Gzip, Encoding::Utf16) => "gz+utf16",
+        }
+    }
 }
 
 /// Decoded chunks handed from a decoder thread to the parser; a few in flight keep both busy.
@@ -140,6 +165,9 @@ struct ChannelReader {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
     chunk: Vec<u8>,
     pos: usize,
+    /// The thread sent its end (an empty chunk); a channel closed before that means the thread
+    /// died, which must not pass for the end of the file.
+    ended: bool,
 }
 
 impl ChannelReader {
@@ -147,6 +175,8 @@ impl ChannelReader {
         let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_CHUNKS);
         std::thread::spawn(move || loop {
             let mut buf = vec![0; STREAM_WINDOW];
+            // A decoder that panics on some input ends this thread, and with it the channel;
+            // the reader then reports an error (see `ended`).
             let n = match reader.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -161,21 +191,26 @@ impl ChannelReader {
                 return;
             }
         });
-        ChannelReader { rx, chunk: Vec::new(), pos: 0 }
+        ChannelReader { rx, chunk: Vec::new(), pos: 0, ended: false }
     }
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.pos == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
+                    self.ended = chunk.is_empty();
                     self.chunk = chunk;
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
-                // The decoder thread ended after sending its last (empty) chunk.
-                Err(_) => return Ok(0),
+                Err(_) => {
+                    return Err(io::Error::other("the decoder stopped before the end of the file"))
+                }
             }
         }
         let n = out.len().min(self.chunk.len() - self.pos);
@@ -187,23 +222,17 @@ impl Read for ChannelReader {
 
 impl Opened {
     /// Moves decompression to a thread of its own, overlapping it with parsing. Worth it only
-    /// when cores would otherwise idle; plain and mapped inputs are returned as they are.
+    /// when cores would otherwise idle; plain inputs are returned as they are.
     pub fn overlap_decoding(self) -> Opened {
-        match self.body {
-            Body::Stream(reader) if self.format != Format::Csv => {
-                Opened { body: Body::Stream(Box::new(ChannelReader::spawn(reader))), ..self }
-            }
-            body => Opened { body, ..self },
+        if self.format == Format::Csv {
+            return self;
         }
+        Opened { reader: Box::new(ChannelReader::spawn(self.reader)), ..self }
     }
 
     /// Runs `f` with a [`Feed`] over the (decoded) bytes.
     pub fn with_feed<T>(self, f: impl FnOnce(&mut dyn Feed) -> T) -> T {
-        match self.body {
-            Body::Mapped(map) => f(&mut SliceFeed::new(&map)),
-            Body::Empty => f(&mut SliceFeed::new(&[])),
-            Body::Stream(reader) => f(&mut StreamFeed::new(reader)),
-        }
+        f(&mut StreamFeed::new(self.reader))
     }
 }
 
@@ -216,7 +245,33 @@ pub fn open(origin: &crate::discover::Origin) -> io::Result<Opened> {
     }
 }
 
-/// Opens a file: sniffs its format, maps plain CSV, wraps compressed files in a decoder.
+/// Reads a regular file, expecting as many bytes as it had when opened: a file that shrinks
+/// while it is read (an archive synced under the nightly job) ends with an error, so it is
+/// reported `cut` rather than taken for a shorter, complete file.
+struct Sized<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Sized<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 {
+            return Err(shrank(self.left));
+        }
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
+    }
+}
+
+fn shrank(missing: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the file shrank while it was read ({missing} bytes fewer than when opened)"),
+    )
+}
+
+/// Opens a file: sniffs its format and text encoding, wraps compressed files in a decoder.
 pub fn open_path(path: &Path) -> io::Result<Opened> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
@@ -224,49 +279,153 @@ pub fn open_path(path: &Path) -> io::Result<Opened> {
     let mut head = [0u8; 4];
     let got = read_up_to(&mut file, &mut head)?;
     let format = Format::sniff(&head[..got]);
-    if format == Format::Csv && meta.is_file() {
-        if meta.len() == 0 {
-            return Ok(Opened { format, disk_bytes, body: Body::Empty });
-        }
-        // SAFETY: the map is only read, and only while this file is being scanned. The
-        // contract is that exports are not modified while tala-bulk reads them (as for
-        // ripgrep's mmap search); if one is truncated underneath us the process may get
-        // SIGBUS, which is why stdin and anything that is not a regular file takes the read
-        // path instead.
-        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-            return Ok(Opened { format, disk_bytes, body: Body::Mapped(map) });
-        }
-    }
     // Read on from where sniffing stopped, with the sniffed bytes put back in front: a pipe
     // (a FIFO, `<(zstd -dc …)`) cannot be opened a second time from its start.
-    let rest = io::Cursor::new(head[..got].to_vec()).chain(file);
-    let body = match format {
-        Format::Csv => Body::Stream(Box::new(rest)),
-        _ => decoder(format, BufReader::new(rest))?,
+    let rest: Box<dyn Read + Send> = if meta.is_file() {
+        let left = meta.len().saturating_sub(got as u64);
+        Box::new(io::Cursor::new(head[..got].to_vec()).chain(Sized { inner: file, left }))
+    } else {
+        Box::new(io::Cursor::new(head[..got].to_vec()).chain(file))
     };
-    Ok(Opened { format, disk_bytes, body })
+    finish_open(format, disk_bytes, rest)
 }
 
 /// Opens standard input, sniffing compression from its first bytes.
 pub fn open_stdin() -> io::Result<Opened> {
     let mut reader = BufReader::with_capacity(STREAM_WINDOW, io::stdin());
-    // The first buffer of a pipe: normally far more than the 4 magic bytes (a writer that
-    // sends fewer first would be read as plain CSV).
-    let format = Format::sniff(reader.fill_buf()?);
-    let body = match format {
-        Format::Csv => Body::Stream(Box::new(reader)),
-        _ => decoder(format, reader)?,
-    };
-    Ok(Opened { format, disk_bytes: None, body })
+    let mut head = Vec::with_capacity(4);
+    // The first bytes of a pipe may come a few at a time: read until four are there.
+    while head.len() < 4 {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(4 - head.len());
+        head.extend_from_slice(&buf[..n]);
+        reader.consume(n);
+    }
+    let format = Format::sniff(&head);
+    finish_open(format, None, Box::new(io::Cursor::new(head).chain(reader)))
 }
 
-fn decoder<R: BufRead + Send + 'static>(format: Format, reader: R) -> io::Result<Body> {
-    Ok(Body::Stream(match format {
-        // zstd's Decoder goes on through concatenated frames; MultiGzDecoder through members.
-        Format::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
-        Format::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-        Format::Csv => Box::new(reader),
-    }))
+fn finish_open(
+    format: Format,
+    disk_bytes: Option<u64>,
+    raw: Box<dyn Read + Send>,
+) -> io::Result<Opened> {
+    let decoded: Box<dyn Read + Send> = match format {
+        Format::Csv => raw,
+        // zstd's Decoder goes on through concatenated frames (and skips skippable ones).
+        Format::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(BufReader::new(raw))?),
+        Format::Gzip => Box::new(GzMembers::new(BufReader::new(raw))),
+    };
+    let (encoding, reader) = utf16_to_utf8(decoded)?;
+    Ok(Opened { format, encoding, disk_bytes, reader })
+}
+
+/// Text that starts with a UTF-16 byte-order mark is converted to UTF-8 as it is read; any
+/// other text is passed on untouched (byte for byte: invalid UTF-8 is handled later, per row).
+fn utf16_to_utf8(mut reader: Box<dyn Read + Send>) -> io::Result<(Encoding, Box<dyn Read + Send>)> {
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let again = io::Cursor::new(head[..got].to_vec()).chain(reader);
+    if matches!(&head[..got], [0xFF, 0xFE] | [0xFE, 0xFF]) {
+        let utf8 = encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .bom_sniffing(true)
+            .strip_bom(true)
+            .build(again);
+        Ok((Encoding::Utf16, Box::new(utf8)))
+    } else {
+        Ok((Encoding::Utf8, Box::new(again)))
+    }
+}
+
+/// The members of a gzip file one after another, as `gzip -d` reads them: zero bytes after the
+/// last member (some tools pad to a block size) end the file like its end does; anything else
+/// after a member that is not another member is an error.
+struct GzMembers<R: BufRead> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    fn new(reader: R) -> GzMembers<R> {
+        GzMembers { member: Some(flate2::bufread::GzDecoder::new(reader)) }
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else { return Ok(0) };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: what follows decides.
+            let Some(member) = self.member.take() else { return Ok(0) };
+            let mut rest = member.into_inner();
+            let mut padded = false;
+            loop {
+                let avail = rest.fill_buf()?;
+                match avail {
+                    [] => return Ok(0),
+                    [0, ..] => {
+                        let zeros = avail.iter().take_while(|&&b| b == 0).count();
+                        rest.consume(zeros);
+                        padded = true;
+                    }
+                    [0x1F, ..] if !padded => {
+                        self.member = Some(flate2::bufread::GzDecoder::new(rest));
+                        break;
+                    }
+                    _ => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "data after the last gzip member that is not another member",
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads bytes `start..end` of a file with positioned reads, so the workers sharing one big
+/// export each read their own part without a shared file position. A file that shrank below
+/// `end` is an error, as for [`Sized`].
+pub struct RangeReader {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl RangeReader {
+    pub fn new(file: Arc<File>, start: u64, end: u64) -> RangeReader {
+        RangeReader { file, pos: start, end }
+    }
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(usize::try_from(self.end - self.pos).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(shrank(self.end - self.pos));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -286,17 +445,25 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
 
-    fn drain(feed: &mut dyn Feed) -> Vec<u8> {
+    fn drain(feed: &mut dyn Feed) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         loop {
-            let chunk = feed.peek().unwrap();
+            let chunk = feed.peek()?;
             if chunk.is_empty() {
-                return out;
+                return Ok(out);
             }
             out.extend_from_slice(chunk);
             let n = chunk.len();
             feed.consume(n);
         }
+    }
+
+    fn read_file(path: &Path) -> io::Result<(Opened, Vec<u8>)> {
+        let opened = open_path(path)?;
+        let mut again = open_path(path)?;
+        let mut bytes = Vec::new();
+        again.reader.read_to_end(&mut bytes)?;
+        Ok((opened, bytes))
     }
 
     #[test]
@@ -307,20 +474,33 @@ mod tests {
         let path = dir.path().join("a.zst");
         std::fs::write(&path, &zst).unwrap();
         let opened = open_path(&path).unwrap().overlap_decoding();
-        assert_eq!(opened.with_feed(drain), text);
+        assert_eq!(opened.with_feed(drain).unwrap(), text);
         std::fs::write(&path, &zst[..zst.len() / 2]).unwrap();
         let opened = open_path(&path).unwrap().overlap_decoding();
-        let err = opened.with_feed(|feed| loop {
-            match feed.peek() {
-                Ok([]) => break None,
-                Ok(chunk) => {
-                    let n = chunk.len();
-                    feed.consume(n)
-                }
-                Err(e) => break Some(e),
+        assert!(opened.with_feed(drain).is_err(), "a truncated stream still reports its error");
+    }
+
+    /// A decoder that produces some bytes and then panics, as a decoder bug on a hostile input
+    /// would.
+    struct Dies(u8);
+    impl Read for Dies {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                panic!("decoder bug");
             }
-        });
-        assert!(err.is_some(), "a truncated stream still reports its error");
+            self.0 -= 1;
+            buf[0] = b'x';
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_decoder_thread_that_dies_is_an_error_not_the_end_of_the_file() {
+        let mut reader = ChannelReader::spawn(Box::new(Dies(3)));
+        let mut got = Vec::new();
+        let err = reader.read_to_end(&mut got).unwrap_err();
+        assert_eq!(got, b"xxx");
+        assert!(err.to_string().contains("decoder stopped before the end"), "{err}");
     }
 
     #[test]
@@ -330,14 +510,81 @@ mod tests {
         let zst = zstd::encode_all(&text[..], 3).unwrap();
         let path = dir.path().join("really-zstd.csv");
         std::fs::write(&path, &zst).unwrap();
-        let opened = open_path(&path).unwrap();
-        assert_eq!(opened.format, Format::Zstd);
-        assert_eq!(opened.with_feed(drain), text);
+        let (opened, bytes) = read_file(&path).unwrap();
+        assert_eq!((opened.format, bytes), (Format::Zstd, text.clone()));
 
         let plain = dir.path().join("plain.gz");
         std::fs::write(&plain, &text).unwrap();
-        let opened = open_path(&plain).unwrap();
-        assert_eq!(opened.format, Format::Csv);
-        assert_eq!(opened.with_feed(drain), text);
+        let (opened, bytes) = read_file(&plain).unwrap();
+        assert_eq!((opened.format, bytes), (Format::Csv, text));
+    }
+
+    #[test]
+    fn zstd_with_a_skippable_frame_first_and_gzip_padded_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"a,b\n1,2\n".repeat(100);
+        // pzstd starts with a skippable frame (magic 0x184D2A50, then a length and its data).
+        let mut zst = vec![0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+        zst.extend(zstd::encode_all(&text[..], 3).unwrap());
+        let path = dir.path().join("p.zst");
+        std::fs::write(&path, &zst).unwrap();
+        assert_eq!(read_file(&path).unwrap().1, text);
+
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            io::Write::write_all(&mut e, data).unwrap();
+            e.finish().unwrap()
+        };
+        let mut two = gz(&text[..400]);
+        two.extend(gz(&text[400..]));
+        let mut padded = two.clone();
+        padded.extend([0u8; 512]);
+        for (name, bytes) in [("two.gz", &two), ("padded.gz", &padded)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            assert_eq!(read_file(&path).unwrap().1, text, "{name}");
+        }
+        let mut garbage = padded.clone();
+        garbage.extend(b"junk");
+        let path = dir.path().join("garbage.gz");
+        std::fs::write(&path, &garbage).unwrap();
+        let err = read_file(&path).map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("after the last gzip member"), "{err}");
+    }
+
+    #[test]
+    fn utf16_text_is_read_as_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "Operation,AuditData\nMeetingParticipantDetail,\"{\"\"x\"\":\"\"Zoë\"\"}\"\n";
+        let mut le = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+        let mut be = vec![0xFE, 0xFF];
+        be.extend(text.encode_utf16().flat_map(|u| u.to_be_bytes()));
+        for (name, bytes) in [("le.csv", le), ("be.csv", be)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let (opened, got) = read_file(&path).unwrap();
+            assert_eq!(opened.format_name(), "csv+utf16");
+            assert_eq!(String::from_utf8(got).unwrap(), text, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_read_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shrinks.csv");
+        std::fs::write(&path, vec![b'x'; 3 << 20]).unwrap();
+        let opened = open_path(&path).unwrap();
+        let mut feed = StreamFeed::new(opened.reader);
+        let first = feed.peek().unwrap().len();
+        feed.consume(first);
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1 << 20).unwrap();
+        let err = drain(&mut feed).unwrap_err();
+        assert!(err.to_string().contains("the file shrank while it was read"), "{err}");
+        // A part read by positioned reads, the same.
+        let file = Arc::new(File::open(&path).unwrap());
+        let mut part = RangeReader::new(file, 0, 2 << 20);
+        let err = part.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("the file shrank"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ pub mod discover; // walk PATHs, archive order
 pub mod escape; // untrusted text and file names made safe to print
 pub mod exit; // exit codes
 pub mod filter; // -i / --cidr: which connections the disconnection rule sees
-pub mod input; // mmap / streaming decoders behind one Feed
+pub mod input; // file, zstd, gzip and UTF-16 readers behind one Feed
 pub mod intern; // string interning for compact state
 pub mod lock; // lock files: one run per output directory, one writer per users database
 pub mod meetings; // merged records → meetings, connections, disconnection groups
@@ -255,8 +255,8 @@ fn file_size(file: &ArchiveFile) -> u64 {
     }
 }
 
-/// Files at least this big are split among the workers when there are fewer files than
-/// workers; smaller parts would not repay planning them.
+/// With fewer files than workers, a plain file is split when it holds at least two parts of
+/// this size; smaller parts would not repay planning them.
 const MIN_PART_BYTES: u64 = 8 << 20;
 
 /// One piece of work: a whole file, or one part of a file split at record boundaries.
@@ -265,10 +265,10 @@ enum Unit {
     Part { plan: usize, part: usize },
 }
 
-/// A mapped file split into parts, and the scans of the parts read so far.
+/// A plain file split into parts, and the scans of the parts read so far.
 struct Plan {
     index: usize,
-    map: memmap2::Mmap,
+    file: std::sync::Arc<std::fs::File>,
     disk_bytes: Option<u64>,
     bom: usize,
     cols: csvscan::Columns,
@@ -276,15 +276,21 @@ struct Plan {
     scans: std::sync::Mutex<Vec<Option<worker::FileScan>>>,
 }
 
-/// Maps file `index` and splits it into parts for `jobs` workers; `None` when it cannot be
-/// split (not a plain file that maps, or not an export), and it is then read whole.
+/// Splits file `index` into parts for `jobs` workers after one pass of the CSV scanner over it;
+/// `None` when it cannot be split (not a plain UTF-8 file, or not an export), and it is then
+/// read whole.
 fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
-    let opened = input::open(&file.origin).ok()?;
-    let input::Body::Mapped(map) = opened.body else { return None };
-    let wanted = (map.len() as u64 / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
-    let (bom, cols, parts) = csvscan::plan_parts(&map, wanted)?;
+    let Origin::File(path) = &file.origin else { return None };
+    let opened = input::open_path(path).ok()?;
+    if opened.format != input::Format::Csv || opened.encoding != input::Encoding::Utf8 {
+        return None;
+    }
+    let len = opened.disk_bytes?;
+    let wanted = (len / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
+    let (bom, cols, parts) = opened.with_feed(|feed| csvscan::plan_parts(feed, len, wanted))?;
+    let handle = std::sync::Arc::new(std::fs::File::open(path).ok()?);
     let scans = std::sync::Mutex::new(parts.iter().map(|_| None).collect());
-    Some(Plan { index, map, disk_bytes: opened.disk_bytes, bom, cols, parts, scans })
+    Some(Plan { index, file: handle, disk_bytes: Some(len), bom, cols, parts, scans })
 }
 
 /// Shares the files among `config.jobs` workers and merges their partial states. Workers take
@@ -332,10 +338,15 @@ fn read_archive(
                 Unit::File(i) => worker.process(i, &files[i]),
                 Unit::Part { plan, part } => {
                     let plan = &plans[plan];
-                    let text = plan.map.get(plan.bom..).unwrap_or_default();
                     let file = &files[plan.index];
-                    let scan =
-                        worker.process_part(plan.index, file, text, plan.cols, &plan.parts[part]);
+                    let range = &plan.parts[part];
+                    let bom = plan.bom as u64;
+                    let reader = input::RangeReader::new(
+                        plan.file.clone(),
+                        bom + range.start,
+                        bom + range.end,
+                    );
+                    let scan = worker.process_part(plan.index, file, reader, plan.cols, range);
                     let mut scans =
                         plan.scans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     scans[part] = Some(scan);
@@ -355,7 +366,7 @@ fn read_archive(
         let scan = worker::FileScan::combine(scans.into_iter().flatten());
         ui.advance(plan.disk_bytes.unwrap_or(0).saturating_sub(scan.csv_bytes));
         let report = worker::new_report(plan.index, &files[plan.index]);
-        let format = input::Format::Csv;
+        let format = input::Format::Csv.name();
         worker::finish_file(
             &mut partial,
             ui,

@@ -3,6 +3,10 @@
 //! line per record with `--oneline`. Any operation, not only Teams meetings. Streams: one
 //! record in memory at a time, output flushed as it goes on a terminal; a closed pipe ends the
 //! run quietly (main treats a broken pipe as success).
+//!
+//! Records are untrusted: every key and value is escaped ([`escape::text`]) so control
+//! characters cannot drive the terminal, and nesting is shown to [`MAX_DEPTH`] levels, so a
+//! record nested a million deep neither overflows the stack nor prints its depth squared.
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
@@ -16,6 +20,7 @@ use crate::audit::{text, AuditParser};
 use crate::config::Config;
 use crate::csvscan::{Columns, Scanner};
 use crate::discover;
+use crate::escape;
 use crate::input;
 
 /// RecordType and UserType names (Office 365 Management Activity API), embedded so the binary
@@ -116,12 +121,15 @@ pub fn run(config: &Config, oneline: bool) -> Result<u64> {
                     if oneline {
                         write_oneline(&mut out, v, date.as_deref(), user.as_deref(), op.as_deref())
                     } else {
+                        let shown = |v: &Option<String>| {
+                            escape::text(v.as_deref().unwrap_or("?")).into_owned()
+                        };
                         writeln!(
                             out,
                             "{name}: row {row}  {}  {}  {}",
-                            date.as_deref().unwrap_or("?"),
-                            user.as_deref().unwrap_or("?"),
-                            op.as_deref().unwrap_or("?")
+                            shown(&date),
+                            shown(&user),
+                            shown(&op)
                         )?;
                         match v {
                             Some(v) => write_value(&mut out, v, 4, None)?,
@@ -143,12 +151,16 @@ pub fn run(config: &Config, oneline: bool) -> Result<u64> {
     Ok(unread)
 }
 
+/// Nesting levels shown; deeper values are summarised in one line. Real records nest three or
+/// four levels.
+pub const MAX_DEPTH: usize = 16;
+
 /// A scalar as text, with RecordType and UserType numbers named.
 fn scalar(key: Option<&str>, v: Value<'_, '_>) -> String {
     if v.as_null().is_some() {
         return "null".into();
     }
-    let t = text(v).map(|c| c.into_owned()).unwrap_or_default();
+    let t = text(v).map(|c| escape::text(&c).into_owned()).unwrap_or_default();
     let name = match (key, v.as_i64()) {
         (Some("RecordType"), Some(n)) => enums().record_type.get(&n),
         (Some("UserType"), Some(n)) => enums().user_type.get(&n),
@@ -166,20 +178,37 @@ fn write_value(
     indent: usize,
     key: Option<&str>,
 ) -> io::Result<()> {
+    write_nested(out, v, indent, key, 0)
+}
+
+/// True for a list or object with something in it, which prints on lines of its own.
+fn has_children(v: Value<'_, '_>) -> bool {
+    v.as_object().is_some_and(|o| !o.is_empty()) || v.as_array().is_some_and(|a| !a.is_empty())
+}
+
+fn write_nested(
+    out: &mut impl Write,
+    v: Value<'_, '_>,
+    indent: usize,
+    key: Option<&str>,
+    depth: usize,
+) -> io::Result<()> {
     let pad = " ".repeat(indent);
+    if depth >= MAX_DEPTH && has_children(v) {
+        return writeln!(out, "{pad}… (nested deeper than {MAX_DEPTH} levels; not shown)");
+    }
     if let Some(obj) = v.as_object() {
         for (k, child) in obj.iter() {
-            if child.as_object().is_some_and(|o| !o.is_empty())
-                || child.as_array().is_some_and(|a| !a.is_empty())
-            {
+            let k = escape::text(k);
+            if has_children(child) {
                 writeln!(out, "{pad}{k}:")?;
-                write_value(out, child, indent + 2, Some(k))?;
+                write_nested(out, child, indent + 2, Some(&k), depth + 1)?;
             } else if child.as_object().is_some() {
                 writeln!(out, "{pad}{k}: {{}}")?;
             } else if child.as_array().is_some() {
                 writeln!(out, "{pad}{k}: []")?;
             } else {
-                writeln!(out, "{pad}{k}: {}", scalar(Some(k), child))?;
+                writeln!(out, "{pad}{k}: {}", scalar(Some(&k), child))?;
             }
         }
     } else if let Some(arr) = v.as_array() {
@@ -188,18 +217,19 @@ fn write_value(
                 // "- " on the first field of each object, like YAML.
                 let mut first = true;
                 for (k, child) in obj.iter() {
+                    let k = escape::text(k);
                     let lead = if first { format!("{pad}- ") } else { format!("{pad}  ") };
                     first = false;
                     if child.as_object().is_some() || child.as_array().is_some() {
                         writeln!(out, "{lead}{k}:")?;
-                        write_value(out, child, indent + 4, Some(k))?;
+                        write_nested(out, child, indent + 4, Some(&k), depth + 2)?;
                     } else {
-                        writeln!(out, "{lead}{k}: {}", scalar(Some(k), child))?;
+                        writeln!(out, "{lead}{k}: {}", scalar(Some(&k), child))?;
                     }
                 }
             } else if item.as_array().is_some() {
                 writeln!(out, "{pad}-")?;
-                write_value(out, item, indent + 2, key)?;
+                write_nested(out, item, indent + 2, key, depth + 1)?;
             } else {
                 writeln!(out, "{pad}- {}", scalar(key, item))?;
             }
@@ -229,17 +259,12 @@ fn write_oneline(
         .and_then(|o| o.get("RecordType"))
         .and_then(|r| r.as_i64().map(record_type_name).or_else(|| text(r).map(|t| t.into_owned())));
     let operation = or_column("Operation", op);
-    write!(
-        out,
-        "{} {} {}:",
-        when.as_deref().unwrap_or("?"),
-        record_type.as_deref().unwrap_or("?"),
-        operation.as_deref().unwrap_or("?")
-    )?;
+    let shown = |v: &Option<String>| escape::text(v.as_deref().unwrap_or("?")).into_owned();
+    write!(out, "{} {} {}:", shown(&when), shown(&record_type), shown(&operation))?;
     let user = or_column("UserId", user);
     let mut parts = Vec::new();
     if let Some(u) = user {
-        parts.push(format!("user={u}"));
+        parts.push(format!("user={}", escape::text(&u)));
     }
     for (label, key) in [
         ("ip", "ClientIP"),
@@ -248,7 +273,7 @@ fn write_oneline(
         ("leave", "LeaveTime"),
     ] {
         if let Some(value) = get(key) {
-            parts.push(format!("{label}={value}"));
+            parts.push(format!("{label}={}", escape::text(&value)));
         }
     }
     if obj.is_none() {

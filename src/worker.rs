@@ -9,7 +9,7 @@ use crate::aggregate::{position, Claims, FileReport, FileStatus, Partial, Skip, 
 use crate::audit::{is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField};
 use crate::csvscan::{Columns, Part, Record, Scanner};
 use crate::discover::ArchiveFile;
-use crate::input::{self, Feed, SliceFeed};
+use crate::input::{self, Feed, StreamFeed};
 use crate::messages::Ui;
 use crate::timestamp::Ts;
 
@@ -126,8 +126,8 @@ impl<'a> Worker<'a> {
             }
             Ok(opened) => {
                 let opened = if self.overlap { opened.overlap_decoding() } else { opened };
-                let (format, disk_bytes) = (opened.format, opened.disk_bytes);
-                let progress_by_chunks = format == input::Format::Csv;
+                let (format, disk_bytes) = (opened.format_name(), opened.disk_bytes);
+                let progress_by_chunks = format == input::Format::Csv.name();
                 let scan =
                     opened.with_feed(|feed| self.scan(index, file, feed, progress_by_chunks));
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
@@ -145,21 +145,20 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Reads one part of a mapped file that was split at record boundaries
-    /// (`csvscan::plan_parts`), so several workers share one big export. Its rows and offsets
-    /// are numbered as in the whole file; the caller combines the parts' scans in order and
-    /// hands them to [`finish_file`].
+    /// Reads one part of a file that was split at record boundaries (`csvscan::plan_parts`),
+    /// so several workers share one big export. Its rows and offsets are numbered as in the
+    /// whole file; the caller combines the parts' scans in order and hands them to
+    /// [`finish_file`].
     pub fn process_part(
         &mut self,
         index: usize,
         file: &ArchiveFile,
-        text: &[u8],
+        reader: input::RangeReader,
         cols: Columns,
         part: &Part,
     ) -> FileScan {
         self.scanner.resume_at(part.start, part.row);
-        let bytes = text.get(part.start as usize..part.end as usize).unwrap_or_default();
-        let mut feed = SliceFeed::new(bytes);
+        let mut feed = StreamFeed::new(reader);
         self.scan_rows(index, file, cols, &mut feed, true, part.start)
     }
 
@@ -173,6 +172,7 @@ impl<'a> Worker<'a> {
         let mut scan = FileScan::default();
         let scanner = &mut self.scanner;
         scanner.reset();
+        let utf16_without_bom;
         let columns = match scanner.next_record(feed) {
             Err(err) => {
                 scan.status = Some((FileStatus::Unreadable, format!("read error: {err}")));
@@ -184,12 +184,21 @@ impl<'a> Worker<'a> {
             }
             Ok(Some(header)) => {
                 let names: Vec<&[u8]> = header.fields().collect();
+                let nuls = names.iter().flat_map(|n| n.iter()).filter(|&&b| b == 0).count();
+                // "A\0u\0d\0…": UTF-16 that came without the byte-order mark we read it by.
+                utf16_without_bom =
+                    nuls > 4 && names.iter().any(|n| n.windows(2).any(|w| w == b"A\0"));
                 Columns::from_header(&names)
             }
         };
         let Some(cols) = columns else {
-            scan.status =
-                Some((FileStatus::NotAnExport, "no AuditData column in the first row".into()));
+            let detail = if utf16_without_bom {
+                "no AuditData column in the first row: the text looks like UTF-16 without a \
+                 byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)"
+            } else {
+                "no AuditData column in the first row"
+            };
+            scan.status = Some((FileStatus::NotAnExport, detail.into()));
             scan.csv_bytes = scanner.consumed();
             return scan;
         };
@@ -232,7 +241,9 @@ impl<'a> Worker<'a> {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(err) => {
-                    let detail = format!("stopped after row {}: {err}", scan.rows);
+                    // Numbered in the whole file, also when this is a later part of it.
+                    let read = scanner.next_row().saturating_sub(1);
+                    let detail = format!("stopped after row {read}: {err}");
                     scan.status = Some((FileStatus::Cut, detail));
                     break;
                 }
@@ -379,11 +390,11 @@ pub fn finish_file(
     ui: &Ui,
     row_cap: u64,
     mut report: FileReport,
-    format: input::Format,
+    format: &'static str,
     disk_bytes: Option<u64>,
     scan: FileScan,
 ) {
-    report.format = format.name();
+    report.format = format;
     report.disk_bytes = disk_bytes;
     report.csv_bytes = scan.csv_bytes;
     report.rows = scan.rows;

@@ -441,7 +441,167 @@ fn files_kept_in_out_stay_and_a_directory_in_it_is_refused() {
     assert_eq!(snapshot(&t.join("r")), before);
 }
 
+// ---- Crashes, hangs and unbounded memory ----
+
+/// (status, detail) of each row of truncation.csv, by path.
+fn statuses(t: &TestDir, out: &str) -> Vec<(String, String, String)> {
+    let text = t.read(&format!("{out}/truncation.csv"));
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    rdr.records()
+        .map(|r| {
+            let r = r.expect("csv");
+            (r[0].to_string(), r[9].to_string(), r[10].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_row_without_a_line_end_is_bounded_and_the_archive_goes_on() {
+    let t = TestDir::new();
+    // A gigabyte of zero bytes (sparse, so it costs no disk) and /dev/zero itself.
+    let zeros = std::fs::File::create(t.join("zeros.csv")).expect("create");
+    zeros.set_len(1 << 30).expect("sparse file");
+    let o = t.run_out("r", &["zeros.csv", "/dev/zero", &good()]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let why = "unreadable|read error: the header row is longer than 256 MiB (no line end?); the \
+               rest of the file is not read";
+    let got: Vec<String> =
+        statuses(&t, "r").into_iter().map(|(p, s, d)| format!("{p}|{s}|{d}")).collect();
+    assert_eq!(
+        got,
+        [format!("/dev/zero|{why}"), format!("{}|complete|", good()), format!("zeros.csv|{why}"),]
+    );
+    assert_eq!(t.read("r/disconnections.csv").lines().count(), 5, "the good file is reported");
+}
+
+/// An export of `rows` copies of reconnect.csv's rows: big enough that a run takes a while.
+fn big_export(path: &Path, copies: usize) {
+    let text = std::fs::read_to_string(good()).expect("fixture");
+    let (header, rows) = text.split_once('\n').expect("header");
+    let mut out = String::with_capacity(text.len() * copies);
+    out.push_str(header);
+    out.push('\n');
+    for _ in 0..copies {
+        out.push_str(rows);
+    }
+    std::fs::write(path, out).expect("write");
+}
+
+#[test]
+fn a_file_that_shrinks_while_it_is_read_is_cut_not_a_crash() {
+    let t = TestDir::new();
+    for jobs in ["1", "4"] {
+        // 60 MB: split into parts with --jobs 4, read whole with --jobs 1.
+        big_export(&t.join("big.csv"), 12_000);
+        let child = Background::spawn(t.cmd().args(["--out", "r", "--jobs", jobs, "big.csv"]));
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let file = std::fs::OpenOptions::new().write(true).open(t.join("big.csv"));
+        file.expect("open").set_len(1 << 20).expect("truncate");
+        let o = child.wait();
+        assert!(o.status.code().is_some(), "--jobs {jobs}: killed by a signal: {:?}", o.status);
+        let (_, status, detail) = statuses(&t, "r").pop().expect("one file");
+        assert_eq!(status, "cut", "--jobs {jobs}: {detail}");
+        assert!(
+            detail.contains("the file shrank while it was read")
+                || detail.starts_with("ends inside row"),
+            "--jobs {jobs}: {detail}"
+        );
+    }
+}
+
+#[test]
+fn a_window_in_a_file_name_cannot_make_coverage_grow() {
+    let t = TestDir::new();
+    let at = |s: &str| serde_json::json!({"CreationTime": s});
+    let who = serde_json::json!({"UserObjectId": "u-1"});
+    let csv = export(&[
+        record(1, who.clone(), at("2024-03-01T00:00:00")),
+        record(2, who, at("2024-03-01T00:00:01")),
+    ]);
+    // Two rows a second apart, capped (--row-cap 2), in a file claiming a whole year.
+    std::fs::write(t.join("UAL-20240101000000-20241231235959.csv"), csv).expect("write");
+    let o = t.run_out("r", &["--row-cap", "2", "UAL-20240101000000-20241231235959.csv"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let coverage = t.read("r/coverage.csv");
+    assert_eq!(coverage.lines().filter(|l| l.starts_with("re-export,")).count(), 1000);
+    assert!(coverage.contains("limited to 1000 pieces"), "{}", &coverage[..500]);
+}
+
+#[test]
+fn show_survives_deep_nesting_and_escapes_what_it_prints() {
+    let t = TestDir::new();
+    let depth = 100_000;
+    let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let json = format!(
+        r#"{{"Id":"x","Operation":"Op\u001b[2J","UserId":"eve\n2024-01-01T00:00:00 Forged: user=x","Deep":{deep},"Name":"a\u009bb"}}"#
+    );
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["Operation", "AuditData"]).expect("csv");
+    w.write_record(["", &json]).expect("csv");
+    std::fs::write(t.join("x.csv"), w.into_inner().expect("csv")).expect("write");
+    let o = t.cmd().args(["show", "x.csv"]).output().expect("run");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.len() < 4_000, "output bounded by the shown depth: {} bytes", text.len());
+    assert!(text.contains("… (nested deeper than 16 levels; not shown)"), "{text}");
+    assert!(text.contains("    Operation: Op\\x1b[2J\n"), "{text}");
+    assert!(text.contains("    Name: a\\u{9b}b\n"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{9b}'));
+    let o = t.cmd().args(["show", "--oneline", "x.csv"]).output().expect("run");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "? ? Op\\x1b[2J: user=eve\\n2024-01-01T00:00:00 Forged: user=x\n");
+}
+
+#[test]
+fn a_very_deep_directory_tree_is_walked() {
+    let t = TestDir::new();
+    // 1,500 levels: each entry's path is 3,000 bytes. Canonicalizing every entry (as the
+    // walk did) made this take a minute; comparing inodes takes a fraction of a second.
+    let mut dir = t.join("deep");
+    for _ in 0..1_500 {
+        dir.push("d");
+    }
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(good(), dir.join("x.csv")).expect("copy");
+    let o = t.run_out("r", &["deep"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
+}
+
 // ---- Wrong or unclear output ----
+
+#[test]
+fn fifos_sockets_and_devices_met_in_a_walk_are_listed_not_read() {
+    let t = TestDir::new();
+    std::fs::create_dir(t.join("a")).expect("mkdir");
+    std::fs::copy(good(), t.join("a/good.csv")).expect("copy");
+    mkfifo(&t.join("a/pipe.csv"));
+    let _socket = std::os::unix::net::UnixListener::bind(t.join("a/sock.csv")).expect("socket");
+    let made = Command::new("mknod").arg(t.join("a/dev.csv")).args(["c", "1", "3"]).status();
+    assert!(made.expect("mknod").success());
+    let o = t.run_out("r", &["a"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let tail = "not read in a directory walk (name it on the command line to read it)";
+    assert_eq!(
+        statuses(&t, "r"),
+        [
+            ("a/dev.csv".into(), "unreadable".into(), format!("a device, {tail}")),
+            ("a/good.csv".into(), "complete".into(), String::new()),
+            ("a/pipe.csv".into(), "unreadable".into(), format!("a named pipe (FIFO), {tail}")),
+            ("a/sock.csv".into(), "unreadable".into(), format!("a socket, {tail}")),
+        ]
+    );
+}
+
+#[test]
+fn utf16_exports_are_read_and_named_so() {
+    let t = TestDir::new();
+    let o = t.run_out("r", &[&testdata("bad/utf16.csv")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let row = t.read("r/truncation.csv").lines().nth(1).map(str::to_string).unwrap_or_default();
+    assert!(row.contains("utf16.csv,csv+utf16,"), "{row}");
+    assert!(t.read("r/attendees.csv").contains(",good-utf16,"));
+}
 
 #[test]
 fn stdout_reports_keep_the_summary_on_stderr() {

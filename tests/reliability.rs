@@ -176,6 +176,58 @@ const CASES: &[Case] = &[
         exit: 1,
         reported: &[],
     },
+    Case {
+        file: "utf16.csv",
+        status: "complete",
+        detail: "",
+        skipped: &[],
+        warnings: &[],
+        warning_text: "",
+        exit: 0,
+        reported: &["good-utf16"],
+    },
+    Case {
+        file: "utf16-no-bom.csv",
+        status: "not-an-export",
+        detail: "no AuditData column in the first row: the text looks like UTF-16 without a \
+                 byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)",
+        skipped: &[],
+        warnings: &[],
+        warning_text: "utf16-no-bom.csv: not-an-export",
+        exit: 1,
+        reported: &[],
+    },
+    Case {
+        file: "pzstd.csv.zst",
+        status: "complete",
+        detail: "",
+        skipped: &[],
+        warnings: &[],
+        warning_text: "",
+        exit: 0,
+        reported: &["good-pzstd"],
+    },
+    Case {
+        file: "padded.csv.gz",
+        status: "complete",
+        detail: "",
+        skipped: &[],
+        warnings: &[],
+        warning_text: "",
+        exit: 0,
+        reported: &["good-padded"],
+    },
+    Case {
+        file: "no-line-end.csv.zst",
+        status: "cut",
+        detail: "stopped after row 1: row 2 is longer than 256 MiB (no line end?); the rest of \
+                 the file is not read",
+        skipped: &[],
+        warnings: &[],
+        warning_text: "no-line-end.csv.zst: cut: stopped after row 1",
+        exit: 1,
+        reported: &["good-nolineend"],
+    },
 ];
 
 #[test]
