@@ -34,11 +34,9 @@ pub struct Worker<'a> {
     op_buf: String,
     /// The start of the current row, for errors.csv.
     excerpt_buf: Vec<u8>,
-    /// `--audit-only`: count rows and read CreationTime only.
+    /// `--audit-only`: read each row's Operation, CreationTime and MeetingDetailId only.
     audit_only: bool,
     overlap: bool,
-    creation_key: memchr::memmem::Finder<'static>,
-    operation_key: memchr::memmem::Finder<'static>,
     pub partial: Partial,
 }
 
@@ -107,8 +105,6 @@ impl<'a> Worker<'a> {
             excerpt_buf: Vec::with_capacity(ERROR_EXCERPT_BYTES),
             audit_only,
             overlap,
-            creation_key: memchr::memmem::Finder::new(b"\"CreationTime\""),
-            operation_key: memchr::memmem::Finder::new(b"\"Operation\""),
             partial: Partial::default(),
         }
     }
@@ -216,17 +212,7 @@ impl<'a> Worker<'a> {
         mut reported: u64,
     ) -> FileScan {
         let Worker {
-            ui,
-            claims,
-            scanner,
-            parser,
-            op_buf,
-            excerpt_buf,
-            partial,
-            audit_only,
-            creation_key,
-            operation_key,
-            ..
+            ui, claims, scanner, parser, op_buf, excerpt_buf, partial, audit_only, ..
         } = self;
         let audit_only = *audit_only;
         let (name, window) = (file.name.as_str(), file.window);
@@ -272,30 +258,40 @@ impl<'a> Worker<'a> {
                 .and_then(|f| crate::timestamp::parse(f.trim_ascii()));
             let outcome: Result<(), Skip> = 'row: {
                 if audit_only {
-                    let Some(json) = record.field(cols.audit_data) else {
+                    let Some(json) = record.field_mut(cols.audit_data) else {
                         break 'row Err(Skip::TooFewFields);
                     };
-                    // Without parsing, a last row whose JSON does not close is the sign of a cut.
-                    if at_eof && !json.trim_ascii_end().ends_with(b"}") {
-                        break 'row Err(Skip::InvalidJson);
-                    }
-                    let time = crate::audit::peek_string(json, creation_key)
-                        .and_then(crate::timestamp::parse)
-                        .or(column_time);
-                    let op = match op_col {
-                        Some(op) => Cow::Borrowed(op),
-                        None => crate::audit::peek_string(json, operation_key)
-                            .map_or(Cow::Borrowed(""), String::from_utf8_lossy),
+                    let mut tally = |op: Option<&str>, time: Option<Ts>, meeting_id: bool| {
+                        audit_only_tally(
+                            partial,
+                            &mut scan,
+                            window,
+                            op_col.or(op),
+                            time.or(column_time),
+                            meeting_id,
+                        )
                     };
-                    partial.counts.count_operation(&op);
-                    if is_meeting_operation(&op) {
-                        scan.meeting_records += 1;
+                    if let Some(p) = crate::audit::peek(json) {
+                        break 'row tally(p.operation.as_deref(), p.creation_time, p.meeting_id);
                     }
-                    if let Some(t) = time {
-                        partial.counts.saw_time(t);
-                        scan.saw_time(t, window);
+                    // Not sure of it: the full parser reads the row, as a full run does.
+                    let mut read = |json: &mut [u8]| {
+                        parser.with_record(json, |rec| match rec {
+                            Err(AuditError::NotJson) => Err(Skip::InvalidJson),
+                            Err(AuditError::NotObject) => Err(Skip::NotAnObject),
+                            Ok(r) => tally(
+                                r.operation.as_deref(),
+                                r.creation_time,
+                                r.meeting_id.is_some(),
+                            ),
+                        })
+                    };
+                    let outcome = read(json);
+                    if outcome == Err(Skip::InvalidJson) && std::str::from_utf8(json).is_err() {
+                        let mut fixed = String::from_utf8_lossy(json).into_owned().into_bytes();
+                        break 'row read(&mut fixed);
                     }
-                    break 'row Ok(());
+                    break 'row outcome;
                 }
                 let Some(json) = record.field_mut(cols.audit_data) else {
                     break 'row Err(Skip::TooFewFields);
@@ -339,6 +335,33 @@ impl<'a> Worker<'a> {
             ui.advance(scan.csv_bytes - reported);
         }
         scan
+    }
+}
+
+/// Counts a row of `--audit-only` as `use_record` counts it in a full run: its operation, its
+/// time, a meeting record, and the one reason a meeting record is skipped.
+fn audit_only_tally(
+    partial: &mut Partial,
+    scan: &mut FileScan,
+    window: Option<(Ts, Ts)>,
+    op: Option<&str>,
+    time: Option<Ts>,
+    meeting_id: bool,
+) -> Result<(), Skip> {
+    let op = op.unwrap_or("");
+    partial.counts.count_operation(op);
+    if let Some(t) = time {
+        partial.counts.saw_time(t);
+        scan.saw_time(t, window);
+    }
+    if !is_meeting_operation(op) {
+        return Ok(());
+    }
+    scan.meeting_records += 1;
+    if meeting_id {
+        Ok(())
+    } else {
+        Err(Skip::MissingMeetingId)
     }
 }
 

@@ -714,3 +714,52 @@ fn control_characters_in_file_names_and_non_utf8_names_stay_apart() {
         .collect();
     assert_eq!(names, ["a/x\\xfe.csv", "a/x\\xff.csv", "a/y\\nz.csv"]);
 }
+
+#[test]
+fn audit_only_reads_every_row_as_a_full_run_does() {
+    let t = TestDir::new();
+    let rows = [
+        // A nested CreationTime (earlier) beside the record's own.
+        r#"{"Id":"a1","Operation":"MeetingParticipantDetail","MeetingDetailId":"m","CreationTime":"2024-03-05T10:00:00","Attendees":[{"CreationTime":"2024-03-01T00:00:00","Operation":"Nested"}]}"#,
+        // A repeated key: the last one counts.
+        r#"{"Id":"a2","Operation":"Other","MeetingDetailId":"m","Operation":"MeetingParticipantDetail","CreationTime":"2024-03-05T11:00:00"}"#,
+        // Escaped keys and values.
+        r#"{"Id":"a3","Operation":"MeetingParticipantDetail","MeetingDetailId":"m","CreationTime":"2024-03-09T00:00:00"}"#,
+        // A meeting record without MeetingDetailId, and one whose id is null.
+        r#"{"Id":"a4","Operation":"MeetingParticipantDetail","CreationTime":"2024-03-05T12:00:00"}"#,
+        r#"{"Id":"a5","Operation":"MeetingParticipantDetail","MeetingDetailId":"m","MeetingDetailId":null}"#,
+        // Not JSON, though it closes with a brace; and a JSON array.
+        r#"{"Id":"a6","Operation":"MeetingParticipantDetail","MeetingDetailId":"m","x":tru}"#,
+        r#"[{"Operation":"MeetingParticipantDetail"}]"#,
+        // Pretty-printed: the full parser reads it.
+        "{\n  \"Id\": \"a7\",\n  \"Operation\": \"MeetingParticipantDetail\",\n  \"MeetingDetailId\": \"m\",\n  \"CreationTime\": \"2024-03-04T00:00:00\"\n}",
+    ];
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["Operation", "AuditData"]).expect("csv");
+    for row in rows {
+        w.write_record(["", row]).expect("csv");
+    }
+    std::fs::write(t.join("keys.csv"), w.into_inner().expect("csv")).expect("write");
+    let inputs =
+        ["keys.csv".to_string(), testdata("bad"), testdata("sample"), testdata("fixtures")];
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let full = t.run_out("full", &inputs);
+    let fast = t.run_out("fast", &[&["--audit-only"][..], &inputs].concat());
+    assert_eq!(code(&full), code(&fast), "{}", stderr(&fast));
+    for report in ["truncation.csv", "coverage.csv", "errors.csv"] {
+        crate::util::assert_text(
+            report,
+            &t.read(&format!("full/{report}")),
+            &t.read(&format!("fast/{report}")),
+        );
+    }
+    let row = t
+        .read("fast/truncation.csv")
+        .lines()
+        .find(|l| l.starts_with("keys.csv"))
+        .map(str::to_string);
+    assert_eq!(
+        row.as_deref(),
+        Some("keys.csv,csv,1025,8,6,2024-03-04T00:00:00,2024-03-09T00:00:00,,,complete,")
+    );
+}
