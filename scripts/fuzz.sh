@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of the CSV scanner and the AuditData extractor (cargo-fuzz, nightly
-# toolchain), seeded from testdata/. Crashes land in scripts/fuzz/artifacts/; turn each into a
-# regression test.   scripts/fuzz.sh [SECONDS per target, default 60]
+# Bounded fuzzing (cargo-fuzz, nightly toolchain), seeded from testdata/:
+#   csvscan    the CSV scanner, whole and in pieces (fast path against csv-core)
+#   auditdata  the AuditData extractor, and --audit-only's reader against the full parser
+#   reader     any bytes as a file, plain and compressed, read fully and audit-only
+#   usersdb    the users-database parser
+# Crashes land in scripts/fuzz/artifacts/; turn each into a regression test.
+#   scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata reader usersdb)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 corpus=scripts/fuzz/corpus
-mkdir -p "$corpus/csvscan" "$corpus/auditdata"
+mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/reader" "$corpus/usersdb"
 find testdata -name '*.csv' -size -200k -exec cp {} "$corpus/csvscan/" \;
+# The reader gets the small files of every kind, compressed ones included.
+# (not no-line-end.csv.zst: 300 MB decoded, it would take most of the time of a short run)
+find testdata/bad testdata/compressed testdata/fixtures -type f -size -64k \
+    ! -name no-line-end.csv.zst -exec cp {} "$corpus/reader/" \;
+printf 'u-1,ann@contoso.com\n\xef\xbb\xbfU-2, "b@x"\r\nnot a pair\n' > "$corpus/usersdb/seed"
 # AuditData seeds: the JSON of the fixtures' rows.
 python3 - "$corpus/auditdata" <<'PY'
 import csv, glob, hashlib, sys
@@ -24,7 +36,10 @@ for path in glob.glob('testdata/fixtures/**/*.csv', recursive=True):
             data = row[i].encode()
             open(f'{sys.argv[1]}/{hashlib.sha1(data).hexdigest()}', 'wb').write(data)
 PY
-for target in csvscan auditdata; do
+# The reader writes each input to a file: keep those in memory.
+export TMPDIR=/dev/shm
+for target in "${targets[@]}"; do
     cargo +nightly fuzz run --fuzz-dir scripts/fuzz "$target" "$corpus/$target" -- \
-        -max_total_time="$secs" -max_len=65536 -rss_limit_mb=4096
+        -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=60 \
+        -print_final_stats=1 -close_fd_mask=2
 done

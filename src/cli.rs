@@ -17,16 +17,17 @@ Examples:
   tala-bulk --jobs 32 --out /srv/r archive/   32 worker threads, reports into /srv/r
   tala-bulk exports/*.csv.zst            compressed exports are read as they are
   cat export.csv | tala-bulk             one export from stdin
-  tala-bulk --audit-only archive/        only truncation.csv and coverage.csv, fast
+  tala-bulk --audit-only archive/        only truncation.csv, coverage.csv, errors.csv: fast
   cat export.csv | tala-bulk -o > organizers.csv   one report to stdout, like tala
   tala-bulk -d --cidr 10.0.0.0/8 -u users.csv x.csv   readable disconnections on 10/8
   tala-bulk show --oneline export.csv    one line per audit record, any operation
 
 Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json,
-truncation.csv (one row per input file) and coverage.csv (gaps, capped-only windows,
-re-export pieces).
+truncation.csv (one row per input file), coverage.csv (gaps, capped-only windows, re-export
+pieces) and errors.csv. The whole set replaces the previous one in one step.
 Exit codes: 0 success; 1 reports written but some rows or files were skipped;
-            2 usage error; 3 fatal error (previous reports left untouched).";
+            2 usage error; 3 fatal error (previous reports left untouched);
+            4 no audit export found in the input (nothing written).";
 
 /// Raw flags as clap sees them.
 #[derive(Parser, Debug)]

@@ -36,7 +36,7 @@ pub struct ArchiveFile {
 }
 
 impl ArchiveFile {
-    fn new(name: String, origin: Origin) -> ArchiveFile {
+    pub fn new(name: String, origin: Origin) -> ArchiveFile {
         let window = window_from_name(&name);
         ArchiveFile { name, origin, window }
     }

@@ -1,27 +1,29 @@
-//! The AuditData extractor on any bytes: the typed record, the raw value `show` walks, and the
-//! key peeking of `--audit-only`. No panic.
+//! The AuditData extractor on any bytes: the typed record, the raw value `show` walks, and
+//! `--audit-only`'s one-pass reader, which must read whatever it reads exactly as the full
+//! parser does. No panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tala_bulk::audit::{peek_string, AuditParser};
+use tala_bulk::audit::{peek, AuditParser};
 use tala_bulk::timestamp;
 
 fuzz_target!(|data: &[u8]| {
     let mut parser = AuditParser::new();
     let mut buf = data.to_vec();
-    parser.with_record(&mut buf, |rec| {
-        if let Ok(rec) = rec {
-            let _ = rec.is_meeting_detail();
+    let full = parser.with_record(&mut buf, |rec| {
+        rec.map(|rec| {
             for a in &rec.attendees {
                 let _ = (a.key.len(), a.upn.len());
             }
-        }
+            (rec.operation.map(|c| c.into_owned()), rec.creation_time, rec.meeting_id.is_some())
+        })
     });
     let mut buf = data.to_vec();
     parser.with_value(&mut buf, |v| v.is_some());
-    let key = memchr::memmem::Finder::new(b"\"CreationTime\"");
-    if let Some(t) = peek_string(data, &key) {
-        if let Some(ts) = timestamp::parse(t) {
+    if let Some(p) = peek(data) {
+        let fast = (p.operation.map(|c| c.into_owned()), p.creation_time, p.meeting_id);
+        assert_eq!(full, Ok(fast));
+        if let Some(ts) = p.creation_time {
             assert_eq!(timestamp::parse(timestamp::format(ts).as_bytes()), Some(ts));
         }
     }

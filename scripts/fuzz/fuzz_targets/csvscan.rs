@@ -1,5 +1,5 @@
-//! The CSV record scanner on any bytes, whole (as from a memory map) and in small pieces (as
-//! from a decoder): no panic, and both ways yield the same records, offsets and end flags.
+//! The CSV record scanner on any bytes, whole (in one buffer) and in small pieces (as from a
+//! decoder): no panic, and both ways yield the same records, offsets and end flags.
 //! Whole input takes the scanner's fast path wherever a record's shape allows; 7-byte pieces
 //! almost never do, so this also checks the fast path against csv-core.
 #![no_main]
