@@ -21,6 +21,7 @@ pub mod intern; // string interning for compact state
 pub mod lock; // lock files: one run per output directory, one writer per users database
 pub mod meetings; // merged records → meetings, connections, disconnection groups
 pub mod messages; // stderr: warnings above the progress bar
+pub mod peek; // --audit-only's one-pass reader of Operation and CreationTime
 pub mod report; // atomic report writers, summary
 pub mod show; // `show`: records printed readably, streamed
 pub mod testhook; // TALA_BULK_CRASH_AT: stop a run at a named step, for crash tests

@@ -271,7 +271,7 @@ impl<'a> Worker<'a> {
                             meeting_id,
                         )
                     };
-                    if let Some(p) = crate::audit::peek(json) {
+                    if let Some(p) = crate::peek::peek(json) {
                         break 'row tally(p.operation.as_deref(), p.creation_time, p.meeting_id);
                     }
                     // Not sure of it: the full parser reads the row, as a full run does.

@@ -100,6 +100,18 @@ impl Background {
     fn wait(mut self) -> Output {
         self.0.take().expect("running").wait_with_output().expect("wait")
     }
+
+    /// Waits at most `secs` seconds; `None` if the run is still going (it is then killed).
+    fn wait_at_most(mut self, secs: u64) -> Option<Output> {
+        let child = self.0.as_mut().expect("running");
+        for _ in 0..secs * 100 {
+            if child.try_wait().expect("try_wait").is_some() {
+                return Some(self.wait());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
+    }
 }
 
 impl Drop for Background {
@@ -566,6 +578,37 @@ fn a_very_deep_directory_tree_is_walked() {
     let o = t.run_out("r", &["deep"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
+}
+
+/// Unmounts a scratch file system even when an assertion fails.
+struct Mount(std::path::PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_out_or_users_directory_is_found_before_reading() {
+    let t = TestDir::new();
+    let ro = t.join("ro");
+    std::fs::create_dir(&ro).expect("mkdir");
+    let mut mount = Command::new("mount");
+    mount.args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"]).arg(&ro);
+    assert!(mount.status().expect("mount").success(), "tests run as root");
+    let _mount = Mount(ro.clone());
+    // The input is a pipe nobody writes: a run that started reading would wait forever.
+    mkfifo(&t.join("never.fifo"));
+    for (args, message) in [
+        (vec!["--out", "ro/r"], "cannot write in"),
+        (vec!["--out", "r", "-u", "ro/users.csv"], "its directory"),
+    ] {
+        let run = Background::spawn(t.cmd().args(&args).arg("never.fifo"));
+        let o = run.wait_at_most(20).unwrap_or_else(|| panic!("{args:?}: it went on to read"));
+        assert_eq!(code(&o), 3, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("Read-only file system"), "{args:?}: {}", stderr(&o));
+    }
 }
 
 // ---- Wrong or unclear output ----
