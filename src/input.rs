@@ -94,7 +94,21 @@ impl<R: Read> StreamFeed<R> {
     /// A feed refilled `window` bytes at a time (at least 4); small windows are for tests and
     /// fuzzing, where every record should cross refills.
     pub fn with_window(reader: R, window: usize) -> StreamFeed<R> {
-        StreamFeed { reader, buf: vec![0; window.max(4)], start: 0, end: 0, total: 0 }
+        StreamFeed::with_buffer(reader, vec![0; window.max(4)])
+    }
+
+    /// A feed that reads into `buf` (of at least 4 bytes), a buffer kept from an earlier feed:
+    /// a worker reading thousands of small files allocates its window once.
+    pub fn with_buffer(reader: R, mut buf: Vec<u8>) -> StreamFeed<R> {
+        if buf.len() < 4 {
+            buf.resize(STREAM_WINDOW, 0);
+        }
+        StreamFeed { reader, buf, start: 0, end: 0, total: 0 }
+    }
+
+    /// The buffer, for the next feed.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 }
 
@@ -233,6 +247,14 @@ impl Opened {
     /// Runs `f` with a [`Feed`] over the (decoded) bytes.
     pub fn with_feed<T>(self, f: impl FnOnce(&mut dyn Feed) -> T) -> T {
         f(&mut StreamFeed::new(self.reader))
+    }
+
+    /// [`Opened::with_feed`] reading into `buf`, which is handed back for the next file.
+    pub fn with_feed_in<T>(self, buf: &mut Vec<u8>, f: impl FnOnce(&mut dyn Feed) -> T) -> T {
+        let mut feed = StreamFeed::with_buffer(self.reader, std::mem::take(buf));
+        let out = f(&mut feed);
+        *buf = feed.into_buffer();
+        out
     }
 }
 

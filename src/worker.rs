@@ -34,6 +34,8 @@ pub struct Worker<'a> {
     op_buf: String,
     /// The start of the current row, for errors.csv.
     excerpt_buf: Vec<u8>,
+    /// The window files are read into, kept from file to file.
+    window: Vec<u8>,
     /// `--audit-only`: read each row's Operation, CreationTime and MeetingDetailId only.
     audit_only: bool,
     overlap: bool,
@@ -103,6 +105,7 @@ impl<'a> Worker<'a> {
             parser: AuditParser::new(),
             op_buf: String::new(),
             excerpt_buf: Vec::with_capacity(ERROR_EXCERPT_BYTES),
+            window: Vec::new(),
             audit_only,
             overlap,
             partial: Partial::default(),
@@ -124,8 +127,11 @@ impl<'a> Worker<'a> {
                 let opened = if self.overlap { opened.overlap_decoding() } else { opened };
                 let (format, disk_bytes) = (opened.format_name(), opened.disk_bytes);
                 let progress_by_chunks = format == input::Format::Csv.name();
-                let scan =
-                    opened.with_feed(|feed| self.scan(index, file, feed, progress_by_chunks));
+                let mut window = std::mem::take(&mut self.window);
+                let scan = opened.with_feed_in(&mut window, |feed| {
+                    self.scan(index, file, feed, progress_by_chunks)
+                });
+                self.window = window;
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
                 self.ui.advance(disk_bytes.unwrap_or(0).saturating_sub(reported));
                 finish_file(
@@ -154,8 +160,10 @@ impl<'a> Worker<'a> {
         part: &Part,
     ) -> FileScan {
         self.scanner.resume_at(part.start, part.row);
-        let mut feed = StreamFeed::new(reader);
-        self.scan_rows(index, file, cols, &mut feed, true, part.start)
+        let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut self.window));
+        let scan = self.scan_rows(index, file, cols, &mut feed, true, part.start);
+        self.window = feed.into_buffer();
+        scan
     }
 
     fn scan(
