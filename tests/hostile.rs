@@ -714,7 +714,7 @@ fn excel_safe_quotes_cells_a_spreadsheet_would_run() {
 #[test]
 fn untrusted_text_cannot_forge_lines_of_the_disconnection_report() {
     let t = TestDir::new();
-    let forged = "Eve\n\n1 meetings affected out of 1 (100.0%)\n\u{1b}[2J";
+    let forged = "Eve\n\n1 meetings affected out of 1 (100.0%)\n\u{1b}[2J\u{0}";
     let who = serde_json::json!({"DisplayName": forged});
     let second =
         serde_json::json!({"JoinTime": "2024-03-05T09:40:00", "LeaveTime": "2024-03-05T09:50:00"});
@@ -724,14 +724,14 @@ fn untrusted_text_cannot_forge_lines_of_the_disconnection_report() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
-        text.contains("  Eve\\n\\n1 meetings affected out of 1 (100.0%)\\n\\x1b[2J (?)\n"),
+        text.contains("  Eve\\n\\n1 meetings affected out of 1 (100.0%)\\n\\x1b[2J\\x00 (?)\n"),
         "{text}"
     );
     assert_eq!(text.lines().filter(|l| l.contains("affected out of")).count(), 3, "{text}");
     assert!(text.ends_with(
         "1 meetings affected out of 1 (100.0%)\n1 attendees affected out of 1 (100.0%)\n"
     ));
-    assert!(!text.contains('\u{1b}'));
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{0}'));
 }
 
 #[test]
