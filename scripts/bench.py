@@ -13,8 +13,8 @@ and peak RSS (from wait4, per process):
   zstd -dc x N          the decompression limit: the .zst files decompressed to /dev/null by N
                         parallel zstd processes
   tala-bulk             --jobs 1 and --jobs N on the plain archive, --jobs N on the .zst one,
-                        and --jobs N on the plain archive plus a copy of it (every record a
-                        duplicate: peak RSS should barely move)
+                        --jobs N on the plain archive plus a copy of it (every record a
+                        duplicate: peak RSS should barely move), and --audit-only
   duckdb                the same three reports as SQL over the same CSVs (DuckDB from PyPI in a
                         venv under target/bench/), on N threads
 
@@ -179,6 +179,8 @@ def main():
         (f"tala-bulk --jobs {n} (.zst)", [exe, "-q", "--jobs", str(n), "--out", str(out), str(zst)]),
         (f"tala-bulk --jobs {n} (archive + copy)",
          [exe, "-q", "--jobs", str(n), "--out", str(out), str(plain), str(copy)]),
+        (f"tala-bulk --jobs {n} --audit-only",
+         [exe, "-q", "--jobs", str(n), "--audit-only", "--out", str(BENCH / "out-audit"), str(plain)]),
     ]
     if not args.no_duckdb:
         py = ensure_duckdb()
@@ -212,6 +214,8 @@ def main():
     print(f"- tala-bulk --jobs {n} (.zst) / zstd -dc x{n}: "
           f"{w(f'tala-bulk --jobs {n} (.zst)') / w(f'zstd -dc x{n} (.zst)'):.1f}x")
     print(f"- jobs 1 / jobs {n}: {w('tala-bulk --jobs 1') / w(f'tala-bulk --jobs {n}'):.2f}x faster")
+    print(f"- --audit-only / full run (--jobs {n}): "
+          f"{w(f'tala-bulk --jobs {n}') / w(f'tala-bulk --jobs {n} --audit-only'):.1f}x faster")
     twice = results[f"tala-bulk --jobs {n} (archive + copy)"][1] / results[f"tala-bulk --jobs {n}"][1]
     print(f"- peak RSS, archive + copy / archive: {twice:.2f}")
     if not args.no_duckdb:
