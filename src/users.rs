@@ -26,6 +26,9 @@ use crate::testhook;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Malformed lines named one by one on stderr; the rest are counted in one line.
+const MALFORMED_SHOWN: usize = 10;
+
 pub struct UsersDb {
     /// The path as given, for messages.
     shown: String,
@@ -179,8 +182,13 @@ impl UsersDb {
             remove_stale_temporaries(&dir, &db.temp_prefix());
         }
         let shown = &db.shown;
-        for line in &malformed {
+        // The first few, as for rows: a file given by mistake could have millions.
+        for line in malformed.iter().take(MALFORMED_SHOWN) {
             ui.warn(format_args!("{shown}: line {line}: not UUID,EMAIL; kept as it is"));
+        }
+        if malformed.len() > MALFORMED_SHOWN {
+            let more = malformed.len() - MALFORMED_SHOWN;
+            ui.warn(format_args!("{shown}: {more} more lines that are not UUID,EMAIL; kept"));
         }
         let mut known = HashMap::new();
         for (uuid, email) in pairs {

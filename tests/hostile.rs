@@ -296,6 +296,19 @@ fn values_that_would_break_a_line_never_reach_the_users_database() {
 }
 
 #[test]
+fn a_users_database_of_malformed_lines_names_ten_and_counts_the_rest() {
+    let t = TestDir::new();
+    let junk: String = (0..5_000).map(|i| format!("junk line {i}\n")).collect();
+    std::fs::write(t.join("users.csv"), &junk).expect("write");
+    let o = t.run_out("r", &["-u", "users.csv", &testdata("fixtures/dedup")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("not UUID,EMAIL; kept as it is").count(), 10, "{err}");
+    assert!(err.contains("users.csv: 4990 more lines that are not UUID,EMAIL; kept"), "{err}");
+    assert!(t.read("users.csv").starts_with(&junk), "the lines stay as they were");
+}
+
+#[test]
 fn a_bom_in_the_users_database_does_not_hide_the_first_uuid() {
     let t = TestDir::new();
     std::fs::write(t.join("users.csv"), "\u{feff}U-D1,custom@contoso.com\n").expect("write");
