@@ -4,10 +4,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use tala_bulk::aggregate::{position, Partial};
-use tala_bulk::audit::AuditParser;
-use tala_bulk::csvscan::{Columns, Scanner};
-use tala_bulk::input::SliceFeed;
+use tala_bulk::extract::auditdata::AuditParser;
+use tala_bulk::source::csv::{Columns, Scanner};
+use tala_bulk::source::input::SliceFeed;
+use tala_bulk::state::partial::{position, Partial};
 
 /// The sample archive's files, each as bytes.
 fn sample() -> Vec<Vec<u8>> {
@@ -23,7 +23,7 @@ fn sample() -> Vec<Vec<u8>> {
 
 fn scan_all(
     files: &[Vec<u8>],
-    mut each: impl FnMut(usize, Columns, &mut tala_bulk::csvscan::Record<'_>),
+    mut each: impl FnMut(usize, Columns, &mut tala_bulk::source::csv::Record<'_>),
 ) {
     let mut scanner = Scanner::new();
     for (i, data) in files.iter().enumerate() {

@@ -23,7 +23,7 @@ pub struct NothingRead(String);
 
 impl NothingRead {
     pub fn new(
-        files: &[crate::aggregate::FileReport],
+        files: &[crate::state::files::FileReport],
         had_out_dir: bool,
         out_dir: &std::path::Path,
     ) -> NothingRead {

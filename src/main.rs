@@ -3,15 +3,15 @@
 
 use std::process::ExitCode;
 
-use tala_bulk::{cli, exit};
+use tala_bulk::{exit, flags};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let config = match cli::parse_args(std::env::args_os()) {
+    let config = match flags::parse_args(std::env::args_os()) {
         Ok(config) => config,
-        Err(cli::ArgsOutcome::Exit(code)) => return ExitCode::from(code),
+        Err(flags::ArgsOutcome::Exit(code)) => return ExitCode::from(code),
     };
     match tala_bulk::run(config) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),

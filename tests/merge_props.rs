@@ -3,12 +3,13 @@
 
 use proptest::prelude::*;
 
-use tala_bulk::aggregate::{Claims, Partial};
-use tala_bulk::discover::{self, ArchiveFile};
-use tala_bulk::meetings::{self, AllConnections};
+use tala_bulk::analyze::meetings::{self, AllConnections};
 use tala_bulk::messages::Ui;
+use tala_bulk::read::worker::Worker;
 use tala_bulk::report::{audit, tables};
-use tala_bulk::worker::Worker;
+use tala_bulk::source::discover::{self, ArchiveFile};
+use tala_bulk::state::claims::Claims;
+use tala_bulk::state::partial::Partial;
 use tala_bulk::Input;
 
 use crate::util::testdata;

@@ -6,9 +6,9 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::aggregate::FileReport;
-use crate::coverage::Window;
+use crate::analyze::coverage::Window;
 use crate::escape;
+use crate::state::files::{ErrorRow, FileReport};
 use crate::timestamp::{self, Ts};
 
 pub const TRUNCATION: &str = "truncation.csv";
@@ -95,11 +95,11 @@ pub const ERRORS_HEADER: [&str; 4] = ["file", "row", "reason", "excerpt"];
 /// not be fully read, in archive order, so an admin can find them without running again.
 pub fn write_errors(
     out: impl Write,
-    partial: &crate::aggregate::Partial,
+    partial: &crate::state::partial::Partial,
     excel_safe: bool,
 ) -> Result<()> {
     let cell = |s: &str| escape::excel_cell(s, excel_safe).into_owned();
-    let mut rows: Vec<&crate::aggregate::ErrorRow> = partial.errors.iter().collect();
+    let mut rows: Vec<&ErrorRow> = partial.errors.iter().collect();
     rows.sort_by_key(|e| (e.file, e.row));
     let mut w = csv::WriterBuilder::new().from_writer(out);
     w.write_record(ERRORS_HEADER)?;

@@ -1,7 +1,7 @@
 //! Report: writes what the run found. Every report is written into a new directory, and that
 //! directory takes the place of `--out` in one step once all of them are complete
 //! ([`outdir`]), so a run that dies (or a full disk) leaves the previous reports as they were.
-//! Previous stage: `meetings`.
+//! Previous stage: `analyze`.
 
 pub mod audit;
 pub mod outdir;

@@ -8,12 +8,12 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use crate::analyze::meetings::{device_label, Meetings};
+use crate::analyze::users::UsersDb;
 use crate::escape;
-use crate::intern::Interner;
-use crate::meetings::{device_label, Meetings};
 use crate::report::tables::email;
+use crate::state::intern::Interner;
 use crate::timestamp::{self, Ts};
-use crate::users::UsersDb;
 
 /// `HH:MM:SS` when `t` falls on `day` (the meeting's date), the full timestamp otherwise.
 fn clock(t: Option<Ts>, day: Option<&str>) -> String {

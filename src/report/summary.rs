@@ -6,12 +6,13 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::aggregate::{FileStatus, Partial, Skip, Warn};
-use crate::audit::MEETING_OPERATION;
-use crate::config::Config;
-use crate::coverage::{Kind, Window};
+use crate::analyze::coverage::{Kind, Window};
+use crate::analyze::meetings::Meetings;
 use crate::escape;
-use crate::meetings::Meetings;
+use crate::extract::auditdata::MEETING_OPERATION;
+use crate::flags::config::Config;
+use crate::state::files::{FileStatus, Skip, Warn};
+use crate::state::partial::Partial;
 use crate::timestamp;
 
 pub const SUMMARY: &str = "summary.json";
@@ -108,7 +109,7 @@ impl Summary {
         let meeting_records = c
             .by_operation
             .iter()
-            .filter(|(op, _)| crate::audit::is_meeting_operation(op))
+            .filter(|(op, _)| crate::extract::auditdata::is_meeting_operation(op))
             .map(|(_, n)| n)
             .sum();
         let mb = c.csv_bytes as f64 / 1e6;
@@ -227,7 +228,7 @@ impl Summary {
         let other: u64 = self
             .records_by_operation
             .iter()
-            .filter(|(op, _)| !crate::audit::is_meeting_operation(op))
+            .filter(|(op, _)| !crate::extract::auditdata::is_meeting_operation(op))
             .map(|(_, n)| n)
             .sum();
         let skipped: u64 = self.rows_skipped.values().sum();

@@ -8,11 +8,11 @@ use std::io::Write;
 use anyhow::Result;
 use rayon::prelude::*;
 
+use crate::analyze::meetings::{Connection, Meeting, Meetings, NO_DEVICE};
+use crate::analyze::users::UsersDb;
 use crate::escape;
-use crate::intern::{Interner, Sym};
-use crate::meetings::{Connection, Meeting, Meetings, NO_DEVICE};
+use crate::state::intern::{Interner, Sym};
 use crate::timestamp::{self, Ts};
-use crate::users::UsersDb;
 
 pub const ORGANIZERS: &str = "organizers.csv";
 pub const ATTENDEES: &str = "attendees.csv";
@@ -310,6 +310,6 @@ mod tests {
             "Zoë".as_bytes(),
         ];
         assert_eq!(got, expected);
-        assert_eq!(fields.get(crate::intern::EMPTY), b"");
+        assert_eq!(fields.get(crate::state::intern::EMPTY), b"");
     }
 }

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tala_bulk::audit::AuditParser;
-use tala_bulk::peek::peek;
+use tala_bulk::extract::auditdata::AuditParser;
+use tala_bulk::extract::peek::peek;
 use tala_bulk::timestamp;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tala_bulk::csvscan::{Columns, Scanner};
-use tala_bulk::input::{Feed, SliceFeed, StreamFeed};
+use tala_bulk::source::csv::{Columns, Scanner};
+use tala_bulk::source::input::{Feed, SliceFeed, StreamFeed};
 
 type Read = (u64, u64, bool, Vec<Vec<u8>>);
 

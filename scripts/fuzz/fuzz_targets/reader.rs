@@ -8,10 +8,11 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use tala_bulk::aggregate::{Claims, FileReport};
-use tala_bulk::discover::{ArchiveFile, Origin};
+use tala_bulk::state::claims::Claims;
+use tala_bulk::state::files::FileReport;
+use tala_bulk::source::discover::{ArchiveFile, Origin};
 use tala_bulk::messages::Ui;
-use tala_bulk::worker::Worker;
+use tala_bulk::read::worker::Worker;
 
 fn read(path: &std::path::Path, audit_only: bool) -> FileReport {
     let ui = Ui::new(0, 0, false);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tala_bulk::users::{parse, storable};
+use tala_bulk::analyze::users::{parse, storable};
 
 fuzz_target!(|data: &[u8]| {
     let (pairs, malformed) = parse(data);

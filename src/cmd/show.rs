@@ -16,12 +16,12 @@ use anyhow::Result;
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
-use crate::audit::{text, AuditParser};
-use crate::config::Config;
-use crate::csvscan::{Columns, Scanner};
-use crate::discover;
 use crate::escape;
-use crate::input;
+use crate::extract::auditdata::{text, AuditParser};
+use crate::flags::config::Config;
+use crate::source::csv::{Columns, Scanner};
+use crate::source::discover;
+use crate::source::input;
 
 /// RecordType and UserType names (Office 365 Management Activity API), embedded so the binary
 /// needs no data files. New values keep appearing: unknown numbers print as numbers.

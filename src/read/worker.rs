@@ -5,12 +5,16 @@
 
 use std::borrow::Cow;
 
-use crate::aggregate::{position, Claims, FileReport, FileStatus, Partial, Skip, Warn};
-use crate::audit::{is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField};
-use crate::csvscan::{Columns, Part, Record, Scanner};
-use crate::discover::ArchiveFile;
-use crate::input::{self, Feed, StreamFeed};
+use crate::extract::auditdata::{
+    is_meeting_operation, AuditError, AuditParser, AuditRecord, TimeField,
+};
 use crate::messages::Ui;
+use crate::source::csv::{Columns, Part, Record, Scanner};
+use crate::source::discover::ArchiveFile;
+use crate::source::input::{self, Feed, StreamFeed};
+use crate::state::claims::Claims;
+use crate::state::files::{FileReport, FileStatus, Skip, Warn};
+use crate::state::partial::{position, Partial};
 use crate::timestamp::Ts;
 
 /// Row counts at which an export was probably cut by the service (SPEC 1.1): a one-call
@@ -279,7 +283,7 @@ impl<'a> Worker<'a> {
                             meeting_id,
                         )
                     };
-                    if let Some(p) = crate::peek::peek(json) {
+                    if let Some(p) = crate::extract::peek::peek(json) {
                         break 'row tally(p.operation.as_deref(), p.creation_time, p.meeting_id);
                     }
                     // Not sure of it: the full parser reads the row, as a full run does.
@@ -488,7 +492,7 @@ struct RowCtx<'c, 'u> {
     ui: &'u Ui,
     name: &'c str,
     row: u64,
-    pos: crate::aggregate::Pos,
+    pos: crate::state::partial::Pos,
     hash: u64,
     claims: Option<&'u Claims>,
     op_col: Option<&'c str>,

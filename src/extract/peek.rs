@@ -354,7 +354,7 @@ fn unescape(raw: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{AuditError, AuditParser};
+    use crate::extract::auditdata::{AuditError, AuditParser};
 
     /// What a full run reads of a record's Operation, CreationTime and MeetingDetailId, or its
     /// error.

@@ -1,6 +1,7 @@
 //! Audit record: the AuditData JSON of one row, parsed with simd-json into a tape (reused per
 //! worker) and read once, key by key, into a typed record that borrows its strings from the row
-//! buffer. Only what the reports use is kept. Previous stage: `csvscan`; next: `aggregate`.
+//! buffer. Only what the reports use is kept. Previous stage: `source::csv`; next:
+//! `state`.
 
 use std::borrow::Cow;
 

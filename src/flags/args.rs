@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Parser, Subcommand};
 
-use crate::config::{Config, Input, Mode, StdoutReport, DEFAULT_ROW_CAP};
+use crate::analyze::filter::IpFilter;
 use crate::exit;
-use crate::filter::IpFilter;
+use crate::flags::config::{Config, Input, Mode, StdoutReport, DEFAULT_ROW_CAP};
 
 const EXAMPLES: &str = "\
 Examples:

@@ -1,11 +1,11 @@
-//! Aggregate: the partial state one worker builds from the records it read, and the merge that
+//! Partial: the state one worker builds from the records it read, and the merge that
 //! combines partial states. Records are kept by their Id so duplicates across overlapping
 //! exports collapse; each keeps its archive position so "first" means first in archive order
 //! however the work was split. `merge` is commutative and associative (counts add, the record
 //! with the smaller position wins, per-copy content hashes accumulate), so partials from threads
 //! today, or from other machines tomorrow, combine into the same reports. The workers of one
-//! run also share [`Claims`], an Id index that lets a later copy be counted instead of stored;
-//! it saves memory and never changes the result. Previous stage: `audit`; next: `meetings`,
+//! run also share `claims::Claims`, an Id index that lets a later copy be counted instead of stored;
+//! it saves memory and never changes the result. Previous stage: `extract`; next: `analyze::meetings`,
 //! which turns the merged records into meetings.
 
 use std::collections::BTreeMap;
@@ -13,9 +13,12 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 use smallvec::SmallVec;
 
-use crate::audit::AuditRecord;
-use crate::intern::{Interner, Sym};
+use crate::extract::auditdata::AuditRecord;
+use crate::state::intern::{Interner, Sym};
 use crate::timestamp::Ts;
+
+use super::claims::Claims;
+use super::files::{Counts, ErrorRow, FileReport, ERRORS_PER_FILE};
 
 /// Archive position: file index in the high 24 bits, byte offset of the row in the low 40.
 /// Ordering positions is archive order (SPEC 2).
@@ -26,211 +29,6 @@ const OFFSET_BITS: u32 = 40;
 
 pub fn position(file: usize, offset: u64) -> Pos {
     ((file as u64) << OFFSET_BITS) | offset.min((1 << OFFSET_BITS) - 1)
-}
-
-/// Why a row was skipped (not used for the reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Skip {
-    /// Fewer fields than the header's AuditData column needs.
-    TooFewFields,
-    /// AuditData is not valid JSON.
-    InvalidJson,
-    /// AuditData is JSON but not an object.
-    NotAnObject,
-    /// A MeetingParticipantDetail record without MeetingDetailId cannot be attributed.
-    MissingMeetingId,
-}
-
-/// Something odd about a row that was still used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Warn {
-    MissingJoinTime,
-    MissingLeaveTime,
-    InvalidJoinTime,
-    InvalidLeaveTime,
-    EmptyAttendeeKey,
-    NoAttendees,
-    RepeatedHeader,
-    MissingId,
-    JoinAfterLeave,
-    InvalidUtf8,
-}
-
-impl Skip {
-    pub const ALL: [Skip; 4] =
-        [Skip::TooFewFields, Skip::InvalidJson, Skip::NotAnObject, Skip::MissingMeetingId];
-    pub fn name(self) -> &'static str {
-        match self {
-            Skip::TooFewFields => "too_few_fields",
-            Skip::InvalidJson => "invalid_json",
-            Skip::NotAnObject => "auditdata_not_an_object",
-            Skip::MissingMeetingId => "missing_meeting_id",
-        }
-    }
-    pub fn describe(self) -> &'static str {
-        match self {
-            Skip::TooFewFields => "too few fields for the AuditData column",
-            Skip::InvalidJson => "AuditData is not valid JSON",
-            Skip::NotAnObject => "AuditData is not a JSON object",
-            Skip::MissingMeetingId => "no MeetingDetailId",
-        }
-    }
-}
-
-impl Warn {
-    pub const ALL: [Warn; 10] = [
-        Warn::MissingJoinTime,
-        Warn::MissingLeaveTime,
-        Warn::InvalidJoinTime,
-        Warn::InvalidLeaveTime,
-        Warn::EmptyAttendeeKey,
-        Warn::NoAttendees,
-        Warn::RepeatedHeader,
-        Warn::MissingId,
-        Warn::JoinAfterLeave,
-        Warn::InvalidUtf8,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Warn::MissingJoinTime => "missing_join_time",
-            Warn::MissingLeaveTime => "missing_leave_time",
-            Warn::InvalidJoinTime => "invalid_join_time",
-            Warn::InvalidLeaveTime => "invalid_leave_time",
-            Warn::EmptyAttendeeKey => "empty_attendee_key",
-            Warn::NoAttendees => "no_attendees",
-            Warn::RepeatedHeader => "repeated_header_row",
-            Warn::MissingId => "missing_record_id",
-            Warn::JoinAfterLeave => "join_after_leave",
-            Warn::InvalidUtf8 => "invalid_utf8_replaced",
-        }
-    }
-}
-
-/// Counters of everything read; all merge by addition (earliest/latest by min/max).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub disk_bytes: u64,
-    pub csv_bytes: u64,
-    pub rows: u64,
-    pub by_operation: BTreeMap<String, u64>,
-    pub skipped: [u64; Skip::ALL.len()],
-    pub warnings: [u64; Warn::ALL.len()],
-    pub earliest: Option<Ts>,
-    pub latest: Option<Ts>,
-}
-
-impl Counts {
-    pub fn count_operation(&mut self, op: &str) {
-        match self.by_operation.get_mut(op) {
-            Some(n) => *n += 1,
-            None => {
-                self.by_operation.insert(op.to_owned(), 1);
-            }
-        }
-    }
-
-    pub fn saw_time(&mut self, t: Ts) {
-        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
-        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
-    }
-
-    pub fn skipped_rows(&self) -> u64 {
-        self.skipped.iter().sum()
-    }
-
-    pub fn merge(&mut self, other: &Counts) {
-        self.disk_bytes += other.disk_bytes;
-        self.csv_bytes += other.csv_bytes;
-        self.rows += other.rows;
-        for (op, n) in &other.by_operation {
-            *self.by_operation.entry(op.clone()).or_default() += n;
-        }
-        for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
-            *a += b;
-        }
-        for (a, b) in self.warnings.iter_mut().zip(other.warnings) {
-            *a += b;
-        }
-        if let Some(t) = other.earliest {
-            self.saw_time(t);
-        }
-        if let Some(t) = other.latest {
-            self.saw_time(t);
-        }
-    }
-}
-
-/// How reading one file ended (SPEC 2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FileStatus {
-    Complete,
-    Capped,
-    Cut,
-    Empty,
-    Unreadable,
-    NotAnExport,
-}
-
-impl FileStatus {
-    pub const ALL: [FileStatus; 6] = [
-        FileStatus::Complete,
-        FileStatus::Capped,
-        FileStatus::Cut,
-        FileStatus::Empty,
-        FileStatus::Unreadable,
-        FileStatus::NotAnExport,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FileStatus::Complete => "complete",
-            FileStatus::Capped => "capped",
-            FileStatus::Cut => "cut",
-            FileStatus::Empty => "empty",
-            FileStatus::Unreadable => "unreadable",
-            FileStatus::NotAnExport => "not-an-export",
-        }
-    }
-    /// Statuses that mean some of the file's content could not be used.
-    pub fn is_problem(self) -> bool {
-        matches!(self, FileStatus::Cut | FileStatus::Unreadable | FileStatus::NotAnExport)
-    }
-}
-
-/// What one file contributed, for the summary and the truncation audit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileReport {
-    pub index: usize,
-    pub name: String,
-    pub format: &'static str,
-    pub disk_bytes: Option<u64>,
-    pub csv_bytes: u64,
-    pub rows: u64,
-    pub meeting_records: u64,
-    pub earliest: Option<Ts>,
-    pub latest: Option<Ts>,
-    /// The requested window from the file name, if it has one.
-    pub window: Option<(Ts, Ts)>,
-    /// Records whose CreationTime falls outside `window`.
-    pub outside_window: u64,
-    /// The file is an audit export: its header names an AuditData column.
-    pub export: bool,
-    pub status: FileStatus,
-    pub detail: String,
-}
-
-/// Rows listed in errors.csv per file; the rest are counted.
-pub const ERRORS_PER_FILE: usize = 100;
-
-/// One line of errors.csv: a skipped row, or a file that could not be (fully) read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorRow {
-    pub file: usize,
-    pub name: String,
-    /// `None` for a problem with the whole file.
-    pub row: Option<u64>,
-    pub reason: &'static str,
-    pub excerpt: String,
 }
 
 /// One attendee of a kept record, interned.
@@ -345,60 +143,18 @@ fn parse_uuid(s: &str) -> Option<u128> {
 
 /// A record key as two u64s, for tables of many small entries: a u128 is 16-byte aligned and
 /// would pad a 24-byte entry to 32 bytes.
-fn split_key(key: u128) -> [u64; 2] {
+pub(crate) fn split_key(key: u128) -> [u64; 2] {
     [key as u64, (key >> 64) as u64]
 }
 
 /// Both halves of a key folded together, to pick a shard: UUID bits are random enough, and
 /// folding takes in the whole of a hashed non-UUID Id too.
-fn shard_bits(key: u128) -> usize {
+pub(crate) fn shard_bits(key: u128) -> usize {
     let [low, high] = split_key(key);
     (low ^ high) as usize
 }
 
-/// Which archive position holds each record Id so far, shared by the workers of one run: a
-/// copy that comes later in archive order than one already read is only counted, not stored,
-/// so memory grows with distinct records rather than with overlapping input. An optimisation
-/// only: partial states built without it (or with copies read out of order, which are then
-/// stored) merge to the same result, because the merge itself keeps the first copy.
-pub struct Claims {
-    /// Keys as [`split_key`] gives them.
-    shards: Vec<std::sync::Mutex<HashMap<[u64; 2], Pos>>>,
-}
-
-/// Enough shards that workers rarely wait on one another (each lock is held for one lookup).
-const CLAIM_SHARDS: usize = 256;
-
-impl Default for Claims {
-    fn default() -> Self {
-        Claims { shards: (0..CLAIM_SHARDS).map(|_| Default::default()).collect() }
-    }
-}
-
-impl Claims {
-    /// Notes that the copy of `key` at `pos` was read; false when a copy earlier in archive
-    /// order had already been read (so this one need not be stored).
-    pub fn claim(&self, key: u128, pos: Pos) -> bool {
-        let shard = shard_bits(key) % CLAIM_SHARDS;
-        // A poisoned lock means another worker panicked mid-lookup; the map is still valid.
-        let mut map = self.shards[shard].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.entry(split_key(key)) {
-            hashbrown::hash_map::Entry::Occupied(mut o) => {
-                if *o.get() < pos {
-                    return false;
-                }
-                o.insert(pos);
-                true
-            }
-            hashbrown::hash_map::Entry::Vacant(v) => {
-                v.insert(pos);
-                true
-            }
-        }
-    }
-}
-
-/// A copy of a record counted but not stored: its Id key (as [`split_key`] gives it) and
+/// A copy of a record counted but not stored: its Id key (as `split_key` gives it) and
 /// content hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LooseCopy {
@@ -588,7 +344,7 @@ impl Partial {
             *self.errors_unlisted.entry(file).or_default() += 1;
             return;
         }
-        let mut cut = excerpt.len().min(crate::worker::ERROR_EXCERPT_BYTES);
+        let mut cut = excerpt.len().min(crate::read::worker::ERROR_EXCERPT_BYTES);
         while !excerpt.is_char_boundary(cut) {
             cut -= 1;
         }

@@ -5,11 +5,12 @@
 //! nothing is allocated per record. A record may span lines (quoted newlines); end of input
 //! inside a record is noted so the caller can call the file cut, and a row over
 //! [`MAX_ROW_BYTES`] ends the input with an error rather than memory. It also plans how to
-//! split a big file at record boundaries (`plan_parts`). Previous stage: `input`; next: `audit`.
+//! split a big file at record boundaries (`plan_parts`). Previous stage: `source::input`; next:
+//! `extract`.
 
 use std::io;
 
-use crate::input::Feed;
+use crate::source::input::Feed;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -468,7 +469,7 @@ fn put(out: &mut Vec<u8>, n: &mut usize, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{SliceFeed, StreamFeed};
+    use crate::source::input::{SliceFeed, StreamFeed};
 
     fn all_records(feed: &mut dyn Feed) -> Vec<(u64, bool, Vec<String>)> {
         let mut sc = Scanner::new();

@@ -259,11 +259,11 @@ impl Opened {
 }
 
 /// Opens one archive entry, whatever its origin; a broken entry is its error.
-pub fn open(origin: &crate::discover::Origin) -> io::Result<Opened> {
+pub fn open(origin: &crate::source::discover::Origin) -> io::Result<Opened> {
     match origin {
-        crate::discover::Origin::File(path) => open_path(path),
-        crate::discover::Origin::Stdin => open_stdin(),
-        crate::discover::Origin::Broken(why) => Err(io::Error::other(why.clone())),
+        crate::source::discover::Origin::File(path) => open_path(path),
+        crate::source::discover::Origin::Stdin => open_stdin(),
+        crate::source::discover::Origin::Broken(why) => Err(io::Error::other(why.clone())),
     }
 }
 
@@ -422,7 +422,7 @@ impl<R: BufRead> Read for GzMembers<R> {
 
 /// Reads bytes `start..end` of a file with positioned reads, so the workers sharing one big
 /// export each read their own part without a shared file position. A file that shrank below
-/// `end` is an error, as for [`Sized`].
+/// `end` is an error, as for a whole file.
 pub struct RangeReader {
     file: Arc<File>,
     pos: u64,

@@ -1,7 +1,7 @@
 //! Discover: turns the PATHs of the command line into the archive's file list, in archive order
 //! (SPEC 2: files sorted by path, byte order). Directories are walked recursively; anything that
 //! cannot be walked becomes an entry carrying its error, so it still gets a line in the audit.
-//! Next stage: `input` opens each entry.
+//! Next stage: `source::input` opens each entry.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use crate::config::Input;
 use crate::escape;
+use crate::flags::config::Input;
 use crate::timestamp::{self, Ts};
 
 /// What one archive entry is.

@@ -4,7 +4,7 @@
 //! its name asks for when it has one (SPEC 1.1), else its first to last CreationTime. Works
 //! from the per-file reports only, so `--audit-only` can use it without the meeting stages.
 
-use crate::aggregate::{FileReport, FileStatus};
+use crate::state::files::{FileReport, FileStatus};
 use crate::timestamp::Ts;
 
 /// Shorter stretches without a file are not reported: spans taken from record times stop a

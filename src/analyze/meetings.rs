@@ -2,15 +2,15 @@
 //! per MeetingDetailId with its distinct connections in report order, and the suspected
 //! disconnections (SPEC 2). Everything here sorts by strings and times, never by symbol numbers
 //! or hash order, so the result is the same for any thread count or input order. Previous
-//! stage: `aggregate`; next: `report`.
+//! stage: `state`; next: `report`.
 
 use std::cmp::Ordering;
 
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
-use crate::aggregate::{Entry, Partial, Pos};
-use crate::intern::{Interner, Sym};
+use crate::state::intern::{Interner, Sym};
+use crate::state::partial::{Entry, Partial, Pos};
 use crate::timestamp::Ts;
 
 /// One distinct connection (SPEC 2 "Connection").

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use hashbrown::HashMap;
 
-use crate::aggregate::Partial;
 use crate::escape;
 use crate::lock::{Lock, LockError};
 use crate::messages::Ui;
+use crate::state::partial::Partial;
 use crate::testhook;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -114,7 +114,7 @@ fn refuse(meta: &std::fs::Metadata, head: &[u8]) -> Option<&'static str> {
         return Some("is not a regular file");
     }
     let head = head.strip_prefix(BOM).unwrap_or(head);
-    if crate::input::Format::sniff(head) != crate::input::Format::Csv
+    if crate::source::input::Format::sniff(head) != crate::source::input::Format::Csv
         || head.starts_with(b"\xFF\xFE")
         || head.starts_with(b"\xFE\xFF")
         || head.contains(&0)

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use regex::Regex;
 
-use crate::meetings::ConnFilter;
+use crate::analyze::meetings::ConnFilter;
 
 #[derive(Debug, Clone, Default)]
 pub struct IpFilter {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::filter::IpFilter;
+use crate::analyze::filter::IpFilter;
 
 /// The classic Purview portal export stops at this many data rows (SPEC 1).
 pub const DEFAULT_ROW_CAP: u64 = 50_000;

@@ -1,0 +1,8 @@
+//! Analyze: the merged state turned into what the reports show. `meetings` builds meetings,
+//! connections and suspected disconnections; `coverage` the gaps and re-export pieces; `users`
+//! the users database; `filter` the IP filters of the disconnection rule.
+
+pub mod coverage;
+pub mod filter;
+pub mod meetings;
+pub mod users;

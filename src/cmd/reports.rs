@@ -1,0 +1,205 @@
+//! The report run (`tala-bulk [OPTIONS] PATH...`): takes the output directory, reads the
+//! archive (`read`), builds the meetings and the coverage (`analyze`), saves the users database
+//! and writes the reports (`report`), to `--out` as one set or one of them to stdout.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::analyze::{coverage, meetings, users};
+use crate::escape;
+use crate::exit;
+use crate::flags::{Config, StdoutReport};
+use crate::messages::Ui;
+use crate::read::{self, file_size};
+use crate::report::audit as report_audit;
+use crate::report::outdir::OutDir;
+use crate::report::summary::Summary;
+use crate::report::{self, tables};
+use crate::source::discover;
+use crate::state::partial;
+use crate::testhook;
+use crate::Outcome;
+
+/// Reads the archive named by `config` and writes the reports.
+pub fn run(config: Config) -> Result<Outcome> {
+    let started = Instant::now();
+    let to_stdout = config.stdout_report.is_some();
+    // Everything that could stop the run after reading is checked before it: the output
+    // directory (held by another run? writable? replaceable?) and the users database.
+    let early = Ui::new(0, 0, false);
+    let out = if to_stdout { None } else { Some(OutDir::prepare(&config.out_dir, &early)?) };
+    let mut users = config.users.as_deref().map(|p| users::UsersDb::load(p, &early)).transpose()?;
+    // Directory walks leave out what this run writes.
+    let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
+    if !to_stdout {
+        skip.push(&config.out_dir);
+    }
+    let files = discover::discover(&config.inputs, &skip);
+    if files.len() >= partial::MAX_FILES {
+        bail!(
+            "{} input files; at most {} can be read in one run",
+            files.len(),
+            partial::MAX_FILES - 1
+        );
+    }
+    let sizes: Vec<u64> = files.iter().map(file_size).collect();
+    let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.jobs)
+        .build()
+        .context("cannot start worker threads")?;
+    let mut timings = Timings::new(started);
+    let partial = read::read_archive(&pool, &files, &sizes, &config, &ui);
+    ui.finish();
+    timings.lap("read and merge");
+    if !partial.files.iter().any(|f| f.export) {
+        return Err(exit::NothingRead::new(&partial.files, out.is_some(), &config.out_dir).into());
+    }
+
+    let windows = coverage::analyse(&partial.files, config.row_cap);
+    let meetings = if config.audit_only {
+        meetings::Meetings::default()
+    } else {
+        pool.install(|| meetings::build(&partial, &config.filter, config.max_gap))
+    };
+    timings.lap("meetings");
+    let unmatched = !config.filter.is_empty() && meetings.connections_matching() == 0;
+    if unmatched && meetings.connections() > 0 {
+        ui.warn(format_args!(
+            "the IP filter (-i/--cidr) matched none of the {} connections, so no disconnection \
+             can be found; audit records mostly carry public client addresses, so a private \
+             range may match nothing",
+            meetings.connections()
+        ));
+    }
+    if let Some(db) = users.as_mut() {
+        db.learn(&partial);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = Summary::new(&partial, &meetings, &windows, &config, elapsed);
+    // The users database is saved before any report is written, to a file or to stdout:
+    // what a run learned is never lost to a closed pipe or a full disk.
+    if let Some(db) = &users {
+        let added = db.save(&ui)?;
+        if added > 0 && !config.quiet {
+            ui.say(format_args!("tala-bulk: users database: {added} new entries"));
+        }
+    }
+    let users = users.as_ref();
+
+    let strings = &partial.strings;
+    // Every string escaped once for the CSV tables (an audit-only run interns none).
+    let fields = &tables::Fields::new(strings, config.excel_safe);
+    if let Some(which) = config.stdout_report {
+        let name = pool.install(|| -> Result<&str> {
+            let stdout = std::io::stdout().lock();
+            Ok(match which {
+                StdoutReport::Organizers => {
+                    tables::write_organizers(stdout, fields, &meetings)?;
+                    tables::ORGANIZERS
+                }
+                StdoutReport::Attendees => {
+                    tables::write_attendees(stdout, fields, users, &meetings)?;
+                    tables::ATTENDEES
+                }
+                StdoutReport::Disconnections => {
+                    let lines = summary.affected_lines();
+                    report::readable::write(stdout, strings, users, &meetings, &lines)?;
+                    "the disconnection report"
+                }
+            })
+        });
+        let name = name.context("cannot write the report to standard output")?;
+        if !config.quiet {
+            ui.say(summary.human(&format!("{name} printed to standard output")).trim_end());
+        }
+        timings.print(&ui);
+        return Ok(Outcome { summary, unread: 0 });
+    }
+
+    // Each writer formats in parallel on the pool; the whole set is staged before it replaces
+    // the previous one.
+    let Some(out) = out else { bail!("no output directory") };
+    let dir = out.staging();
+    let staged = pool.install(|| -> Result<Vec<&'static str>> {
+        let mut staged = Vec::new();
+        if !config.audit_only {
+            // The three tables at once: each writes its formatted batches on one thread, and
+            // meanwhile the others' formatting keeps the remaining workers busy.
+            let (organizers, (attendees, disconnections)) = rayon::join(
+                || {
+                    report::stage(dir, tables::ORGANIZERS, |w| {
+                        tables::write_organizers(w, fields, &meetings)
+                    })
+                },
+                || {
+                    rayon::join(
+                        || {
+                            report::stage(dir, tables::ATTENDEES, |w| {
+                                tables::write_attendees(w, fields, users, &meetings)
+                            })
+                        },
+                        || {
+                            report::stage(dir, tables::DISCONNECTIONS, |w| {
+                                tables::write_disconnections(w, fields, users, &meetings)
+                            })
+                        },
+                    )
+                },
+            );
+            staged.extend([organizers?, attendees?, disconnections?]);
+            staged.push(report::stage(dir, report::summary::SUMMARY, |w| {
+                serde_json::to_writer_pretty(&mut *w, &summary)?;
+                std::io::Write::write_all(w, b"\n")?;
+                Ok(())
+            })?);
+        }
+        let excel_safe = config.excel_safe;
+        staged.push(report::stage(dir, report_audit::TRUNCATION, |w| {
+            report_audit::write_truncation(w, &partial.files, excel_safe)
+        })?);
+        staged.push(report::stage(dir, report_audit::COVERAGE, |w| {
+            report_audit::write_coverage(w, &windows, excel_safe)
+        })?);
+        staged.push(report::stage(dir, report_audit::ERRORS, |w| {
+            report_audit::write_errors(w, &partial, excel_safe)
+        })?);
+        Ok(staged)
+    })?;
+    testhook::crash_point("reports-staged");
+    out.commit(&staged, &ui)?;
+    timings.lap("write reports");
+    if !config.quiet {
+        let written = format!("reports written to {}", escape::path(&config.out_dir));
+        let human =
+            if config.audit_only { summary.human_audit(&written) } else { summary.human(&written) };
+        ui.say(human.trim_end());
+    }
+    timings.print(&ui);
+    Ok(Outcome { summary, unread: 0 })
+}
+
+/// Phase durations, printed when `TALA_BULK_TIMINGS` is set (for benchmarking and profiling).
+struct Timings {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Timings {
+    fn new(started: Instant) -> Timings {
+        Timings { last: started, laps: Vec::new() }
+    }
+    fn lap(&mut self, what: &'static str) {
+        let now = Instant::now();
+        self.laps.push((what, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+    fn print(&self, ui: &Ui) {
+        if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
+            for (what, secs) in &self.laps {
+                ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s"));
+            }
+        }
+    }
+}

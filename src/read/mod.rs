@@ -1,0 +1,151 @@
+//! Read: the archive's files turned into one partial state on `--jobs` worker threads. Files
+//! are shared out biggest first; with fewer files than workers, big plain files are split at
+//! record boundaries so every core has work. Each worker drives one file at a time through
+//! the stages (`worker`); the workers' states then merge into one. Previous stage: `source`
+//! (discovery); next: `analyze`.
+
+pub mod worker;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::flags::Config;
+use crate::messages::Ui;
+use crate::source::discover::{ArchiveFile, Origin};
+use crate::source::{csv as csvscan, input};
+use crate::state::claims::Claims;
+use crate::state::partial::Partial;
+
+/// Size on disk of an archive entry (0 for stdin and what cannot be read), for the progress bar
+/// and for sharing out the work.
+pub fn file_size(file: &ArchiveFile) -> u64 {
+    match &file.origin {
+        Origin::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+        _ => 0,
+    }
+}
+
+/// With fewer files than workers, a plain file is split when it holds at least two parts of
+/// this size; smaller parts would not repay planning them.
+const MIN_PART_BYTES: u64 = 8 << 20;
+
+/// One piece of work: a whole file, or one part of a file split at record boundaries.
+enum Unit {
+    File(usize),
+    Part { plan: usize, part: usize },
+}
+
+/// A plain file split into parts, and the scans of the parts read so far.
+struct Plan {
+    index: usize,
+    file: std::sync::Arc<std::fs::File>,
+    disk_bytes: Option<u64>,
+    bom: usize,
+    cols: csvscan::Columns,
+    parts: Vec<csvscan::Part>,
+    scans: std::sync::Mutex<Vec<Option<worker::FileScan>>>,
+}
+
+/// Splits file `index` into parts for `jobs` workers after one pass of the CSV scanner over it;
+/// `None` when it cannot be split (not a plain UTF-8 file, or not an export), and it is then
+/// read whole.
+fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
+    let Origin::File(path) = &file.origin else { return None };
+    let opened = input::open_path(path).ok()?;
+    if opened.format != input::Format::Csv || opened.encoding != input::Encoding::Utf8 {
+        return None;
+    }
+    let len = opened.disk_bytes?;
+    let wanted = (len / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
+    let (bom, cols, parts) = opened.with_feed(|feed| csvscan::plan_parts(feed, len, wanted))?;
+    let handle = std::sync::Arc::new(std::fs::File::open(path).ok()?);
+    let scans = std::sync::Mutex::new(parts.iter().map(|_| None).collect());
+    Some(Plan { index, file: handle, disk_bytes: Some(len), bom, cols, parts, scans })
+}
+
+/// Shares the files among `config.jobs` workers and merges their partial states. Workers take
+/// the next file from a shared counter, much larger files first, so one big export does not
+/// leave the other threads idle at the end; which worker read what never shows in the result.
+/// With fewer files than workers, big plain files are split into parts at record boundaries
+/// (one big export, the premium search's million-row files), so every worker has work.
+pub fn read_archive(
+    pool: &rayon::ThreadPool,
+    files: &[ArchiveFile],
+    sizes: &[u64],
+    config: &Config,
+    ui: &Ui,
+) -> Partial {
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    // Largest first by size class (powers of two), archive order within a class: files of
+    // similar size (most archives) are read in archive order, so the first copy of an Id is
+    // usually read first and later copies need not be stored (see `Claims`).
+    order.sort_by_key(|&i| (std::cmp::Reverse(sizes[i].checked_ilog2()), i));
+    let split = files.len() < config.jobs;
+    let mut plans: Vec<Plan> = Vec::new();
+    let mut units: Vec<Unit> = Vec::new();
+    for &i in &order {
+        let plan = (split && sizes[i] >= 2 * MIN_PART_BYTES)
+            .then(|| plan_file(i, &files[i], config.jobs))
+            .flatten();
+        match plan {
+            Some(plan) => {
+                units.extend(
+                    (0..plan.parts.len()).map(|part| Unit::Part { plan: plans.len(), part }),
+                );
+                plans.push(plan);
+            }
+            None => units.push(Unit::File(i)),
+        }
+    }
+    let claims = Claims::default();
+    let next = AtomicUsize::new(0);
+    let partials: Vec<Partial> = pool.broadcast(|_| {
+        // With fewer files than workers (`split`), some cores would idle: compressed files,
+        // which cannot be split, get their decompression a thread of its own.
+        let mut worker = worker::Worker::new(ui, &claims, config.row_cap, config.audit_only, split);
+        while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+            match *unit {
+                Unit::File(i) => worker.process(i, &files[i]),
+                Unit::Part { plan, part } => {
+                    let plan = &plans[plan];
+                    let file = &files[plan.index];
+                    let range = &plan.parts[part];
+                    let bom = plan.bom as u64;
+                    let reader = input::RangeReader::new(
+                        plan.file.clone(),
+                        bom + range.start,
+                        bom + range.end,
+                    );
+                    let scan = worker.process_part(plan.index, file, reader, plan.cols, range);
+                    let mut scans =
+                        plan.scans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    scans[part] = Some(scan);
+                }
+            }
+        }
+        worker.partial
+    });
+    // Not needed by the merge, which needs the memory.
+    drop(claims);
+    let mut partial = pool.install(|| {
+        use rayon::prelude::*;
+        partials.into_par_iter().reduce(Partial::default, Partial::merge)
+    });
+    for plan in plans {
+        let scans = plan.scans.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let scan = worker::FileScan::combine(scans.into_iter().flatten());
+        ui.advance(plan.disk_bytes.unwrap_or(0).saturating_sub(scan.csv_bytes));
+        let report = worker::new_report(plan.index, &files[plan.index]);
+        let format = input::Format::Csv.name();
+        worker::finish_file(
+            &mut partial,
+            ui,
+            config.row_cap,
+            report,
+            format,
+            plan.disk_bytes,
+            scan,
+        );
+    }
+    partial.finish();
+    partial
+}

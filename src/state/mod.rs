@@ -1,0 +1,8 @@
+//! State: what reading contributes, in a form that merges. `partial` holds the deduplicated
+//! records and their merge, `files` what each file contributed besides records, `intern` the
+//! strings, and `claims` the Id index the workers of one run share.
+
+pub mod claims;
+pub mod files;
+pub mod intern;
+pub mod partial;
