@@ -9,6 +9,7 @@ use tala_bulk::read::worker::Worker;
 use tala_bulk::report::{audit, tables};
 use tala_bulk::source::discover::{self, ArchiveFile};
 use tala_bulk::state::claims::Claims;
+use tala_bulk::state::files::FileReport;
 use tala_bulk::state::partial::Partial;
 use tala_bulk::Input;
 
@@ -33,19 +34,19 @@ fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui, claims: &Claims) -> Par
 /// Everything a run writes from a state: the three tables, the truncation audit, errors.csv,
 /// and the counts behind summary.json.
 fn reports(partial: &mut Partial) -> String {
-    partial.finish();
     let m = meetings::build(partial, &AllConnections, None);
     let mut out = Vec::new();
     let fields = tables::Fields::new(&partial.strings, false);
     tables::write_organizers(&mut out, &fields, &m).expect("write");
     tables::write_attendees(&mut out, &fields, None, &m).expect("write");
     tables::write_disconnections(&mut out, &fields, None, &m).expect("write");
-    audit::write_truncation(&mut out, &partial.files, false).expect("write");
+    let files: Vec<FileReport> = partial.reports().cloned().collect();
+    audit::write_truncation(&mut out, &files, false).expect("write");
     audit::write_errors(&mut out, partial, false).expect("write");
     let mut text = String::from_utf8(out).expect("UTF-8 reports");
     text.push_str(&format!(
         "{:?}\ndup={} conflicts={} merged={}\n",
-        partial.counts,
+        partial.counts(),
         partial.duplicates(),
         partial.conflicts(),
         m.merged_connections

@@ -17,6 +17,7 @@ use crate::report::outdir::OutDir;
 use crate::report::summary::Summary;
 use crate::report::{self, tables};
 use crate::source::discover;
+use crate::state::files::FileReport;
 use crate::state::partial;
 use crate::testhook;
 use crate::Outcome;
@@ -53,11 +54,12 @@ pub fn run(config: Config) -> Result<Outcome> {
     let partial = read::read_archive(&pool, &files, &sizes, &config, &ui);
     ui.finish();
     timings.lap("read and merge");
-    if !partial.files.iter().any(|f| f.export) {
-        return Err(exit::NothingRead::new(&partial.files, out.is_some(), &config.out_dir).into());
+    let reports: Vec<FileReport> = partial.reports().cloned().collect();
+    if !reports.iter().any(|f| f.export) {
+        return Err(exit::NothingRead::new(&reports, out.is_some(), &config.out_dir).into());
     }
 
-    let windows = coverage::analyse(&partial.files, config.row_cap);
+    let windows = coverage::analyse(&reports, config.row_cap);
     let meetings = if config.audit_only {
         meetings::Meetings::default()
     } else {
@@ -157,7 +159,7 @@ pub fn run(config: Config) -> Result<Outcome> {
         }
         let excel_safe = config.excel_safe;
         staged.push(report::stage(dir, report_audit::TRUNCATION, |w| {
-            report_audit::write_truncation(w, &partial.files, excel_safe)
+            report_audit::write_truncation(w, &reports, excel_safe)
         })?);
         staged.push(report::stage(dir, report_audit::COVERAGE, |w| {
             report_audit::write_coverage(w, &windows, excel_safe)

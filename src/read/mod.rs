@@ -13,6 +13,7 @@ use crate::messages::Ui;
 use crate::source::discover::{ArchiveFile, Origin};
 use crate::source::{csv as csvscan, input};
 use crate::state::claims::Claims;
+use crate::state::files::FileState;
 use crate::state::partial::Partial;
 
 /// Size on disk of an archive entry (0 for stdin and what cannot be read), for the progress bar
@@ -37,6 +38,8 @@ enum Unit {
 /// A plain file split into parts, and the scans of the parts read so far.
 struct Plan {
     index: usize,
+    /// The file's content fingerprint, taken before it is read.
+    content: u64,
     file: std::sync::Arc<std::fs::File>,
     disk_bytes: Option<u64>,
     bom: usize,
@@ -54,12 +57,12 @@ fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
     if opened.format != input::Format::Csv || opened.encoding != input::Encoding::Utf8 {
         return None;
     }
-    let len = opened.disk_bytes?;
+    let (len, content) = (opened.disk_bytes?, opened.content);
     let wanted = (len / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
     let (bom, cols, parts) = opened.with_feed(|feed| csvscan::plan_parts(feed, len, wanted))?;
     let handle = std::sync::Arc::new(std::fs::File::open(path).ok()?);
     let scans = std::sync::Mutex::new(parts.iter().map(|_| None).collect());
-    Some(Plan { index, file: handle, disk_bytes: Some(len), bom, cols, parts, scans })
+    Some(Plan { index, content, file: handle, disk_bytes: Some(len), bom, cols, parts, scans })
 }
 
 /// Shares the files among `config.jobs` workers and merges their partial states. Workers take
@@ -136,16 +139,8 @@ pub fn read_archive(
         ui.advance(plan.disk_bytes.unwrap_or(0).saturating_sub(scan.csv_bytes));
         let report = worker::new_report(plan.index, &files[plan.index]);
         let format = input::Format::Csv.name();
-        worker::finish_file(
-            &mut partial,
-            ui,
-            config.row_cap,
-            report,
-            format,
-            plan.disk_bytes,
-            scan,
-        );
+        let done = worker::finish_file(ui, config.row_cap, report, format, plan.disk_bytes, scan);
+        partial.add_file(FileState { content: plan.content, ..done });
     }
-    partial.finish();
     partial
 }

@@ -1,7 +1,7 @@
 //! Worker: drives the stages for one file (or one part of a big file) at a time — open
-//! (`input`), scan rows (`csvscan`), read AuditData (`audit`), add to the partial state
-//! (`aggregate`) — and records how the file ended for the audit. Each worker owns its buffers,
-//! built once, and its partial state.
+//! (`source::input`), scan rows (`source::csv`), read AuditData (`extract`), add the records to
+//! the partial state (`state`) — and gathers, file by file, how the file ended, its counts and
+//! its rows for errors.csv. Each worker owns its buffers, built once, and its partial state.
 
 use std::borrow::Cow;
 
@@ -13,7 +13,7 @@ use crate::source::csv::{Columns, Part, Record, Scanner};
 use crate::source::discover::ArchiveFile;
 use crate::source::input::{self, Feed, StreamFeed};
 use crate::state::claims::Claims;
-use crate::state::files::{FileReport, FileStatus, Skip, Warn};
+use crate::state::files::{Counts, FileErrors, FileReport, FileState, FileStatus, Skip, Warn};
 use crate::state::partial::{position, Partial};
 use crate::timestamp::Ts;
 
@@ -46,15 +46,14 @@ pub struct Worker<'a> {
     pub partial: Partial,
 }
 
-/// What scanning one file (or part of one) found, beyond the counts that go straight into the
-/// partial state.
+/// What scanning one file (or part of one) found besides its records: the file's counts and
+/// errors.csv rows, and what its truncation row needs.
 #[derive(Default)]
 pub struct FileScan {
     pub csv_bytes: u64,
-    rows: u64,
+    counts: Counts,
+    errors: FileErrors,
     meeting_records: u64,
-    earliest: Option<Ts>,
-    latest: Option<Ts>,
     outside_window: u64,
     /// The header named an AuditData column.
     export: bool,
@@ -68,13 +67,9 @@ impl FileScan {
         for part in parts {
             // Offsets are the whole file's, so the last part ends where the file does.
             all.csv_bytes = all.csv_bytes.max(part.csv_bytes);
-            all.rows += part.rows;
+            all.counts.add(&part.counts);
+            all.errors = FileErrors::combine([std::mem::take(&mut all.errors), part.errors]);
             all.meeting_records += part.meeting_records;
-            all.earliest = match (all.earliest, part.earliest) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            all.latest = all.latest.max(part.latest);
             all.outside_window += part.outside_window;
             all.export |= part.export;
             // Only the last part reaches the end of the file, where a cut shows.
@@ -84,8 +79,7 @@ impl FileScan {
     }
 
     fn saw_time(&mut self, t: Ts, window: Option<(Ts, Ts)>) {
-        self.earliest = Some(self.earliest.map_or(t, |e| e.min(t)));
-        self.latest = Some(self.latest.map_or(t, |l| l.max(t)));
+        self.counts.saw_time(t);
         if window.is_some_and(|(start, end)| t < start || t > end) {
             self.outside_window += 1;
         }
@@ -124,12 +118,16 @@ impl<'a> Worker<'a> {
             Err(err) => {
                 report.detail = err.to_string();
                 self.ui.warn(format_args!("{}: cannot read: {err}; skipped", file.name));
-                self.partial.add_error(index, &file.name, None, "unreadable", &report.detail);
-                add_file(&mut self.partial, self.ui, report);
+                let whole = Some(("unreadable", report.detail.clone()));
+                let errors = FileErrors { whole, ..FileErrors::default() };
+                let counts = Counts::default();
+                self.partial.add_file(FileState { report, counts, errors, content: 0 });
+                self.ui.file_done();
             }
             Ok(opened) => {
                 let opened = if self.overlap { opened.overlap_decoding() } else { opened };
-                let (format, disk_bytes) = (opened.format_name(), opened.disk_bytes);
+                let (format, disk_bytes, content) =
+                    (opened.format_name(), opened.disk_bytes, opened.content);
                 let progress_by_chunks = format == input::Format::Csv.name();
                 let mut window = std::mem::take(&mut self.window);
                 let scan = opened.with_feed_in(&mut window, |feed| {
@@ -138,23 +136,16 @@ impl<'a> Worker<'a> {
                 self.window = window;
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
                 self.ui.advance(disk_bytes.unwrap_or(0).saturating_sub(reported));
-                finish_file(
-                    &mut self.partial,
-                    self.ui,
-                    self.row_cap,
-                    report,
-                    format,
-                    disk_bytes,
-                    scan,
-                );
+                let done = finish_file(self.ui, self.row_cap, report, format, disk_bytes, scan);
+                self.partial.add_file(FileState { content, ..done });
             }
         }
     }
 
-    /// Reads one part of a file that was split at record boundaries (`csvscan::plan_parts`),
+    /// Reads one part of a file that was split at record boundaries (`source::csv::plan_parts`),
     /// so several workers share one big export. Its rows and offsets are numbered as in the
     /// whole file; the caller combines the parts' scans in order and hands them to
-    /// [`finish_file`].
+    /// [`finish_file`]: a file's state is complete before it joins a partial state.
     pub fn process_part(
         &mut self,
         index: usize,
@@ -246,13 +237,12 @@ impl<'a> Worker<'a> {
                     break;
                 }
             };
-            scan.rows += 1;
-            partial.counts.rows += 1;
+            scan.counts.rows += 1;
             let (row, at_eof) = (record.row, record.at_eof);
             let pos = position(index, record.offset);
             fill_excerpt(excerpt_buf, &record);
             if cols.is_header_again(&record) {
-                partial.counts.warnings[Warn::RepeatedHeader as usize] += 1;
+                scan.counts.warnings[Warn::RepeatedHeader as usize] += 1;
                 ui.row_warning(name, row, "the header row again; ignored");
                 continue;
             }
@@ -275,7 +265,6 @@ impl<'a> Worker<'a> {
                     };
                     let mut tally = |op: Option<&str>, time: Option<Ts>, meeting_id: bool| {
                         audit_only_tally(
-                            partial,
                             &mut scan,
                             window,
                             op_col.or(op),
@@ -335,7 +324,7 @@ impl<'a> Worker<'a> {
                 outcome
             };
             if let Err(reason) = outcome {
-                skip(partial, ui, index, name, row, reason, excerpt_buf);
+                skip(&mut scan, ui, name, row, reason, excerpt_buf);
                 // A broken last row (not a merely incomplete record) means the file was cut.
                 if at_eof && reason != Skip::MissingMeetingId {
                     scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
@@ -353,7 +342,6 @@ impl<'a> Worker<'a> {
 /// Counts a row of `--audit-only` as `use_record` counts it in a full run: its operation, its
 /// time, a meeting record, and the one reason a meeting record is skipped.
 fn audit_only_tally(
-    partial: &mut Partial,
     scan: &mut FileScan,
     window: Option<(Ts, Ts)>,
     op: Option<&str>,
@@ -361,9 +349,8 @@ fn audit_only_tally(
     meeting_id: bool,
 ) -> Result<(), Skip> {
     let op = op.unwrap_or("");
-    partial.counts.count_operation(op);
+    scan.counts.count_operation(op);
     if let Some(t) = time {
-        partial.counts.saw_time(t);
         scan.saw_time(t, window);
     }
     if !is_meeting_operation(op) {
@@ -418,41 +405,36 @@ pub fn new_report(index: usize, file: &ArchiveFile) -> FileReport {
     }
 }
 
-/// Completes a file's report from its scan, warns about a problem status, and adds the file
-/// to `partial` (a worker's, or the merged state for a file read in parts).
+/// Completes a file's state from its (combined) scan and warns about a problem status. Its
+/// content fingerprint is the caller's to set.
 pub fn finish_file(
-    partial: &mut Partial,
     ui: &Ui,
     row_cap: u64,
     mut report: FileReport,
     format: &'static str,
     disk_bytes: Option<u64>,
     scan: FileScan,
-) {
+) -> FileState {
+    let FileScan { csv_bytes, mut counts, mut errors, .. } = scan;
     report.format = format;
     report.disk_bytes = disk_bytes;
-    report.csv_bytes = scan.csv_bytes;
-    report.rows = scan.rows;
+    report.csv_bytes = csv_bytes;
+    report.rows = counts.rows;
     report.meeting_records = scan.meeting_records;
-    report.earliest = scan.earliest;
-    report.latest = scan.latest;
+    report.earliest = counts.earliest;
+    report.latest = counts.latest;
     report.outside_window = scan.outside_window;
     report.export = scan.export;
     (report.status, report.detail) =
-        scan.status.unwrap_or_else(|| status_by_rows(row_cap, scan.rows));
+        scan.status.unwrap_or_else(|| status_by_rows(row_cap, counts.rows));
     if report.status.is_problem() {
         ui.warn(format_args!("{}: {}: {}", report.name, report.status.name(), report.detail));
-        partial.add_error(report.index, &report.name, None, report.status.name(), &report.detail);
+        errors.whole = Some((report.status.name(), report.detail.clone()));
     }
-    add_file(partial, ui, report);
-}
-
-/// Adds a finished file's report and its byte counts.
-fn add_file(partial: &mut Partial, ui: &Ui, report: FileReport) {
-    partial.counts.disk_bytes += report.disk_bytes.unwrap_or(0);
-    partial.counts.csv_bytes += report.csv_bytes;
-    partial.files.push(report);
+    counts.disk_bytes = disk_bytes.unwrap_or(0);
+    counts.csv_bytes = csv_bytes;
     ui.file_done();
+    FileState { report, counts, errors, content: 0 }
 }
 
 /// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV
@@ -471,18 +453,10 @@ fn fill_excerpt(buf: &mut Vec<u8>, record: &Record<'_>) {
     }
 }
 
-fn skip(
-    partial: &mut Partial,
-    ui: &Ui,
-    index: usize,
-    name: &str,
-    row: u64,
-    reason: Skip,
-    excerpt: &[u8],
-) {
-    partial.counts.skipped[reason as usize] += 1;
+fn skip(scan: &mut FileScan, ui: &Ui, name: &str, row: u64, reason: Skip, excerpt: &[u8]) {
+    scan.counts.skipped[reason as usize] += 1;
     ui.row_warning(name, row, format_args!("{}; row skipped", reason.describe()));
-    partial.add_error(index, name, Some(row), reason.name(), &String::from_utf8_lossy(excerpt));
+    scan.errors.add_row(row, reason.name(), &String::from_utf8_lossy(excerpt));
 }
 
 /// What `use_record` needs to know about the row it handles.
@@ -502,7 +476,7 @@ struct RowCtx<'c, 'u> {
 
 impl RowCtx<'_, '_> {
     fn warn(&mut self, w: Warn, what: &str) {
-        self.partial.counts.warnings[w as usize] += 1;
+        self.scan.counts.warnings[w as usize] += 1;
         self.ui.row_warning(self.name, self.row, what);
     }
 }
@@ -522,9 +496,8 @@ fn use_record(
         (None, Some(op)) => Cow::Borrowed(&**op),
         (None, None) => Cow::Borrowed(""),
     };
-    ctx.partial.counts.count_operation(&op);
+    ctx.scan.counts.count_operation(&op);
     if let Some(t) = rec.creation_time.or(ctx.column_time) {
-        ctx.partial.counts.saw_time(t);
         ctx.scan.saw_time(t, ctx.window);
     }
     if !is_meeting_operation(&op) {

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::analyze::coverage::Window;
 use crate::escape;
-use crate::state::files::{ErrorRow, FileReport};
+use crate::state::files::FileReport;
 use crate::timestamp::{self, Ts};
 
 pub const TRUNCATION: &str = "truncation.csv";
@@ -91,30 +91,29 @@ pub const ERRORS: &str = "errors.csv";
 
 pub const ERRORS_HEADER: [&str; 4] = ["file", "row", "reason", "excerpt"];
 
-/// errors.csv: every skipped row (up to a cap per file, then a count) and every file that could
-/// not be fully read, in archive order, so an admin can find them without running again.
+/// errors.csv: for each file in archive order, the problem with the whole file (if it could not
+/// be fully read), its first skipped rows, and a count of the rest, so an admin can find them
+/// without running again.
 pub fn write_errors(
     out: impl Write,
     partial: &crate::state::partial::Partial,
     excel_safe: bool,
 ) -> Result<()> {
     let cell = |s: &str| escape::excel_cell(s, excel_safe).into_owned();
-    let mut rows: Vec<&ErrorRow> = partial.errors.iter().collect();
-    rows.sort_by_key(|e| (e.file, e.row));
     let mut w = csv::WriterBuilder::new().from_writer(out);
     w.write_record(ERRORS_HEADER)?;
-    let mut i = 0;
-    while i < rows.len() {
-        let file = rows[i].file;
-        while i < rows.len() && rows[i].file == file {
-            let e = rows[i];
-            let row = e.row.map(|r| r.to_string()).unwrap_or_default();
-            w.write_record([&cell(&e.name), &row, e.reason, &cell(&e.excerpt)])?;
-            i += 1;
+    for file in partial.files.values() {
+        let name = cell(&file.report.name);
+        let errors = &file.errors;
+        if let Some((reason, detail)) = &errors.whole {
+            w.write_record([&name, "", reason, &cell(detail)])?;
         }
-        if let Some(n) = partial.errors_unlisted.get(&file) {
-            let name = cell(&rows[i - 1].name);
-            w.write_record([&name, "", "more", &format!("{n} more problem rows not listed")])?;
+        for e in &errors.rows {
+            w.write_record([&name, &e.row.to_string(), e.reason, &cell(&e.excerpt)])?;
+        }
+        if errors.unlisted > 0 {
+            let more = format!("{} more problem rows not listed", errors.unlisted);
+            w.write_record([&name, "", "more", &more])?;
         }
     }
     w.flush()?;

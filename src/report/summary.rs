@@ -99,11 +99,11 @@ impl Summary {
         config: &Config,
         elapsed_seconds: f64,
     ) -> Summary {
-        let c = &partial.counts;
+        let c = &partial.counts();
         let mut files: BTreeMap<&'static str, u64> = BTreeMap::new();
         files.insert("read", partial.files.len() as u64);
         for status in FileStatus::ALL {
-            let n = partial.files.iter().filter(|f| f.status == status).count() as u64;
+            let n = partial.reports().filter(|f| f.status == status).count() as u64;
             files.insert(status.name(), n);
         }
         let meeting_records = c

@@ -155,6 +155,9 @@ pub struct Opened {
     pub disk_bytes: Option<u64>,
     /// The decoded bytes.
     pub reader: Box<dyn Read + Send>,
+    /// A fingerprint of a regular file's content ([`fingerprint`]), taken from the handle that
+    /// is read; 0 for a pipe or stdin.
+    pub content: u64,
 }
 
 impl Opened {
@@ -301,6 +304,7 @@ pub fn open_path(path: &Path) -> io::Result<Opened> {
     let mut head = [0u8; 4];
     let got = read_up_to(&mut file, &mut head)?;
     let format = Format::sniff(&head[..got]);
+    let content = if meta.is_file() { fingerprint(&file, meta.len()) } else { 0 };
     // Read on from where sniffing stopped, with the sniffed bytes put back in front: a pipe
     // (a FIFO, `<(zstd -dc …)`) cannot be opened a second time from its start.
     let rest: Box<dyn Read + Send> = if meta.is_file() {
@@ -309,7 +313,37 @@ pub fn open_path(path: &Path) -> io::Result<Opened> {
     } else {
         Box::new(io::Cursor::new(head[..got].to_vec()).chain(file))
     };
-    finish_open(format, disk_bytes, rest)
+    let mut opened = finish_open(format, disk_bytes, rest)?;
+    opened.content = content;
+    Ok(opened)
+}
+
+/// How much of each end of a file [`fingerprint`] reads.
+const FINGERPRINT_BYTES: u64 = 64 << 10;
+
+/// A fingerprint of a regular file's content: a hash of its size and of its first and last
+/// 64 KiB. With the path, it identifies the file when partial states from different tasks meet
+/// (SPEC 3): a file read twice (a retried task, a partial listed twice) counts once, and the
+/// same path with other content (a file rewritten between two tasks) is another file. Export
+/// files change at their ends when they are rewritten or appended to, which this sees, at the
+/// cost of two small reads whatever the file's size. Positional reads: the handle's offset,
+/// which the reader goes on from, does not move.
+fn fingerprint(file: &File, size: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&size.to_le_bytes());
+    let mut buf = vec![0u8; FINGERPRINT_BYTES as usize];
+    for start in [0, size.saturating_sub(FINGERPRINT_BYTES)] {
+        let mut got = 0;
+        while got < buf.len() {
+            match file.read_at(&mut buf[got..], start + got as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        hasher.update(&buf[..got]);
+    }
+    hasher.digest()
 }
 
 /// Opens standard input, sniffing compression from its first bytes.
@@ -342,7 +376,7 @@ fn finish_open(
         Format::Gzip => Box::new(GzMembers::new(BufReader::new(raw))),
     };
     let (encoding, reader) = utf16_to_utf8(decoded)?;
-    Ok(Opened { format, encoding, disk_bytes, reader })
+    Ok(Opened { format, encoding, disk_bytes, reader, content: 0 })
 }
 
 /// Text that starts with a UTF-16 byte-order mark is converted to UTF-8 as it is read; any

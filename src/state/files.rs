@@ -1,6 +1,8 @@
-//! What the archive's files contributed besides records: how each file ended (its truncation
-//! row), the counts of rows, operations, skipped rows and warnings, and the rows listed in
-//! errors.csv. Built by `read`, summed by `report::summary`, written by `report::audit`.
+//! What the archive's files contributed besides records, file by file ([`FileState`]): how each
+//! file ended (its truncation row), the counts of its rows, operations, skipped rows and
+//! warnings, and its rows for errors.csv. Kept per file, not summed, so that a file's
+//! contribution merged twice (a partial listed twice, a retried task) counts once. Built by
+//! `read`, summed by `report::summary`, written by `report::audit`.
 
 use std::collections::BTreeMap;
 
@@ -84,7 +86,8 @@ impl Warn {
     }
 }
 
-/// Counters of everything read; all merge by addition (earliest/latest by min/max).
+/// Counters of what a file held; the summary adds them up over files (earliest/latest by
+/// min/max).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     pub disk_bytes: u64,
@@ -116,7 +119,8 @@ impl Counts {
         self.skipped.iter().sum()
     }
 
-    pub fn merge(&mut self, other: &Counts) {
+    /// Adds `other`'s counts to these (another file's, or another part of the same file's).
+    pub fn add(&mut self, other: &Counts) {
         self.disk_bytes += other.disk_bytes;
         self.csv_bytes += other.csv_bytes;
         self.rows += other.rows;
@@ -197,16 +201,68 @@ pub struct FileReport {
     pub detail: String,
 }
 
-/// Rows listed in errors.csv per file; the rest are counted.
+/// Skipped rows listed in errors.csv per file; the rest are counted.
 pub const ERRORS_PER_FILE: usize = 100;
 
-/// One line of errors.csv: a skipped row, or a file that could not be (fully) read.
+/// One skipped row for errors.csv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorRow {
-    pub file: usize,
-    pub name: String,
-    /// `None` for a problem with the whole file.
-    pub row: Option<u64>,
+    /// Data row number in its file (the header is row 0).
+    pub row: u64,
     pub reason: &'static str,
     pub excerpt: String,
+}
+
+/// errors.csv's lines for one file: the problem with the whole file, if it could not be fully
+/// read, and its first [`ERRORS_PER_FILE`] skipped rows in row order; further skipped rows are
+/// only counted. The line for the whole file is kept however many rows were listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileErrors {
+    /// Status name and detail, for a file that is cut, unreadable or not an export.
+    pub whole: Option<(&'static str, String)>,
+    pub rows: Vec<ErrorRow>,
+    pub unlisted: u64,
+}
+
+impl FileErrors {
+    /// Notes a skipped row; rows come in file order.
+    pub fn add_row(&mut self, row: u64, reason: &'static str, excerpt: &str) {
+        if self.rows.len() >= ERRORS_PER_FILE {
+            self.unlisted += 1;
+            return;
+        }
+        let mut cut = excerpt.len().min(crate::read::worker::ERROR_EXCERPT_BYTES);
+        while !excerpt.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.rows.push(ErrorRow { row, reason, excerpt: excerpt[..cut].to_string() });
+    }
+
+    /// The errors of a file read in parts, from those of its parts: each part listed its own
+    /// first rows, so the first [`ERRORS_PER_FILE`] of them all are the file's first.
+    pub fn combine(parts: impl IntoIterator<Item = FileErrors>) -> FileErrors {
+        let mut all = FileErrors::default();
+        for part in parts {
+            all.whole = all.whole.or(part.whole);
+            all.unlisted += part.unlisted;
+            all.rows.extend(part.rows);
+        }
+        all.rows.sort_by_key(|e| e.row);
+        if all.rows.len() > ERRORS_PER_FILE {
+            all.unlisted += (all.rows.len() - ERRORS_PER_FILE) as u64;
+            all.rows.truncate(ERRORS_PER_FILE);
+        }
+        all
+    }
+}
+
+/// Everything one file contributed besides its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub report: FileReport,
+    pub counts: Counts,
+    pub errors: FileErrors,
+    /// A fingerprint of the file's content ([`crate::source::discover::fingerprint`]): with its
+    /// path, what makes it this file (SPEC 3).
+    pub content: u64,
 }

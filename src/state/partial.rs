@@ -18,7 +18,7 @@ use crate::state::intern::{Interner, Sym};
 use crate::timestamp::Ts;
 
 use super::claims::Claims;
-use super::files::{Counts, ErrorRow, FileReport, ERRORS_PER_FILE};
+use super::files::{Counts, FileReport, FileState};
 
 /// Archive position: file index in the high 24 bits, byte offset of the row in the low 40.
 /// Ordering positions is archive order (SPEC 2).
@@ -78,45 +78,60 @@ impl Rec {
     }
 }
 
+/// One copy of a record as read: where it was and a hash of its AuditData text. Its position
+/// identifies it, so the same copy met twice (a file's contribution merged twice) counts once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seen {
+    pub pos: Pos,
+    pub hash: u64,
+}
+
 /// A kept record and every copy of it seen so far.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Archive position of the kept (first) copy.
+    /// Archive position of the copy whose record is held: the first in archive order once
+    /// every copy has met.
     pub pos: Pos,
-    /// Content hash (of the AuditData text) of the kept copy.
+    /// Content hash (of the AuditData text) of that copy.
     pub hash: u64,
-    /// How many copies were seen with each content hash; usually one hash.
-    pub copies: SmallVec<[(u64, u32); 1]>,
+    /// Every copy seen, in archive order, the held one among them.
+    pub copies: SmallVec<[Seen; 1]>,
     pub rec: Rec,
 }
 
 impl Entry {
-    fn add_copy(&mut self, hash: u64, count: u32) {
-        match self.copies.iter_mut().find(|(h, _)| *h == hash) {
-            Some(slot) => slot.1 += count,
-            None => self.copies.push((hash, count)),
+    pub fn new(pos: Pos, hash: u64, rec: Rec) -> Entry {
+        Entry { pos, hash, copies: smallvec::smallvec![Seen { pos, hash }], rec }
+    }
+
+    /// Adds a copy unless it is already here.
+    fn add_copy(&mut self, seen: Seen) {
+        if let Err(at) = self.copies.binary_search_by_key(&seen.pos, |s| s.pos) {
+            self.copies.insert(at, seen);
         }
     }
 
+    /// Takes in another entry of the same record: the union of their copies, and the record of
+    /// the earlier held copy.
     fn absorb(&mut self, other: Entry) {
-        for (h, c) in other.copies {
-            self.add_copy(h, c);
-        }
         if other.pos < self.pos {
             self.pos = other.pos;
             self.hash = other.hash;
             self.rec = other.rec;
         }
+        for seen in other.copies {
+            self.add_copy(seen);
+        }
     }
 
     /// Copies beyond the kept one.
     pub fn duplicates(&self) -> u64 {
-        self.copies.iter().map(|&(_, c)| u64::from(c)).sum::<u64>().saturating_sub(1)
+        self.copies.len().saturating_sub(1) as u64
     }
 
     /// Copies whose content differs from the kept one.
     pub fn conflicts(&self) -> u64 {
-        self.copies.iter().filter(|&&(h, _)| h != self.hash).map(|&(_, c)| u64::from(c)).sum()
+        self.copies.iter().filter(|s| s.hash != self.hash).count() as u64
     }
 }
 
@@ -154,17 +169,19 @@ pub(crate) fn shard_bits(key: u128) -> usize {
     (low ^ high) as usize
 }
 
-/// A copy of a record counted but not stored: its Id key (as `split_key` gives it) and
-/// content hash.
+/// A copy of a record counted but not stored: its Id key (as `split_key` gives it), where it
+/// was and its content hash. Only the workers of one run make these (see `claims`); the merge
+/// of their states folds each into its record's entry, so a state that leaves the process
+/// holds none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LooseCopy {
     key: [u64; 2],
-    pub hash: u64,
+    pub seen: Seen,
 }
 
 impl LooseCopy {
-    pub fn new(key: u128, hash: u64) -> LooseCopy {
-        LooseCopy { key: split_key(key), hash }
+    pub fn new(key: u128, pos: Pos, hash: u64) -> LooseCopy {
+        LooseCopy { key: split_key(key), seen: Seen { pos, hash } }
     }
     pub fn key(&self) -> u128 {
         u128::from(self.key[0]) | (u128::from(self.key[1]) << 64)
@@ -229,7 +246,7 @@ impl Records {
         let mut left = Vec::new();
         for copy in loose {
             match self.get_mut(copy.key()) {
-                Some(entry) => entry.add_copy(copy.hash, 1),
+                Some(entry) => entry.add_copy(copy.seen),
                 None => left.push(copy),
             }
         }
@@ -254,17 +271,13 @@ impl Records {
 pub struct Partial {
     pub strings: Interner,
     pub records: Records,
-    /// Records without an Id cannot be deduplicated; each is kept.
+    /// Records without an Id cannot be deduplicated; each is kept (once: by its position).
     pub unkeyed: Vec<Entry>,
-    /// Copies counted but not stored, because [`Claims`] knew of an earlier copy. The merge
+    /// Copies counted but not stored, because `Claims` knew of an earlier copy. The merge
     /// adds each to its record's entry once both meet.
     pub loose_copies: Vec<LooseCopy>,
-    pub counts: Counts,
-    pub files: Vec<FileReport>,
-    /// Problems for errors.csv, at most [`ERRORS_PER_FILE`] per file.
-    pub errors: Vec<ErrorRow>,
-    /// Problems beyond that cap, per file index.
-    pub errors_unlisted: BTreeMap<usize, u64>,
+    /// What each file contributed besides records, by its place in archive order.
+    pub files: BTreeMap<usize, FileState>,
 }
 
 impl Partial {
@@ -280,7 +293,7 @@ impl Partial {
         let key = rec.id.as_deref().map(record_key);
         if let (Some(key), Some(claims)) = (key, claims) {
             if !claims.claim(key, pos) {
-                self.loose_copies.push(LooseCopy::new(key, content_hash));
+                self.loose_copies.push(LooseCopy::new(key, pos, content_hash));
                 return;
             }
         }
@@ -308,86 +321,23 @@ impl Partial {
                 })
                 .collect(),
         };
-        let entry = Entry {
-            pos,
-            hash: content_hash,
-            copies: smallvec::smallvec![(content_hash, 1)],
-            rec: rec_out,
-        };
+        let entry = Entry::new(pos, content_hash, rec_out);
         match key {
             Some(key) => self.records.add(key, entry),
             None => self.unkeyed.push(entry),
         }
     }
 
-    /// Records a problem for errors.csv. Skipped rows are listed up to [`ERRORS_PER_FILE`] per
-    /// file and counted beyond; the problem with a whole file (`row` is `None`: cut,
-    /// unreadable, not an export) is always listed. The cap is counted here over the rows this
-    /// state read of the file last; [`Partial::finish`] applies it exactly once the parts of a
-    /// file read by several workers have met.
-    pub fn add_error(
-        &mut self,
-        file: usize,
-        name: &str,
-        row: Option<u64>,
-        reason: &'static str,
-        excerpt: &str,
-    ) {
-        let listed = self
-            .errors
-            .iter()
-            .rev()
-            .take_while(|e| e.file == file)
-            .filter(|e| e.row.is_some())
-            .count();
-        if row.is_some() && listed >= ERRORS_PER_FILE {
-            *self.errors_unlisted.entry(file).or_default() += 1;
-            return;
-        }
-        let mut cut = excerpt.len().min(crate::read::worker::ERROR_EXCERPT_BYTES);
-        while !excerpt.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.errors.push(ErrorRow {
-            file,
-            name: name.to_string(),
-            row,
-            reason,
-            excerpt: excerpt[..cut].to_string(),
-        });
+    /// Adds what a file contributed besides its records, once its reading is complete.
+    pub fn add_file(&mut self, file: FileState) {
+        self.files.entry(file.report.index).or_insert(file);
     }
 
-    /// Puts a state merged from any number of pieces into the form one sequential read gives:
-    /// files in archive order, each file's problems capped as one read caps them.
-    pub fn finish(&mut self) {
-        self.cap_errors();
-        self.files.sort_by_key(|f| f.index);
-    }
-
-    /// Keeps each file's first [`ERRORS_PER_FILE`] problems listed and counts the rest, as
-    /// one sequential read adds them: rows in order, then the problem with the whole file. A
-    /// file read in parts by several workers has a list from each part until this runs.
-    fn cap_errors(&mut self) {
-        let mut errors = std::mem::take(&mut self.errors);
-        errors.sort_by_key(|e| (e.file, e.row.is_none(), e.row));
-        let (mut file, mut listed) = (None, 0);
-        for e in errors {
-            if file != Some(e.file) {
-                (file, listed) = (Some(e.file), 0);
-            }
-            if e.row.is_none() {
-                self.errors.push(e);
-            } else if listed < ERRORS_PER_FILE {
-                listed += 1;
-                self.errors.push(e);
-            } else {
-                *self.errors_unlisted.entry(e.file).or_default() += 1;
-            }
-        }
-    }
-
-    /// Combines two partial states. Commutative and associative up to symbol numbering, which
-    /// never reaches the reports (they compare and print strings).
+    /// Combines two partial states: the one step that combines them, whether they come from
+    /// two threads or two machines. Commutative and associative up to symbol numbering, which
+    /// never reaches the reports (they compare and print strings), and idempotent per file: a
+    /// file's contribution met twice (its records' copies identified by position, its
+    /// `FileState` by its place) counts once.
     pub fn merge(mut self, mut other: Partial) -> Partial {
         if other.records.len() + other.unkeyed.len() > self.records.len() + self.unkeyed.len() {
             std::mem::swap(&mut self, &mut other);
@@ -401,17 +351,32 @@ impl Partial {
         self.loose_copies = left;
         let map: Vec<Sym> = other.strings.iter().map(|s| self.strings.intern(s)).collect();
         self.records.merge_from(other.records, &map);
-        for mut entry in other.unkeyed {
-            entry.rec.remap(&map);
-            self.unkeyed.push(entry);
+        if !other.unkeyed.is_empty() {
+            for mut entry in other.unkeyed {
+                entry.rec.remap(&map);
+                self.unkeyed.push(entry);
+            }
+            self.unkeyed.sort_by_key(|e| e.pos);
+            self.unkeyed.dedup_by_key(|e| e.pos);
         }
-        self.counts.merge(&other.counts);
-        self.files.append(&mut other.files);
-        self.errors.append(&mut other.errors);
-        for (file, n) in other.errors_unlisted {
-            *self.errors_unlisted.entry(file).or_default() += n;
+        for (index, file) in other.files {
+            self.files.entry(index).or_insert(file);
         }
         self
+    }
+
+    /// The counts of every file added up.
+    pub fn counts(&self) -> Counts {
+        let mut all = Counts::default();
+        for file in self.files.values() {
+            all.add(&file.counts);
+        }
+        all
+    }
+
+    /// Each file's truncation row, in archive order.
+    pub fn reports(&self) -> impl Iterator<Item = &FileReport> + '_ {
+        self.files.values().map(|f| &f.report)
     }
 
     /// Every kept record, in no particular order.
@@ -429,7 +394,7 @@ impl Partial {
         // Loose copies are folded into their entries by `merge`; a state read by one worker
         // and never merged may still hold some next to their entry.
         let loose = self.loose_copies.iter().filter(|copy| {
-            self.records.get(copy.key()).is_some_and(|entry| entry.hash != copy.hash)
+            self.records.get(copy.key()).is_some_and(|entry| entry.hash != copy.seen.hash)
         });
         self.records.values().map(Entry::conflicts).sum::<u64>() + loose.count() as u64
     }
@@ -464,7 +429,10 @@ mod tests {
     fn a_copy_later_than_a_claimed_one_is_counted_not_stored() {
         let (first, later) = first_then_later();
         assert_eq!((first.records.len(), later.records.len()), (1, 0));
-        let loose = [LooseCopy::new(record_key(ID), 7), LooseCopy::new(record_key(ID), 8)];
+        let loose = [
+            LooseCopy::new(record_key(ID), position(1, 10), 7),
+            LooseCopy::new(record_key(ID), position(2, 10), 8),
+        ];
         assert_eq!(later.loose_copies, loose);
         // Read by one worker and never merged: the counts already hold.
         let claims = Claims::default();
@@ -495,6 +463,31 @@ mod tests {
         assert_eq!((merged.duplicates(), merged.conflicts()), (1, 1));
         let kept = merged.entries().next().map(|e| (e.pos, e.hash));
         assert_eq!(kept, Some((position(1, 0), 7)));
+    }
+
+    #[test]
+    fn a_state_merged_with_itself_counts_every_copy_once() {
+        let claims = Claims::default();
+        let mut one = Partial::default();
+        for (file, hash) in [(0, 7), (1, 7), (2, 8)] {
+            one.add(&record(ID), position(file, 10), hash, Some(&claims));
+        }
+        let mut unkeyed = record(ID);
+        unkeyed.id = None;
+        one.add(&unkeyed, position(3, 0), 5, None);
+        let (a, b) = (one.merge(Partial::default()), Partial::default());
+        let twice = |p: &Partial| {
+            let mut copy = Partial::default();
+            for (file, hash) in [(0, 7), (1, 7), (2, 8)] {
+                copy.add(&record(ID), position(file, 10), hash, None);
+            }
+            copy.add(&unkeyed, position(3, 0), 5, None);
+            (p.duplicates(), p.conflicts(), p.unkeyed.len(), copy)
+        };
+        let (dups, conflicts, loose_unkeyed, again) = twice(&a);
+        let merged = a.merge(b).merge(again);
+        assert_eq!((dups, conflicts, loose_unkeyed), (2, 1, 1));
+        assert_eq!((merged.duplicates(), merged.conflicts(), merged.unkeyed.len()), (2, 1, 1));
     }
 
     #[test]

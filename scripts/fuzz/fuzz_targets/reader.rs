@@ -21,10 +21,9 @@ fn read(path: &std::path::Path, audit_only: bool) -> FileReport {
     let mut worker = Worker::new(&ui, &claims, 3, audit_only, false);
     let file = ArchiveFile::new("fuzz.csv".into(), Origin::File(path.to_path_buf()));
     worker.process(0, &file);
-    let mut partial = worker.partial;
-    partial.finish();
-    assert_eq!(partial.files.len(), 1);
-    partial.files.remove(0)
+    let mut files = worker.partial.files;
+    assert_eq!(files.len(), 1);
+    files.pop_first().expect("one file").1.report
 }
 
 fuzz_target!(|data: &[u8]| {
