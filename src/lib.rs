@@ -54,5 +54,10 @@ pub fn run(config: Config) -> Result<Outcome> {
             Ok(Outcome { unread, ..Outcome::default() })
         }
         Mode::Reports => cmd::reports::run(config),
+        Mode::Plan { .. } => cmd::plan::run(&config),
+        Mode::Map { .. } => cmd::map::run(&config),
+        Mode::Merge { .. } => cmd::merge::merge(&config),
+        Mode::Finalize { .. } => cmd::merge::finalize(&config),
+        Mode::Dump { .. } => cmd::dump::run(&config),
     }
 }

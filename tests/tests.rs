@@ -8,4 +8,5 @@ mod hostile;
 mod merge_props;
 mod pipeline;
 mod reliability;
+mod stages;
 mod workflows;

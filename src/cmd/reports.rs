@@ -1,6 +1,8 @@
-//! The report run (`tala-bulk [OPTIONS] PATH...`): takes the output directory, reads the
-//! archive (`read`), builds the meetings and the coverage (`analyze`), saves the users database
-//! and writes the reports (`report`), to `--out` as one set or one of them to stdout.
+//! The report run (`tala-bulk [OPTIONS] PATH...`): the stages of a split run (SPEC 3) in one
+//! process, without their files: discovery (`plan`), reading (`map`, with the workers' states
+//! merged in memory) and [`finish`], which `finalize` shares: build the meetings and the
+//! coverage (`analyze`), save the users database and write the reports (`report`), to `--out`
+//! as one set or one of them to stdout.
 
 use std::time::Instant;
 
@@ -18,22 +20,38 @@ use crate::report::summary::Summary;
 use crate::report::{self, tables};
 use crate::source::discover;
 use crate::state::files::FileReport;
-use crate::state::partial;
+use crate::state::partial::{self, Partial};
 use crate::testhook;
 use crate::Outcome;
+
+/// Where a run's results go, taken before anything is read: everything that could stop the
+/// run after reading (another run holding --out, an unwritable directory, a users database
+/// that cannot be written) is found first.
+pub struct Targets {
+    out: Option<OutDir>,
+    users: Option<users::UsersDb>,
+}
+
+impl Targets {
+    pub fn prepare(config: &Config) -> Result<Targets> {
+        let early = Ui::new(0, 0, false);
+        let out = if config.stdout_report.is_some() {
+            None
+        } else {
+            Some(OutDir::prepare(&config.out_dir, &early)?)
+        };
+        let users = config.users.as_deref().map(|p| users::UsersDb::load(p, &early)).transpose()?;
+        Ok(Targets { out, users })
+    }
+}
 
 /// Reads the archive named by `config` and writes the reports.
 pub fn run(config: Config) -> Result<Outcome> {
     let started = Instant::now();
-    let to_stdout = config.stdout_report.is_some();
-    // Everything that could stop the run after reading is checked before it: the output
-    // directory (held by another run? writable? replaceable?) and the users database.
-    let early = Ui::new(0, 0, false);
-    let out = if to_stdout { None } else { Some(OutDir::prepare(&config.out_dir, &early)?) };
-    let mut users = config.users.as_deref().map(|p| users::UsersDb::load(p, &early)).transpose()?;
+    let targets = Targets::prepare(&config)?;
     // Directory walks leave out what this run writes.
     let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
-    if !to_stdout {
+    if config.stdout_report.is_none() {
         skip.push(&config.out_dir);
     }
     let files = discover::discover(&config.inputs, &skip);
@@ -46,14 +64,31 @@ pub fn run(config: Config) -> Result<Outcome> {
     }
     let sizes: Vec<u64> = files.iter().map(file_size).collect();
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.jobs)
-        .build()
-        .context("cannot start worker threads")?;
+    let pool = pool(config.jobs)?;
     let mut timings = Timings::new(started);
     let partial = read::read_archive(&pool, &files, &sizes, &config, &ui);
     ui.finish();
     timings.lap("read and merge");
+    finish(&config, targets, partial, &pool, &ui, timings, started)
+}
+
+/// The worker threads of a run.
+pub fn pool(jobs: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().num_threads(jobs).build().context("cannot start worker threads")
+}
+
+/// From the merged state of every file to the reports: the meetings, the coverage, the users
+/// database and the report set (or one report on stdout).
+pub fn finish(
+    config: &Config,
+    targets: Targets,
+    partial: Partial,
+    pool: &rayon::ThreadPool,
+    ui: &Ui,
+    mut timings: Timings,
+    started: Instant,
+) -> Result<Outcome> {
+    let Targets { out, mut users } = targets;
     let reports: Vec<FileReport> = partial.reports().cloned().collect();
     if !reports.iter().any(|f| f.export) {
         return Err(exit::NothingRead::new(&reports, out.is_some(), &config.out_dir).into());
@@ -79,11 +114,11 @@ pub fn run(config: Config) -> Result<Outcome> {
         db.learn(&partial);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let summary = Summary::new(&partial, &meetings, &windows, &config, elapsed);
+    let summary = Summary::new(&partial, &meetings, &windows, config, elapsed);
     // The users database is saved before any report is written, to a file or to stdout:
     // what a run learned is never lost to a closed pipe or a full disk.
     if let Some(db) = &users {
-        let added = db.save(&ui)?;
+        let added = db.save(ui)?;
         if added > 0 && !config.quiet {
             ui.say(format_args!("tala-bulk: users database: {added} new entries"));
         }
@@ -116,7 +151,7 @@ pub fn run(config: Config) -> Result<Outcome> {
         if !config.quiet {
             ui.say(summary.human(&format!("{name} printed to standard output")).trim_end());
         }
-        timings.print(&ui);
+        timings.print(ui);
         return Ok(Outcome { summary, unread: 0 });
     }
 
@@ -170,7 +205,7 @@ pub fn run(config: Config) -> Result<Outcome> {
         Ok(staged)
     })?;
     testhook::crash_point("reports-staged");
-    out.commit(&staged, &ui)?;
+    out.commit(&staged, ui)?;
     timings.lap("write reports");
     if !config.quiet {
         let written = format!("reports written to {}", escape::path(&config.out_dir));
@@ -178,21 +213,21 @@ pub fn run(config: Config) -> Result<Outcome> {
             if config.audit_only { summary.human_audit(&written) } else { summary.human(&written) };
         ui.say(human.trim_end());
     }
-    timings.print(&ui);
+    timings.print(ui);
     Ok(Outcome { summary, unread: 0 })
 }
 
 /// Phase durations, printed when `TALA_BULK_TIMINGS` is set (for benchmarking and profiling).
-struct Timings {
+pub struct Timings {
     last: Instant,
     laps: Vec<(&'static str, f64)>,
 }
 
 impl Timings {
-    fn new(started: Instant) -> Timings {
+    pub fn new(started: Instant) -> Timings {
         Timings { last: started, laps: Vec::new() }
     }
-    fn lap(&mut self, what: &'static str) {
+    pub fn lap(&mut self, what: &'static str) {
         let now = Instant::now();
         self.laps.push((what, (now - self.last).as_secs_f64()));
         self.last = now;

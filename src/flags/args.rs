@@ -9,7 +9,7 @@ use clap::{ArgGroup, Parser, Subcommand};
 
 use crate::analyze::filter::IpFilter;
 use crate::exit;
-use crate::flags::config::{Config, Input, Mode, StdoutReport, DEFAULT_ROW_CAP};
+use crate::flags::config::{Config, Input, Mode, Shards, StdoutReport, DEFAULT_ROW_CAP};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -70,6 +70,22 @@ struct Args {
     #[arg(short = 'u', long = "users", value_name = "FILE")]
     users: Option<PathBuf>,
 
+    /// Worker threads [default: all cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    jobs: Option<u32>,
+
+    #[command(flatten)]
+    results: ResultArgs,
+
+    /// No progress bar and no summary on stderr (warnings are still printed).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The options that change results: every stage of a split run (plan, map, merge, finalize)
+/// takes them, and a partial state made with others is refused.
+#[derive(clap::Args, Debug, Clone)]
+struct ResultArgs {
     /// Only connections whose client IP (without port) matches REGEX count for disconnections.
     #[arg(short = 'i', long = "ip", value_name = "REGEX")]
     ip: Option<String>,
@@ -84,10 +100,6 @@ struct Args {
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..))]
     max_gap: Option<i64>,
 
-    /// Worker threads [default: all cores].
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    jobs: Option<u32>,
-
     /// Data rows at which an export is considered capped by the portal.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ROW_CAP,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -95,13 +107,21 @@ struct Args {
 
     /// Fast mode for the nightly audit: write only truncation.csv and coverage.csv, reading
     /// just the row count and CreationTime of each record.
-    #[arg(long, conflicts_with_all = ["organizers", "attendees", "disconnections"])]
+    #[arg(long)]
     audit_only: bool,
 
     /// In the CSV reports, put a ' before text that starts with =, +, -, @, tab or CR, so a
     /// spreadsheet shows it instead of running it as a formula.
     #[arg(long)]
     excel_safe: bool,
+}
+
+/// `--jobs` and `--quiet`, for the stage subcommands.
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// Worker threads [default: all cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    jobs: Option<u32>,
 
     /// No progress bar and no summary on stderr (warnings are still printed).
     #[arg(short, long)]
@@ -119,6 +139,112 @@ enum Command {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Stage 1 of a split run: list the archive's files in archive order and share them out
+    /// into size-balanced shards; prints the plan as JSON on stdout.
+    #[command(group(ArgGroup::new("sharding").args(["shards", "shard_bytes"])))]
+    Plan {
+        /// Number of shards (map tasks) [default: one per 1 GiB of input, at least 1].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        shards: Option<u32>,
+        /// Input bytes per shard, e.g. 512M or 2G, instead of --shards.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        shard_bytes: Option<u64>,
+        /// Record buckets: each merge task merges one bucket.
+        #[arg(long, value_name = "B", default_value_t = 8,
+              value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        buckets: u32,
+        #[command(flatten)]
+        results: ResultArgs,
+        /// Export files or directories (walked recursively).
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Stage 2: read one shard of a plan and write its partial state into DIR; prints the
+    /// partial's path.
+    Map {
+        /// The plan `tala-bulk plan` printed.
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// Which shard to read (from 0).
+        #[arg(long, value_name = "I")]
+        shard: usize,
+        /// Directory the partial state is written to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        results: ResultArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Stage 3: merge partial states (map outputs or merges) into one, written into DIR;
+    /// prints its path. With --bucket, only that bucket's records (one merge task per bucket).
+    Merge {
+        /// Merge only this record bucket.
+        #[arg(long, value_name = "B")]
+        bucket: Option<u32>,
+        /// Directory the merged partial state is written to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        results: ResultArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Partial-state files.
+        #[arg(value_name = "PARTIAL", required = true)]
+        partials: Vec<PathBuf>,
+    },
+    /// Stage 4: write the reports from partial states that together hold every bucket: the
+    /// same reports, byte for byte, as one run over the same files.
+    Finalize {
+        /// Directory the reports are written to (created if missing).
+        #[arg(long, value_name = "DIR", default_value = "tala-report")]
+        out: PathBuf,
+        /// Users database, as for a local run.
+        #[arg(short = 'u', long = "users", value_name = "FILE")]
+        users: Option<PathBuf>,
+        #[command(flatten)]
+        results: ResultArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Partial-state files.
+        #[arg(value_name = "PARTIAL", required = true)]
+        partials: Vec<PathBuf>,
+    },
+    /// Partial-state files, for debugging.
+    Partial {
+        #[command(subcommand)]
+        command: PartialCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PartialCommand {
+    /// Print a partial state as JSON lines: its header, each file, each record.
+    Dump {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// A size such as 1048576, 512K, 64M or 2G (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => t.split_at(at),
+        None => (t, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text:?}: a size is a number with K, M, G or T")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?}: a size is a number"))?;
+    n.checked_shl(shift)
+        .filter(|v| *v > 0 && v >> shift == n)
+        .ok_or_else(|| format!("{text:?}: size out of range"))
 }
 
 /// Why argument parsing did not produce a config: the process should exit with this code
@@ -149,15 +275,9 @@ where
     })
 }
 
-impl Args {
-    fn into_config(mut self) -> Result<Config, String> {
-        let mode = match self.command.take() {
-            Some(Command::Show { oneline, paths }) => {
-                self.paths = paths;
-                Mode::Show { oneline }
-            }
-            None => Mode::Reports,
-        };
+impl ResultArgs {
+    /// Applies these options to `config`, checking each.
+    fn apply(self, config: &mut Config) -> Result<(), String> {
         let regex = match &self.ip {
             None => None,
             Some(re) => {
@@ -169,6 +289,40 @@ impl Args {
             .iter()
             .map(|n| n.parse().map_err(|e| format!("invalid --cidr {n:?}: {e}")))
             .collect::<Result<Vec<_>, String>>()?;
+        config.filter = IpFilter { regex, nets };
+        config.max_gap = self.max_gap;
+        config.row_cap = self.row_cap;
+        config.audit_only = self.audit_only;
+        config.excel_safe = self.excel_safe;
+        Ok(())
+    }
+}
+
+impl RunArgs {
+    fn apply(self, config: &mut Config) {
+        config.jobs = jobs(self.jobs);
+        config.quiet = self.quiet;
+        config.progress = !self.quiet && std::io::stderr().is_terminal();
+    }
+}
+
+fn jobs(given: Option<u32>) -> usize {
+    match given {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+impl Args {
+    fn into_config(mut self) -> Result<Config, String> {
+        let mode = match self.command.take() {
+            Some(Command::Show { oneline, paths }) => {
+                self.paths = paths;
+                Mode::Show { oneline }
+            }
+            Some(stage) => return stage_config(stage),
+            None => Mode::Reports,
+        };
         let stdout_report = if self.organizers {
             Some(StdoutReport::Organizers)
         } else if self.attendees {
@@ -178,16 +332,27 @@ impl Args {
         } else {
             None
         };
+        if self.results.audit_only && stdout_report.is_some() {
+            return Err("--audit-only cannot be used with -o, -a or -d: it writes only the \
+                        audit reports, to --out"
+                .into());
+        }
         let stdin_count = self.paths.iter().filter(|p| p.as_os_str() == "-").count();
         if stdin_count > 1 {
             return Err("stdin ('-') can be read only once".into());
         }
-        if mode == Mode::Reports && self.paths.first().is_some_and(|p| p.as_os_str() == "show") {
-            // `tala-bulk -q show x.csv`: clap took `show` for a PATH because an option came
-            // first. Reading a directory called show is rarer than this slip.
-            return Err("'show' is a subcommand and must come first: tala-bulk show [--oneline] \
-                        PATH... (to read a file or directory named show, write ./show)"
-                .into());
+        const SUBCOMMANDS: [&str; 6] = ["show", "plan", "map", "merge", "finalize", "partial"];
+        if mode == Mode::Reports {
+            if let Some(sub) = self.paths.first().and_then(|p| p.to_str()) {
+                if SUBCOMMANDS.contains(&sub) {
+                    // `tala-bulk -q show x.csv`: clap took `show` for a PATH because an option
+                    // came first. Reading a directory called show is rarer than this slip.
+                    return Err(format!(
+                        "'{sub}' is a subcommand and must come first: tala-bulk {sub} ... (to \
+                         read a file or directory named {sub}, write ./{sub})"
+                    ));
+                }
+            }
         }
         for path in self.paths.iter().filter(|p| p.as_os_str() != "-") {
             check_exists(path)?;
@@ -204,26 +369,64 @@ impl Args {
                 .map(|p| if p.as_os_str() == "-" { Input::Stdin } else { Input::Path(p) })
                 .collect()
         };
-        let jobs = match self.jobs {
-            Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        Ok(Config {
-            inputs,
-            out_dir: self.out,
-            jobs,
-            row_cap: self.row_cap,
-            audit_only: self.audit_only,
-            mode,
-            stdout_report,
-            users: self.users,
-            filter: IpFilter { regex, nets },
-            max_gap: self.max_gap,
-            excel_safe: self.excel_safe,
-            quiet: self.quiet,
-            progress: !self.quiet && std::io::stderr().is_terminal(),
-        })
+        let mut config = Config::new(inputs, self.out);
+        config.mode = mode;
+        config.stdout_report = stdout_report;
+        config.users = self.users;
+        self.results.apply(&mut config)?;
+        RunArgs { jobs: self.jobs, quiet: self.quiet }.apply(&mut config);
+        Ok(config)
     }
+}
+
+/// The config of a stage of a split run.
+fn stage_config(command: Command) -> Result<Config, String> {
+    let mut config = Config::new(Vec::new(), "tala-report");
+    match command {
+        Command::Show { .. } => return Err("internal error: show is not a stage".into()),
+        Command::Plan { shards, shard_bytes, buckets, results, paths } => {
+            for path in &paths {
+                if path.as_os_str() == "-" {
+                    return Err("plan lists files that map tasks read; standard input ('-') \
+                                cannot be shared out"
+                        .into());
+                }
+                check_exists(path)?;
+            }
+            config.inputs = paths.into_iter().map(Input::Path).collect();
+            let shards = match (shards, shard_bytes) {
+                (Some(n), _) => Shards::Count(n as usize),
+                (None, Some(bytes)) => Shards::Bytes(bytes),
+                (None, None) => Shards::Bytes(1 << 30),
+            };
+            config.mode = Mode::Plan { shards, buckets };
+            results.apply(&mut config)?;
+            config.quiet = true;
+        }
+        Command::Map { plan, shard, out, results, run } => {
+            config.mode = Mode::Map { plan, shard };
+            config.out_dir = out;
+            results.apply(&mut config)?;
+            run.apply(&mut config);
+        }
+        Command::Merge { bucket, out, results, run, partials } => {
+            config.mode = Mode::Merge { bucket, partials };
+            config.out_dir = out;
+            results.apply(&mut config)?;
+            run.apply(&mut config);
+        }
+        Command::Finalize { out, users, results, run, partials } => {
+            config.mode = Mode::Finalize { partials };
+            config.out_dir = out;
+            config.users = users;
+            results.apply(&mut config)?;
+            run.apply(&mut config);
+        }
+        Command::Partial { command: PartialCommand::Dump { file } } => {
+            config.mode = Mode::Dump { partial: file };
+        }
+    }
+    Ok(config)
 }
 
 /// A PATH named on the command line must exist: a typo or an unmounted share would otherwise

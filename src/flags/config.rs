@@ -17,12 +17,43 @@ pub enum Input {
 }
 
 /// What the run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Read the archive, write the reports.
     Reports,
     /// Print each record readably (`show`).
-    Show { oneline: bool },
+    Show {
+        oneline: bool,
+    },
+    /// The stages of a split run (SPEC 3): plan, map one shard, merge partial states,
+    /// finalize them into the reports.
+    Plan {
+        shards: Shards,
+        buckets: u32,
+    },
+    Map {
+        plan: PathBuf,
+        shard: usize,
+    },
+    Merge {
+        bucket: Option<u32>,
+        partials: Vec<PathBuf>,
+    },
+    Finalize {
+        partials: Vec<PathBuf>,
+    },
+    /// `partial dump`: a partial state as JSON lines.
+    Dump {
+        partial: PathBuf,
+    },
+}
+
+/// How `plan` sizes its shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shards {
+    Count(usize),
+    /// About this many input bytes each.
+    Bytes(u64),
 }
 
 /// A report printed to stdout instead of writing `--out` (tala's `-o`, `-a`, `-d`).
@@ -60,7 +91,33 @@ pub struct Config {
     pub progress: bool,
 }
 
+/// The options that change results, as `summary.json` names them (the users database
+/// aside: it is read when the reports are written, not when files are read).
+#[derive(serde::Serialize)]
+struct ResultOptions<'a> {
+    row_cap: u64,
+    audit_only: bool,
+    ip_regex: Option<&'a str>,
+    cidr: Vec<String>,
+    max_gap_seconds: Option<i64>,
+    excel_safe: bool,
+}
+
 impl Config {
+    /// The options that change results as one line of canonical text: written into every
+    /// partial state, and compared when partial states meet.
+    pub fn result_options(&self) -> String {
+        let options = ResultOptions {
+            row_cap: self.row_cap,
+            audit_only: self.audit_only,
+            ip_regex: self.filter.regex.as_ref().map(|r| r.as_str()),
+            cidr: self.filter.nets.iter().map(|n| n.to_string()).collect(),
+            max_gap_seconds: self.max_gap,
+            excel_safe: self.excel_safe,
+        };
+        serde_json::to_string(&options).unwrap_or_default()
+    }
+
     /// A config for reading `inputs` into `out_dir` with defaults elsewhere; for tests and benches.
     pub fn new(inputs: Vec<Input>, out_dir: impl Into<PathBuf>) -> Config {
         Config {

@@ -5,4 +5,4 @@ pub mod args;
 pub mod config;
 
 pub use args::{parse_args, ArgsOutcome};
-pub use config::{Config, Input, Mode, StdoutReport, DEFAULT_ROW_CAP};
+pub use config::{Config, Input, Mode, Shards, StdoutReport, DEFAULT_ROW_CAP};

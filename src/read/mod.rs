@@ -140,7 +140,8 @@ pub fn read_archive(
         let report = worker::new_report(plan.index, &files[plan.index]);
         let format = input::Format::Csv.name();
         let done = worker::finish_file(ui, config.row_cap, report, format, plan.disk_bytes, scan);
-        partial.add_file(FileState { content: plan.content, ..done });
+        let path = files[plan.index].key.clone();
+        partial.add_file(FileState { content: plan.content, path, ..done });
     }
     partial
 }

@@ -121,7 +121,8 @@ impl<'a> Worker<'a> {
                 let whole = Some(("unreadable", report.detail.clone()));
                 let errors = FileErrors { whole, ..FileErrors::default() };
                 let counts = Counts::default();
-                self.partial.add_file(FileState { report, counts, errors, content: 0 });
+                let path = file.key.clone();
+                self.partial.add_file(FileState { report, counts, errors, path, content: 0 });
                 self.ui.file_done();
             }
             Ok(opened) => {
@@ -137,7 +138,7 @@ impl<'a> Worker<'a> {
                 let reported = if progress_by_chunks { scan.csv_bytes } else { 0 };
                 self.ui.advance(disk_bytes.unwrap_or(0).saturating_sub(reported));
                 let done = finish_file(self.ui, self.row_cap, report, format, disk_bytes, scan);
-                self.partial.add_file(FileState { content, ..done });
+                self.partial.add_file(FileState { content, path: file.key.clone(), ..done });
             }
         }
     }
@@ -406,7 +407,7 @@ pub fn new_report(index: usize, file: &ArchiveFile) -> FileReport {
 }
 
 /// Completes a file's state from its (combined) scan and warns about a problem status. Its
-/// content fingerprint is the caller's to set.
+/// path and content fingerprint are the caller's to set.
 pub fn finish_file(
     ui: &Ui,
     row_cap: u64,
@@ -434,7 +435,7 @@ pub fn finish_file(
     counts.disk_bytes = disk_bytes.unwrap_or(0);
     counts.csv_bytes = csv_bytes;
     ui.file_done();
-    FileState { report, counts, errors, content: 0 }
+    FileState { report, counts, errors, path: Vec::new(), content: 0 }
 }
 
 /// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV

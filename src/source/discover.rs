@@ -29,6 +29,9 @@ pub struct ArchiveFile {
     /// Path as the user will recognise it in warnings and the audit, escaped where it is not
     /// printable UTF-8 ([`escape::path`]), so two files never share a name.
     pub name: String,
+    /// The path's bytes as the system gives them (`-` for stdin): what archive order sorts,
+    /// and with the content what identifies the file when partial states meet (SPEC 3).
+    pub key: Vec<u8>,
     pub origin: Origin,
     /// The time window the export was requested for, when its file name says so
     /// (`UAL-20240301000000-20240301060000.csv`, SPEC 1.1): start and end, inclusive.
@@ -38,7 +41,17 @@ pub struct ArchiveFile {
 impl ArchiveFile {
     pub fn new(name: String, origin: Origin) -> ArchiveFile {
         let window = window_from_name(&name);
-        ArchiveFile { name, origin, window }
+        let key = match &origin {
+            Origin::File(path) => raw(path),
+            Origin::Stdin => b"-".to_vec(),
+            Origin::Broken(_) => name.as_bytes().to_vec(),
+        };
+        ArchiveFile { name, key, origin, window }
+    }
+
+    /// An entry with a known raw path (a walk's, or a plan's).
+    pub fn with_key(name: String, key: Vec<u8>, origin: Origin) -> ArchiveFile {
+        ArchiveFile { key, ..ArchiveFile::new(name, origin) }
     }
 }
 
@@ -87,9 +100,10 @@ pub fn discover(inputs: &[Input], skip: &[&Path]) -> Vec<ArchiveFile> {
     }
     // Byte order of the path as the system gives it (SPEC 2's archive order), not of its
     // printed form: names that differ only in bytes that are not UTF-8 still have one order
-    // whatever the order of the arguments. Stable, so a path named twice keeps both entries
-    // (identical anyway) together.
+    // whatever the order of the arguments. A path named twice (or met by two walks) is one
+    // file, read once: a file's contribution counts once (SPEC 3).
     found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.dedup_by(|a, b| a.0 == b.0);
     found.into_iter().map(|(_, file)| file).collect()
 }
 
@@ -99,7 +113,8 @@ fn raw(p: &Path) -> Vec<u8> {
 
 fn walk(root: &Path, skip: &[(u64, u64)], found: &mut Vec<(Vec<u8>, ArchiveFile)>) {
     let mut push = |path: &Path, origin: Origin| {
-        found.push((raw(path), ArchiveFile::new(escape::path(path), origin)));
+        let key = raw(path);
+        found.push((key.clone(), ArchiveFile::with_key(escape::path(path), key, origin)));
     };
     match std::fs::metadata(root) {
         Ok(meta) if !meta.is_dir() => return push(root, Origin::File(root.into())),

@@ -262,6 +262,8 @@ pub struct FileState {
     pub report: FileReport,
     pub counts: Counts,
     pub errors: FileErrors,
+    /// The file's path as the system gives it ([`crate::source::discover::ArchiveFile::key`]).
+    pub path: Vec<u8>,
     /// A fingerprint of the file's content ([`crate::source::discover::fingerprint`]): with its
     /// path, what makes it this file (SPEC 3).
     pub content: u64,

@@ -3,6 +3,7 @@
 //! strings, and `claims` the Id index the workers of one run share.
 
 pub mod claims;
+pub mod codec;
 pub mod files;
 pub mod intern;
 pub mod partial;

@@ -25,7 +25,7 @@ use super::files::{Counts, FileReport, FileState};
 pub type Pos = u64;
 
 pub const MAX_FILES: usize = 1 << 24;
-const OFFSET_BITS: u32 = 40;
+pub const OFFSET_BITS: u32 = 40;
 
 pub fn position(file: usize, offset: u64) -> Pos {
     ((file as u64) << OFFSET_BITS) | offset.min((1 << OFFSET_BITS) - 1)
@@ -229,7 +229,12 @@ impl Records {
         }
     }
 
-    fn add(&mut self, key: u128, entry: Entry) {
+    /// Every kept record with its key, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u128, &Entry)> + '_ {
+        self.shards.iter().flat_map(|s| s.iter().map(|(k, e)| (*k, e)))
+    }
+
+    pub(crate) fn add(&mut self, key: u128, entry: Entry) {
         Records::absorb(&mut self.shards[Records::shard(key)], key, entry);
     }
 
