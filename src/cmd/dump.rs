@@ -18,8 +18,10 @@ pub fn run(config: &Config) -> Result<Outcome> {
     let h = &file.header;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut line = |value: serde_json::Value| -> Result<()> {
-        serde_json::to_writer(&mut out, &value)?;
-        out.write_all(b"\n").context("cannot write to standard output")
+        let mut text = serde_json::to_vec(&value)?;
+        text.push(b'\n');
+        // An io::Error in the chain: a closed pipe (`| head`) ends quietly.
+        out.write_all(&text).context("cannot write to standard output")
     };
     line(json!({"header": {
         "format_version": h.format_version,

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use crate::cmd::{plan, reports};
+use crate::cmd::plan;
+use crate::cmd::reports::{self, Timings};
 use crate::flags::{Config, Mode};
 use crate::messages::Ui;
 use crate::read::{self, file_size};
@@ -34,11 +35,17 @@ pub fn run(config: &Config) -> Result<Outcome> {
     let sizes: Vec<u64> = files.iter().map(file_size).collect();
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
     let pool = reports::pool(config.jobs)?;
+    let mut timings = Timings::new(started);
     let partial = read::read_archive(&pool, &files, &sizes, config, &ui);
     ui.finish();
+    timings.lap("read and merge");
     let meta = Meta { options: config.result_options(), buckets: plan.buckets };
     let bytes = pool.install(|| codec::encode(&partial, &meta, None))?;
+    timings.lap("encode");
+    drop(partial);
     let path = codec::write_named(&config.out_dir, &format!("map-{shard}"), &bytes)?;
+    timings.lap("write");
+    timings.print(&ui);
     if !config.quiet {
         ui.say(format_args!(
             "tala-bulk: map: shard {shard}: {} files, {:.1} MB read, partial of {:.1} MB in {:.2} s",

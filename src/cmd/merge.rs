@@ -25,14 +25,19 @@ fn load(config: &Config, paths: &[std::path::PathBuf], bucket: Option<u32>) -> R
 pub fn merge(config: &Config) -> Result<Outcome> {
     let Mode::Merge { bucket, partials } = &config.mode else { bail!("internal error: not merge") };
     let pool = reports::pool(config.jobs)?;
+    let mut timings = Timings::new(Instant::now());
     let loaded = pool.install(|| load(config, partials, *bucket))?;
+    timings.lap("load partial states");
     let bytes =
         pool.install(|| codec::encode(&loaded.partial, &loaded.meta, Some(&loaded.buckets)))?;
+    timings.lap("encode");
     let stem = match bucket {
         Some(b) => format!("bucket-{b}"),
         None => "merge".to_string(),
     };
     let path = codec::write_named(&config.out_dir, &stem, &bytes)?;
+    timings.lap("write");
+    timings.print(&Ui::new(0, 0, false));
     println!("{}", crate::escape::path(&path));
     Ok(Outcome::default())
 }

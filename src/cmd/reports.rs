@@ -232,7 +232,7 @@ impl Timings {
         self.laps.push((what, (now - self.last).as_secs_f64()));
         self.last = now;
     }
-    fn print(&self, ui: &Ui) {
+    pub fn print(&self, ui: &Ui) {
         if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
             for (what, secs) in &self.laps {
                 ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s"));
