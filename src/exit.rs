@@ -22,21 +22,18 @@ pub const NOTHING_READ: u8 = 4;
 pub struct NothingRead(String);
 
 impl NothingRead {
-    pub fn new(
-        files: &[crate::state::files::FileReport],
-        had_out_dir: bool,
-        out_dir: &std::path::Path,
-    ) -> NothingRead {
-        let found = match files.len() {
-            0 => "no file was found in the named paths".to_string(),
-            1 if files[0].name == "-" => "standard input held no audit export".to_string(),
-            1 => format!(
-                "{} is not an audit export with an AuditData column (see the warning above)",
-                files[0].name
+    /// `files`: the names of the files read, none of them an export.
+    pub fn new(files: &[&str], had_out_dir: bool, out_dir: &std::path::Path) -> NothingRead {
+        let found = match files {
+            [] => "no file was found in the named paths".to_string(),
+            ["-"] => "standard input held no audit export".to_string(),
+            [name] => format!(
+                "{name} is not an audit export with an AuditData column (see the warning above)"
             ),
-            n => format!(
-                "none of the {n} files found is an audit export with an AuditData column \
-                 (see the warnings above)"
+            all => format!(
+                "none of the {} files found is an audit export with an AuditData column \
+                 (see the warnings above)",
+                all.len()
             ),
         };
         let kept = if had_out_dir {

@@ -2,14 +2,17 @@
 //! attendee and disconnection reports out, for archives of thousands of files.
 //!
 //! The pipeline runs one way, one folder per stage:
-//! `source` (discover, open, CSV scan) → `extract` (AuditData) → `state` (partial states and
-//! their merge) → `analyze` (meetings, coverage, users) → `report`. `read` drives the first three
-//! on worker threads; `cmd` holds one function per command; `flags` turns the command line into
-//! a checked `Config`. The leaves (`timestamp`, `escape`, `lock`, `messages`, `exit`,
-//! `testhook`) depend on nothing above them.
+//! `source` (discover, open, CSV scan) → `extract` (AuditData) → `state` (partial states, their
+//! merge and their file format) → `analyze` (meetings, coverage, users) → `report`. `read`
+//! drives the first three on worker threads; `flags` turns the command line into a checked
+//! `Config`; `cmd` holds one module per command, composing the stages: the local run
+//! (`reports`) is plan → map → merge → finalize in one process, and `plan`, `map`, `merge` run
+//! them apart over partial-state files (SPEC 3). The folders import each other without a
+//! cycle: a stage imports the stages before it, `read` and `report` also `flags`. The leaves (`timestamp`, `escape`, `lock`, `messages`, `exit`, `testhook`) depend on
+//! nothing above them.
 
 pub mod analyze; // meetings, coverage, the users database, IP filters
-pub mod cmd; // one module per command: the report run, show
+pub mod cmd; // one module per command: the report run, show, the stages of a split run
 pub mod escape; // untrusted text and file names made safe to print
 pub mod exit; // exit codes
 pub mod extract; // AuditData: the full parser and --audit-only's one-pass reader
@@ -19,7 +22,7 @@ pub mod messages; // stderr: warnings above the progress bar
 pub mod read; // files → partial states on worker threads, merged into one
 pub mod report; // report writers, summary, the output directory's one-step replacement
 pub mod source; // discovery, opening and decoding files, the CSV scanner
-pub mod state; // the partial state: records, files, counts, and their merge
+pub mod state; // the partial state: records, files, counts, their merge and file format
 pub mod testhook; // TALA_BULK_CRASH_AT: stop a run at a named step, for crash tests
 pub mod timestamp; // AuditData times as integers
 

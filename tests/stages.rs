@@ -518,3 +518,34 @@ fn partial_dump_prints_header_files_and_records() {
     assert_eq!(id1["copies"].as_array().map(Vec::len), Some(2));
     assert_eq!(id1["record"]["meeting"], "meeting-1");
 }
+
+#[test]
+fn plan_sizes_shards_by_bytes_and_is_deterministic() {
+    let t = TestDir::new();
+    fixed_archive(&t);
+    let total: u64 = ["archive", "archive/sub"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(t.join(d)).expect("dir").flatten())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.metadata().expect("meta").len())
+        .sum();
+    let plan = |args: &[&str]| {
+        let o = run(&t, &[&["plan"][..], args, &["archive"]].concat());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("plan JSON")
+    };
+    let per = (total / 2 + 1).to_string();
+    let by_bytes = plan(&["--shard-bytes", &per]);
+    let shards = by_bytes["shards"].as_array().expect("shards");
+    assert_eq!(shards.len(), 2, "{by_bytes}");
+    // Every file in exactly one shard, and the same plan again.
+    let mut all: Vec<u64> = shards
+        .iter()
+        .flat_map(|s| s.as_array().expect("list"))
+        .filter_map(|i| i.as_u64())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, [0, 1, 2]);
+    assert_eq!(plan(&["--shard-bytes", &per]), by_bytes);
+    assert_eq!(plan(&[])["shards"].as_array().map(Vec::len), Some(1), "1 GiB a shard by default");
+}

@@ -222,7 +222,8 @@ def main(argv=None):
             # Local mode talks to itself only: stay on loopback.
             builder = (builder.config("spark.driver.host", "127.0.0.1")
                        .config("spark.driver.bindAddress", "127.0.0.1")
-                       .config("spark.ui.enabled", "false"))
+                       .config("spark.ui.enabled", "false")
+                       .config("spark.ui.showConsoleProgress", "false"))
     spark = builder.getOrCreate()
     try:
         return run(spark, a.paths, bin=a.bin, work=a.work, out=a.out, shards=a.shards,

@@ -14,10 +14,9 @@ use crate::exit;
 use crate::flags::{Config, StdoutReport};
 use crate::messages::Ui;
 use crate::read::{self, file_size};
-use crate::report::audit as report_audit;
 use crate::report::outdir::OutDir;
 use crate::report::summary::Summary;
-use crate::report::{self, tables};
+use crate::report::{self, tables, Report};
 use crate::source::discover;
 use crate::state::files::FileReport;
 use crate::state::partial::{self, Partial};
@@ -91,7 +90,8 @@ pub fn finish(
     let Targets { out, mut users } = targets;
     let reports: Vec<FileReport> = partial.reports().cloned().collect();
     if !reports.iter().any(|f| f.export) {
-        return Err(exit::NothingRead::new(&reports, out.is_some(), &config.out_dir).into());
+        let names: Vec<&str> = reports.iter().map(|f| f.name.as_str()).collect();
+        return Err(exit::NothingRead::new(&names, out.is_some(), &config.out_dir).into());
     }
 
     let windows = coverage::analyse(&reports, config.row_cap);
@@ -129,25 +129,9 @@ pub fn finish(
     // Every string escaped once for the CSV tables (an audit-only run interns none).
     let fields = &tables::Fields::new(strings, config.excel_safe);
     if let Some(which) = config.stdout_report {
-        let name = pool.install(|| -> Result<&str> {
-            let stdout = std::io::stdout().lock();
-            Ok(match which {
-                StdoutReport::Organizers => {
-                    tables::write_organizers(stdout, fields, &meetings)?;
-                    tables::ORGANIZERS
-                }
-                StdoutReport::Attendees => {
-                    tables::write_attendees(stdout, fields, users, &meetings)?;
-                    tables::ATTENDEES
-                }
-                StdoutReport::Disconnections => {
-                    let lines = summary.affected_lines();
-                    report::readable::write(stdout, strings, users, &meetings, &lines)?;
-                    "the disconnection report"
-                }
-            })
-        });
-        let name = name.context("cannot write the report to standard output")?;
+        let name = pool
+            .install(|| print(which, fields, users, &meetings, &summary))
+            .context("cannot write the report to standard output")?;
         if !config.quiet {
             ui.say(summary.human(&format!("{name} printed to standard output")).trim_end());
         }
@@ -155,54 +139,26 @@ pub fn finish(
         return Ok(Outcome { summary, unread: 0 });
     }
 
-    // Each writer formats in parallel on the pool; the whole set is staged before it replaces
-    // the previous one.
+    // Every report at once, each staged on its own task while the tables format their batches
+    // on the other workers; the whole set is staged before it replaces the previous one.
     let Some(out) = out else { bail!("no output directory") };
     let dir = out.staging();
-    let staged = pool.install(|| -> Result<Vec<&'static str>> {
-        let mut staged = Vec::new();
-        if !config.audit_only {
-            // The three tables at once: each writes its formatted batches on one thread, and
-            // meanwhile the others' formatting keeps the remaining workers busy.
-            let (organizers, (attendees, disconnections)) = rayon::join(
-                || {
-                    report::stage(dir, tables::ORGANIZERS, |w| {
-                        tables::write_organizers(w, fields, &meetings)
-                    })
-                },
-                || {
-                    rayon::join(
-                        || {
-                            report::stage(dir, tables::ATTENDEES, |w| {
-                                tables::write_attendees(w, fields, users, &meetings)
-                            })
-                        },
-                        || {
-                            report::stage(dir, tables::DISCONNECTIONS, |w| {
-                                tables::write_disconnections(w, fields, users, &meetings)
-                            })
-                        },
-                    )
-                },
-            );
-            staged.extend([organizers?, attendees?, disconnections?]);
-            staged.push(report::stage(dir, report::summary::SUMMARY, |w| {
-                serde_json::to_writer_pretty(&mut *w, &summary)?;
-                std::io::Write::write_all(w, b"\n")?;
-                Ok(())
-            })?);
-        }
-        let excel_safe = config.excel_safe;
-        staged.push(report::stage(dir, report_audit::TRUNCATION, |w| {
-            report_audit::write_truncation(w, &reports, excel_safe)
-        })?);
-        staged.push(report::stage(dir, report_audit::COVERAGE, |w| {
-            report_audit::write_coverage(w, &windows, excel_safe)
-        })?);
-        staged.push(report::stage(dir, report_audit::ERRORS, |w| {
-            report_audit::write_errors(w, &partial, excel_safe)
-        })?);
-        Ok(staged)
+    let inputs = report::Inputs {
+        fields,
+        users,
+        meetings: &meetings,
+        summary: &summary,
+        files: &reports,
+        windows: &windows,
+        partial: &partial,
+        excel_safe: config.excel_safe,
+    };
+    let staged = pool.install(|| {
+        use rayon::prelude::*;
+        Report::of_run(config.audit_only)
+            .into_par_iter()
+            .map(|r| report::stage(dir, r.name(), |w| r.write(w, &inputs)))
+            .collect::<Result<Vec<&'static str>>>()
     })?;
     testhook::crash_point("reports-staged");
     out.commit(&staged, ui)?;
@@ -215,6 +171,32 @@ pub fn finish(
     }
     timings.print(ui);
     Ok(Outcome { summary, unread: 0 })
+}
+
+/// Prints one report to stdout (tala's `-o`, `-a`, `-d`); returns what it was, for the summary.
+fn print(
+    which: StdoutReport,
+    fields: &tables::Fields<'_>,
+    users: Option<&users::UsersDb>,
+    meetings: &meetings::Meetings,
+    summary: &Summary,
+) -> Result<&'static str> {
+    let stdout = std::io::stdout().lock();
+    Ok(match which {
+        StdoutReport::Organizers => {
+            tables::write_organizers(stdout, fields, meetings)?;
+            tables::ORGANIZERS
+        }
+        StdoutReport::Attendees => {
+            tables::write_attendees(stdout, fields, users, meetings)?;
+            tables::ATTENDEES
+        }
+        StdoutReport::Disconnections => {
+            let lines = summary.affected_lines();
+            report::readable::write(stdout, fields.strings, users, meetings, &lines)?;
+            "the disconnection report"
+        }
+    })
 }
 
 /// Phase durations, printed when `TALA_BULK_TIMINGS` is set (for benchmarking and profiling).

@@ -472,3 +472,37 @@ fn check_stdin(why: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_units_and_refuse_the_rest() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1TB"), Ok(1 << 40));
+        for bad in ["", "0", "G", "1.5G", "12X", "-1M", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stages_take_the_result_options_and_check_them() {
+        let config = |args: &[&str]| {
+            Args::try_parse_from(args).map_err(|e| e.to_string()).and_then(Args::into_config)
+        };
+        let c = config(&["t", "merge", "--bucket", "3", "--out", "w", "--row-cap", "7", "a.tbp"]);
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.mode, Mode::Merge { bucket: Some(3), partials: vec!["a.tbp".into()] });
+        assert_eq!((c.row_cap, c.out_dir), (7, PathBuf::from("w")));
+        let bad = config(&["t", "finalize", "--cidr", "10.0.0.0/33", "a.tbp"]);
+        assert!(bad.is_err_and(|e| e.contains("invalid --cidr")));
+        let both = config(&["t", "plan", "--shards", "2", "--shard-bytes", "1G", "."]);
+        assert!(both.is_err_and(|e| e.contains("cannot be used with")));
+        let stdin = config(&["t", "plan", "-"]);
+        assert!(stdin.is_err_and(|e| e.contains("standard input ('-') cannot be shared out")));
+    }
+}

@@ -3,18 +3,10 @@
 use std::path::PathBuf;
 
 use crate::analyze::filter::IpFilter;
+pub use crate::source::discover::Input;
 
 /// The classic Purview portal export stops at this many data rows (SPEC 1).
 pub const DEFAULT_ROW_CAP: u64 = 50_000;
-
-/// One thing named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// A file, or a directory walked recursively.
-    Path(PathBuf),
-    /// Standard input, read as one export.
-    Stdin,
-}
 
 /// What the run does.
 #[derive(Debug, Clone, PartialEq, Eq)]

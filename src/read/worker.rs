@@ -13,6 +13,7 @@ use crate::source::csv::{Columns, Part, Record, Scanner};
 use crate::source::discover::ArchiveFile;
 use crate::source::input::{self, Feed, StreamFeed};
 use crate::state::claims::Claims;
+use crate::state::files::ERROR_EXCERPT_BYTES;
 use crate::state::files::{Counts, FileErrors, FileReport, FileState, FileStatus, Skip, Warn};
 use crate::state::partial::{position, Partial};
 use crate::timestamp::Ts;
@@ -23,9 +24,6 @@ const KNOWN_CAPS: [u64; 2] = [5_000, 1_000_000];
 
 /// Plain files report progress every this many bytes, so one huge export still moves the bar.
 const PROGRESS_STEP: u64 = 8 << 20;
-
-/// How much of a bad row errors.csv shows.
-pub const ERROR_EXCERPT_BYTES: usize = 200;
 
 pub struct Worker<'a> {
     ui: &'a Ui,

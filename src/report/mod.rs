@@ -15,6 +15,89 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::analyze::coverage::Window;
+use crate::analyze::meetings::Meetings;
+use crate::analyze::users::UsersDb;
+use crate::state::files::FileReport;
+use crate::state::partial::Partial;
+
+/// Every report a run writes into `--out`, in one place: its file name and its writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Organizers,
+    Attendees,
+    Disconnections,
+    Summary,
+    Truncation,
+    Coverage,
+    Errors,
+}
+
+/// What the writers draw on.
+pub struct Inputs<'a> {
+    pub fields: &'a tables::Fields<'a>,
+    pub users: Option<&'a UsersDb>,
+    pub meetings: &'a Meetings,
+    pub summary: &'a summary::Summary,
+    pub files: &'a [FileReport],
+    pub windows: &'a [Window],
+    pub partial: &'a Partial,
+    pub excel_safe: bool,
+}
+
+impl Report {
+    pub const ALL: [Report; 7] = [
+        Report::Organizers,
+        Report::Attendees,
+        Report::Disconnections,
+        Report::Summary,
+        Report::Truncation,
+        Report::Coverage,
+        Report::Errors,
+    ];
+
+    pub const NAMES: [&'static str; 7] = [
+        tables::ORGANIZERS,
+        tables::ATTENDEES,
+        tables::DISCONNECTIONS,
+        summary::SUMMARY,
+        audit::TRUNCATION,
+        audit::COVERAGE,
+        audit::ERRORS,
+    ];
+
+    pub fn name(self) -> &'static str {
+        Report::NAMES[self as usize]
+    }
+
+    /// The reports of a run: with `--audit-only`, the audit alone (its records were not kept).
+    pub fn of_run(audit_only: bool) -> Vec<Report> {
+        let audit = [Report::Truncation, Report::Coverage, Report::Errors];
+        if audit_only {
+            audit.to_vec()
+        } else {
+            Report::ALL.to_vec()
+        }
+    }
+
+    pub fn write(self, w: &mut BufWriter<&File>, i: &Inputs<'_>) -> Result<()> {
+        match self {
+            Report::Organizers => tables::write_organizers(w, i.fields, i.meetings),
+            Report::Attendees => tables::write_attendees(w, i.fields, i.users, i.meetings),
+            Report::Disconnections => {
+                tables::write_disconnections(w, i.fields, i.users, i.meetings)
+            }
+            Report::Summary => {
+                serde_json::to_writer_pretty(&mut *w, i.summary)?;
+                Ok(w.write_all(b"\n")?)
+            }
+            Report::Truncation => audit::write_truncation(w, i.files, i.excel_safe),
+            Report::Coverage => audit::write_coverage(w, i.windows, i.excel_safe),
+            Report::Errors => audit::write_errors(w, i.partial, i.excel_safe),
+        }
+    }
+}
+
 /// Removes the temporary report files that earlier versions left behind when killed
 /// (`.<report>.<random>.tmp` inside `--out`). Best effort.
 pub fn remove_stale_temporaries(dir: &Path) {

@@ -32,15 +32,7 @@ use crate::testhook;
 
 /// The names of every file tala-bulk writes into `--out`. A file of these names found in a
 /// leftover directory is ours to remove, never a user's to keep.
-pub const REPORT_NAMES: [&str; 7] = [
-    super::tables::ORGANIZERS,
-    super::tables::ATTENDEES,
-    super::tables::DISCONNECTIONS,
-    super::summary::SUMMARY,
-    super::audit::TRUNCATION,
-    super::audit::COVERAGE,
-    super::audit::ERRORS,
-];
+pub const REPORT_NAMES: [&str; super::Report::ALL.len()] = super::Report::NAMES;
 
 /// An output directory held by this run.
 pub struct OutDir {

@@ -11,8 +11,16 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::escape;
-use crate::flags::config::Input;
 use crate::timestamp::{self, Ts};
+
+/// One thing named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file, or a directory walked recursively.
+    Path(PathBuf),
+    /// Standard input, read as one export.
+    Stdin,
+}
 
 /// What one archive entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -201,6 +201,9 @@ pub struct FileReport {
     pub detail: String,
 }
 
+/// How much of a bad row errors.csv shows.
+pub const ERROR_EXCERPT_BYTES: usize = 200;
+
 /// Skipped rows listed in errors.csv per file; the rest are counted.
 pub const ERRORS_PER_FILE: usize = 100;
 
@@ -231,7 +234,7 @@ impl FileErrors {
             self.unlisted += 1;
             return;
         }
-        let mut cut = excerpt.len().min(crate::read::worker::ERROR_EXCERPT_BYTES);
+        let mut cut = excerpt.len().min(ERROR_EXCERPT_BYTES);
         while !excerpt.is_char_boundary(cut) {
             cut -= 1;
         }
