@@ -11,7 +11,7 @@ log="$(mktemp)"
 if PYSPARK_PYTHON="$PWD/scripts/.venv/bin/python" SPARK_LOCAL_IP=127.0.0.1 \
     scripts/.venv/bin/python scripts/spark/smoke_test.py --bin "$target/debug/tala-bulk" \
     >"$log" 2>&1; then
-    tail -n 1 "$log"
+    grep "^spark smoke test" "$log"
     rm -f "$log"
 else
     tail -n 80 "$log"

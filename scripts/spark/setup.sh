@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the Spark smoke test can run: Java 17 (from Debian's packages, when running as
-# root on a machine without java) and a Python venv in scripts/.venv with pyspark 4, pyarrow
-# and pandas<3 (pandas 3 makes PySpark warn on the mapInArrow path). Idempotent and quiet when
+# root on a machine without java) and a Python venv in scripts/.venv with pyspark 4 and its
+# Spark Connect client, pyarrow and pandas<3 (pandas 3 makes PySpark warn on the mapInArrow
+# path). Idempotent and quiet when
 # everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,8 +17,8 @@ if ! command -v java >/dev/null 2>&1; then
     fi
 fi
 venv=scripts/.venv
-if ! "$venv/bin/python" -c 'import pyspark, pyarrow, pandas' >/dev/null 2>&1; then
-    echo "setup: creating $venv with pyspark, pyarrow and pandas<3" >&2
+if ! "$venv/bin/python" -c 'import pyspark, pyarrow, pandas, grpc' >/dev/null 2>&1; then
+    echo "setup: creating $venv with pyspark[connect], pyarrow and pandas<3" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'pyspark==4.*' pyarrow 'pandas<3'
+    "$venv/bin/pip" install -q 'pyspark[connect]==4.*' pyarrow 'pandas<3'
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Spark smoke test (CI): the driver on local[2,3] over a generated archive, with the first
-attempt of every map and merge task failing after it wrote its partial, gives reports equal
-byte for byte to a local run's (summary.json's timing fields aside).
+"""Spark smoke test (CI): the driver on local[2,3], classic and over Spark Connect, over a
+generated archive, with the first attempt of every map and merge task failing after it wrote
+its partial, gives reports equal byte for byte to a local run's (summary.json's timing fields
+aside).
 
     scripts/spark/smoke_test.py --bin target/debug/tala-bulk
 """
@@ -48,29 +49,38 @@ def main():
                                archive])
         if proc.returncode not in (0, 1):
             sys.exit(f"the local run failed with code {proc.returncode}")
-        work, spark_out = os.path.join(tmp, "work"), os.path.join(tmp, "spark")
-        code = tala_bulk_spark.main([
-            "--master", "local[2,3]", "--bin", binary, "--work", work, "--out", spark_out,
-            "--shards", "3", "--buckets", "2", "--jobs", "1", "--row-cap", "300", "-q",
-            "--test-fail-first-attempt", archive])
-        if code != proc.returncode:
-            sys.exit(f"the Spark run exited {code}, the local run {proc.returncode}")
-        failed = sorted(os.listdir(os.path.join(work, "failed-attempts")))
-        if failed != ["map-0", "map-1", "map-2", "merge-0", "merge-1"]:
-            sys.exit(f"expected every task's first attempt to fail, got {failed}")
-        # Retried attempts rewrote their partials under the same names: one file per task.
-        maps = sorted(os.listdir(os.path.join(work, "map")))
-        merges = sorted(os.listdir(os.path.join(work, "merge")))
-        if len(maps) != 3 or len(merges) != 2:
-            sys.exit(f"expected 3 map and 2 merge partials, got {maps} and {merges}")
-        want, got = report_set(local), report_set(spark_out)
-        if sorted(want) != sorted(got):
-            sys.exit(f"report sets differ: {sorted(want)} vs {sorted(got)}")
-        for name in want:
-            if want[name] != got[name]:
-                sys.exit(f"{name} differs between the local and the Spark run")
-        print(f"spark smoke test: {len(want)} reports identical to the local run "
-              f"(3 shards, 2 buckets, every first attempt failed and was retried)")
+        want = report_set(local)
+        # Classic Spark, then Spark Connect (a local Connect server): the same tasks, the same
+        # reports.
+        for label, session in (("local[2,3]", ["--master", "local[2,3]"]),
+                               ("Spark Connect local[2,3]", ["--remote", "local[2,3]"])):
+            check(label, session, binary, tmp, archive, proc.returncode, want)
+
+
+def check(label, session, binary, tmp, archive, local_code, want):
+    name = "connect" if "--remote" in session else "classic"
+    work, spark_out = os.path.join(tmp, f"work-{name}"), os.path.join(tmp, f"spark-{name}")
+    code = tala_bulk_spark.main(session + [
+        "--bin", binary, "--work", work, "--out", spark_out, "--shards", "3", "--buckets", "2",
+        "--jobs", "1", "--row-cap", "300", "-q", "--test-fail-first-attempt", archive])
+    if code != local_code:
+        sys.exit(f"{label}: the Spark run exited {code}, the local run {local_code}")
+    failed = sorted(os.listdir(os.path.join(work, "failed-attempts")))
+    if failed != ["map-0", "map-1", "map-2", "merge-0", "merge-1"]:
+        sys.exit(f"{label}: expected every task's first attempt to fail, got {failed}")
+    # Retried attempts rewrote their partials under the same names: one file per task.
+    maps = sorted(os.listdir(os.path.join(work, "map")))
+    merges = sorted(os.listdir(os.path.join(work, "merge")))
+    if len(maps) != 3 or len(merges) != 2:
+        sys.exit(f"{label}: expected 3 map and 2 merge partials, got {maps} and {merges}")
+    got = report_set(spark_out)
+    if sorted(want) != sorted(got):
+        sys.exit(f"{label}: report sets differ: {sorted(want)} vs {sorted(got)}")
+    for report in want:
+        if want[report] != got[report]:
+            sys.exit(f"{label}: {report} differs between the local and the Spark run")
+    print(f"spark smoke test, {label}: {len(want)} reports identical to the local run "
+          f"(3 shards, 2 buckets, every first attempt failed and was retried)")
 
 
 if __name__ == "__main__":

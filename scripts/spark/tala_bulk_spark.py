@@ -215,15 +215,17 @@ def main(argv=None):
 
     builder = SparkSession.builder.appName("tala-bulk")
     if a.remote:
+        # `--remote local[N]` starts a Spark Connect server in local mode (tests, trials).
         builder = builder.remote(a.remote)
     elif a.master:
         builder = builder.master(a.master)
-        if a.master.startswith("local"):
-            # Local mode talks to itself only: stay on loopback.
-            builder = (builder.config("spark.driver.host", "127.0.0.1")
-                       .config("spark.driver.bindAddress", "127.0.0.1")
-                       .config("spark.ui.enabled", "false")
-                       .config("spark.ui.showConsoleProgress", "false"))
+    if (a.remote or a.master or "").startswith("local"):
+        # Local mode talks to itself only: stay on loopback.
+        builder = (builder.config("spark.driver.host", "127.0.0.1")
+                   .config("spark.driver.bindAddress", "127.0.0.1")
+                   .config("spark.connect.grpc.binding.address", "127.0.0.1")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.ui.showConsoleProgress", "false"))
     spark = builder.getOrCreate()
     try:
         return run(spark, a.paths, bin=a.bin, work=a.work, out=a.out, shards=a.shards,
