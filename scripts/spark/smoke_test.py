@@ -55,6 +55,34 @@ def main():
         for label, session in (("local[2,3]", ["--master", "local[2,3]"]),
                                ("Spark Connect local[2,3]", ["--remote", "local[2,3]"])):
             check(label, session, binary, tmp, archive, proc.returncode, want)
+        check_failure(binary, tmp, archive)
+
+
+def check_failure(binary, tmp, archive):
+    """A map task whose binary fails for good: the driver exits 3 and shows the binary's exit
+    code and the end of its stderr, and writes no report."""
+    wrapper = os.path.join(tmp, "failing-map")
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\nif [ "$1" = map ]; then echo "disk on fire" >&2; exit 3; fi\n'
+                f'exec "{binary}" "$@"\n')
+    os.chmod(wrapper, 0o755)
+    out = os.path.join(tmp, "spark-failed")
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = tala_bulk_spark.main([
+            "--master", "local[2]", "--bin", wrapper, "--work", os.path.join(tmp, "work-failed"),
+            "--out", out, "--row-cap", "300", "-q", archive])
+    text = err.getvalue()
+    if code != 3 or "tala-bulk map 0 exited with code 3" not in text or "disk on fire" not in text:
+        sys.exit(f"a failing map task: expected exit 3 naming the task and its stderr, got "
+                 f"{code}:\n{text[-2000:]}")
+    if os.path.exists(os.path.join(out, "organizers.csv")):
+        sys.exit("a failing map task: reports were written")
+    print("spark smoke test, a failing map task: the driver exits 3 with the binary's exit code "
+          "and stderr")
 
 
 def check(label, session, binary, tmp, archive, local_code, want):

@@ -44,13 +44,13 @@ class StageFailed(RuntimeError):
     """A tala-bulk stage exited with a failure code."""
 
 
-def _call(cmd, what):
-    """Runs a tala-bulk stage; returns its stdout. Raises with the exit code and the tail of
-    stderr on failure, so Spark retries the task and the driver shows why."""
+def _call(cmd, what, ok=(0,)):
+    """Runs a tala-bulk stage; returns its stdout, stderr and exit code. Raises with the exit
+    code and the tail of stderr on failure, so Spark retries the task and the driver shows
+    why."""
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = proc.stderr.decode("utf-8", "replace")
-    # 0 is success; 1 means "written, but some input was skipped", which finalize reports.
-    if proc.returncode not in (0, 1):
+    if proc.returncode not in ok:
         tail = "\n".join(err.strip().splitlines()[-20:])
         raise StageFailed(f"tala-bulk {what} exited with code {proc.returncode}:\n{tail}")
     return proc.stdout.decode("utf-8", "replace"), err, proc.returncode
@@ -177,7 +177,8 @@ def run(spark, paths, *, bin, work, out, shards=None, buckets=8, jobs=1, row_cap
         cmd += ["--users", os.path.abspath(users)]
     if quiet:
         cmd.append("-q")
-    _, err, code = _call(cmd + result_args + merges, "finalize")
+    # 1 means "written, but some input was skipped", as for a local run.
+    _, err, code = _call(cmd + result_args + merges, "finalize", ok=(0, 1))
     sys.stderr.write(err)
     return code
 
