@@ -549,3 +549,64 @@ fn plan_sizes_shards_by_bytes_and_is_deterministic() {
     assert_eq!(plan(&["--shard-bytes", &per]), by_bytes);
     assert_eq!(plan(&[])["shards"].as_array().map(Vec::len), Some(1), "1 GiB a shard by default");
 }
+
+/// A split run with `--options` through plan → map (2 shards) → merge per bucket → finalize.
+fn split_with(t: &TestDir, options: &[&str], finalize_extra: &[&str], out: &str) -> Output {
+    let plan =
+        run(t, &[&["plan", "--shards", "2", "--buckets", "3"][..], options, &["archive"]].concat());
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    std::fs::write(t.join("plan.json"), &plan.stdout).expect("plan");
+    let maps: Vec<String> = ["0", "1"]
+        .iter()
+        .map(|i| {
+            stage(
+                t,
+                &[&["map", "--plan", "plan.json", "--shard", i, "--out", "w", "-q"][..], options]
+                    .concat(),
+            )
+        })
+        .collect();
+    let maps: Vec<&str> = maps.iter().map(String::as_str).collect();
+    let merged: Vec<String> = ["0", "1", "2"]
+        .iter()
+        .map(|b| stage(t, &[&["merge", "--bucket", b, "--out", "w"][..], options, &maps].concat()))
+        .collect();
+    let merged: Vec<&str> = merged.iter().map(String::as_str).collect();
+    run(t, &[&["finalize", "--out", out, "-q"][..], finalize_extra, options, &merged].concat())
+}
+
+#[test]
+fn the_users_database_filters_and_audit_only_work_through_a_split_run() {
+    let t = TestDir::new();
+    fixed_archive(&t);
+    // The users database learns the same pairs; the IP filter, --max-gap and --excel-safe give
+    // the same reports.
+    let options =
+        ["--row-cap", "6", "--cidr", "203.0.113.0/24", "--max-gap", "600", "--excel-safe"];
+    // The same database file for both (summary.json names it): reset between the runs.
+    let db = "a0000000-0000-0000-0000-000000000001,known@contoso.com\n";
+    std::fs::write(t.join("users.csv"), db).expect("db");
+    let local = run(
+        &t,
+        &[&["--out", "local", "-q", "-u", "users.csv"][..], &options, &["archive"]].concat(),
+    );
+    assert_eq!(code(&local), 1, "{}", stderr(&local));
+    let learned = t.read("users.csv");
+    std::fs::write(t.join("users.csv"), db).expect("db");
+    let split = split_with(&t, &options, &["-u", "users.csv"], "split");
+    assert_eq!(code(&split), 1, "{}", stderr(&split));
+    assert_eq!(report_set(&t.join("split")), report_set(&t.join("local")));
+    assert_eq!(t.read("users.csv"), learned);
+    assert!(
+        learned.lines().count() > 3 && learned.contains("okey-0,organizer0@contoso.com"),
+        "{learned}"
+    );
+    // --audit-only: partials without records, the same three audit reports.
+    let audit = ["--row-cap", "6", "--audit-only"];
+    let local = run(&t, &[&["--out", "a-local", "-q"][..], &audit, &["archive"]].concat());
+    let split = split_with(&t, &audit, &[], "a-split");
+    assert_eq!((code(&local), code(&split)), (1, 1), "{}", stderr(&split));
+    let set = report_set(&t.join("a-split"));
+    assert_eq!(set.keys().collect::<Vec<_>>(), ["coverage.csv", "errors.csv", "truncation.csv"]);
+    assert_eq!(set, report_set(&t.join("a-local")));
+}
