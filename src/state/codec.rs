@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use super::files::{Counts, ErrorRow, FileErrors, FileReport, FileState, FileStatus, Skip, Warn};
 use super::intern::{Interner, Sym};
-use super::partial::{position, Att, Entry, Partial, Rec, Seen, OFFSET_BITS};
+use super::partial::{
+    position, Att, Entry, Partial, Rec, Records, Seen, OFFSET_BITS, RECORD_SHARDS,
+};
 use crate::escape;
 
 /// The first bytes of every partial-state file.
@@ -584,12 +586,20 @@ fn file_state(w: WireFileState, index: usize, id: &WireFile, shown: &str) -> Res
     })
 }
 
-/// Decodes one bucket section into a state of its own, with positions in the union table.
-fn decode_bucket(wire: WireBucket, remap: &[usize], shown: &str) -> Result<Partial> {
+/// One decoded section's records, with the union's file numbers and the merged state's
+/// symbols, split by record shard (keyed) or kept aside (no Id).
+struct Rebuilt {
+    keyed: Vec<Vec<(u128, Entry)>>,
+    unkeyed: Vec<Entry>,
+}
+
+/// Turns one section's wire records into entries. `syms` maps the section's string numbers to
+/// the merged state's symbols; `remap` its file numbers to the union table's.
+fn rebuild(wire: WireBucket, syms: &[Sym], remap: &[usize], shown: &str) -> Result<Rebuilt> {
     let damaged = || anyhow::anyhow!("{shown}: partial state is damaged (a record)");
-    let mut partial = Partial::default();
-    let syms: Vec<Sym> = wire.strings.iter().map(|s| partial.strings.intern(s)).collect();
     let s = |n: u32| syms.get(n as usize).copied().ok_or_else(damaged);
+    let mut out =
+        Rebuilt { keyed: (0..RECORD_SHARDS).map(|_| Vec::new()).collect(), unkeyed: Vec::new() };
     for w in wire.entries {
         let mut copies: smallvec::SmallVec<[Seen; 1]> = smallvec::SmallVec::new();
         for c in &w.copies {
@@ -631,11 +641,14 @@ fn decode_bucket(wire: WireBucket, remap: &[usize], shown: &str) -> Result<Parti
         };
         let entry = Entry { pos: held_pos, hash: held.hash, copies, rec };
         match w.key {
-            Some(key) => partial.records.add(u128::from_le_bytes(key), entry),
-            None => partial.unkeyed.push(entry),
+            Some(key) => {
+                let key = u128::from_le_bytes(key);
+                out.keyed[Records::shard(key)].push((key, entry));
+            }
+            None => out.unkeyed.push(entry),
         }
     }
-    Ok(partial)
+    Ok(out)
 }
 
 /// Partials read back and merged into one state.
@@ -730,27 +743,42 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
             p.buckets().into_iter().filter(|b| wanted.contains(b)).map(move |b| (i, b))
         })
         .collect();
-    // Decoded first, all at once, then rebuilt into states and merged: the two costs are
-    // measured apart (`TALA_BULK_TIMINGS`).
+    // Decoded in parallel; the strings interned once, section by section, into one table;
+    // the records rebuilt in parallel and put in place one task per record shard. No state is
+    // merged into another: a record moves twice, a string is interned once per section.
     let started = std::time::Instant::now();
     let wire = jobs
         .into_par_iter()
         .map(|(i, b)| Ok((i, inputs[i].bucket(b)?)))
         .collect::<Result<Vec<(usize, WireBucket)>>>()?;
     let decoded = started.elapsed().as_secs_f64();
-    let partial = wire
+    let mut partial = files;
+    let syms: Vec<Vec<Sym>> = wire
+        .iter()
+        .map(|(_, w)| w.strings.iter().map(|s| partial.strings.intern(s)).collect())
+        .collect();
+    let rebuilt = wire
         .into_par_iter()
-        .map(|(i, w)| decode_bucket(w, &remaps[i], &escape::path(&inputs[i].path)))
-        .try_reduce(Partial::default, |a, b| Ok(a.merge(b)))?;
+        .zip(syms)
+        .map(|((i, w), syms)| rebuild(w, &syms, &remaps[i], &escape::path(&inputs[i].path)))
+        .collect::<Result<Vec<Rebuilt>>>()?;
+    let mut keyed = Vec::with_capacity(rebuilt.len());
+    for part in rebuilt {
+        keyed.push(part.keyed);
+        partial.unkeyed.extend(part.unkeyed);
+    }
+    partial.unkeyed.sort_by_key(|e| e.pos);
+    partial.unkeyed.dedup_by_key(|e| e.pos);
+    partial.records = Records::from_parts(keyed);
     if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
         let bytes: u64 =
             inputs.iter().map(|p| p.header.sections.iter().map(|s| s.len).sum::<u64>()).sum();
         eprintln!(
-            "tala-bulk: timing: partial states: {:.1} MB decoded in {decoded:.3} s, rebuilt and \
-             merged in {:.3} s",
+            "tala-bulk: timing: partial states: {:.1} MB decoded in {decoded:.3} s, rebuilt in \
+             {:.3} s",
             bytes as f64 / 1e6,
             started.elapsed().as_secs_f64() - decoded
         );
     }
-    Ok(Loaded { partial: partial.merge(files), buckets: wanted, meta })
+    Ok(Loaded { partial, buckets: wanted, meta })
 }

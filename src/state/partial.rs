@@ -190,7 +190,7 @@ impl LooseCopy {
 
 /// Record shards: a merge of two states proceeds shard by shard on all workers (measured: the
 /// merge of two 2 GB-archive halves took 0.75-1.0 s on one thread).
-const RECORD_SHARDS: usize = 16;
+pub(crate) const RECORD_SHARDS: usize = 16;
 
 /// Kept records by Id, spread over shards by the Id's bits.
 pub struct Records {
@@ -204,7 +204,7 @@ impl Default for Records {
 }
 
 impl Records {
-    fn shard(key: u128) -> usize {
+    pub(crate) fn shard(key: u128) -> usize {
         shard_bits(key) % RECORD_SHARDS
     }
 
@@ -227,6 +227,32 @@ impl Records {
                 v.insert(entry);
             }
         }
+    }
+
+    /// Records from many sources, each already split by [`Records::shard`]: one task per shard
+    /// fills its table, a record met in two sources absorbing the other.
+    pub(crate) fn from_parts(parts: Vec<Vec<Vec<(u128, Entry)>>>) -> Records {
+        use rayon::prelude::*;
+        let mut by_shard: Vec<Vec<Vec<(u128, Entry)>>> =
+            (0..RECORD_SHARDS).map(|_| Vec::with_capacity(parts.len())).collect();
+        for source in parts {
+            for (shard, entries) in source.into_iter().enumerate() {
+                if let Some(list) = by_shard.get_mut(shard) {
+                    list.push(entries);
+                }
+            }
+        }
+        let shards = by_shard
+            .into_par_iter()
+            .map(|lists| {
+                let mut map = HashMap::with_capacity(lists.iter().map(Vec::len).sum());
+                for (key, entry) in lists.into_iter().flatten() {
+                    Records::absorb(&mut map, key, entry);
+                }
+                map
+            })
+            .collect();
+        Records { shards }
     }
 
     /// Every kept record with its key, in no particular order.
