@@ -4,6 +4,7 @@
 #   auditdata  the AuditData extractor, and --audit-only's reader against the full parser
 #   reader     any bytes as a file, plain and compressed, read fully and audit-only
 #   usersdb    the users-database parser
+#   partial    any bytes as a partial-state file: refused or loaded, never a panic
 # Crashes land in scripts/fuzz/artifacts/; turn each into a regression test.
 #   scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]
 set -euo pipefail
@@ -11,16 +12,28 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata reader usersdb)
+[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata reader usersdb partial)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 corpus=scripts/fuzz/corpus
-mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/reader" "$corpus/usersdb"
+mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/reader" "$corpus/usersdb" "$corpus/partial"
 find testdata -name '*.csv' -size -200k -exec cp {} "$corpus/csvscan/" \;
 # The reader gets the small files of every kind, compressed ones included.
 # (not no-line-end.csv.zst: 300 MB decoded, it would take most of the time of a short run)
 find testdata/bad testdata/compressed testdata/fixtures -type f -size -64k \
     ! -name no-line-end.csv.zst -exec cp {} "$corpus/reader/" \;
 printf 'u-1,ann@contoso.com\n\xef\xbb\xbfU-2, "b@x"\r\nnot a pair\n' > "$corpus/usersdb/seed"
+# Partial seeds: the map partials of the fixtures (1 and 3 buckets), in the target's form
+# with raw sections.
+cargo build -q --release
+seed="$(mktemp -d)"
+for b in 1 3; do
+    target/release/tala-bulk plan --shards 2 --buckets "$b" testdata/fixtures > "$seed/plan.json"
+    for s in 0 1; do
+        target/release/tala-bulk map --plan "$seed/plan.json" --shard "$s" --out "$seed/maps" -q >/dev/null
+    done
+done
+(cd scripts/fuzz && cargo +nightly run -q --bin partial_seed -- "../../$corpus/partial" "$seed"/maps/*.tbp)
+rm -rf "$seed"
 # AuditData seeds: the JSON of the fixtures' rows.
 python3 - "$corpus/auditdata" <<'PY'
 import csv, glob, hashlib, sys

@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{bin, code, stderr, testdata, TestDir};
+use crate::util::{bin, code, report_set, stderr, testdata, TestDir};
 
 fn good() -> String {
     testdata("fixtures/reconnect.csv")
@@ -14,31 +14,6 @@ fn good() -> String {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Every entry of a directory, sorted, with the text of each file: the report set as a reader
-/// finds it. summary.json loses its timing, the one thing two runs over the same input differ in.
-fn snapshot(dir: &Path) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            let mut text =
-                String::from_utf8_lossy(&std::fs::read(e.path()).unwrap_or_default()).into_owned();
-            if name == "summary.json" {
-                let mut s: serde_json::Value = serde_json::from_str(&text).expect("summary.json");
-                if let Some(fields) = s.as_object_mut() {
-                    fields.remove("elapsed_seconds");
-                    fields.remove("mb_per_second");
-                }
-                text = s.to_string();
-            }
-            (name, text)
-        })
-        .collect();
-    all.sort();
-    all
 }
 
 /// Names beside `out` in its parent that a run of tala-bulk left (`.NAME.tala-bulk-…`).
@@ -145,7 +120,7 @@ fn wait_for(path: &Path) {
 fn a_path_that_does_not_exist_is_a_usage_error_and_the_reports_stay() {
     let t = TestDir::new();
     assert_eq!(code(&t.run_out("r", &[&good()])), 0);
-    let before = snapshot(&t.join("r"));
+    let before = report_set(&t.join("r"));
     std::os::unix::fs::symlink("nowhere.csv", t.join("gone.csv")).expect("link");
     for (args, message) in [
         (vec!["typo/"], "typo/: no such file or directory"),
@@ -155,7 +130,7 @@ fn a_path_that_does_not_exist_is_a_usage_error_and_the_reports_stay() {
         let o = t.run_out("r", &args);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
-        assert_eq!(snapshot(&t.join("r")), before, "{args:?}");
+        assert_eq!(report_set(&t.join("r")), before, "{args:?}");
     }
 }
 
@@ -163,7 +138,7 @@ fn a_path_that_does_not_exist_is_a_usage_error_and_the_reports_stay() {
 fn a_run_that_finds_no_export_keeps_the_previous_reports() {
     let t = TestDir::new();
     assert_eq!(code(&t.run_out("r", &[&good()])), 0);
-    let before = snapshot(&t.join("r"));
+    let before = report_set(&t.join("r"));
     std::fs::create_dir_all(t.join("empty/sub")).expect("mkdir");
     std::fs::create_dir(t.join("foreign")).expect("mkdir");
     std::fs::copy(testdata("fixtures/not-audit.csv"), t.join("foreign/a.csv")).expect("copy");
@@ -176,7 +151,7 @@ fn a_run_that_finds_no_export_keeps_the_previous_reports() {
         assert_eq!(code(&o), 4, "{dir}: {}", stderr(&o));
         assert!(stderr(&o).contains(message), "{dir}: {}", stderr(&o));
         assert!(stderr(&o).contains("were left as they were"), "{dir}: {}", stderr(&o));
-        assert_eq!(snapshot(&t.join("r")), before, "{dir}");
+        assert_eq!(report_set(&t.join("r")), before, "{dir}");
     }
     // An empty pipe on stdin (cron with an unset variable and `cat $FILE |`).
     let mut child = t
@@ -190,7 +165,7 @@ fn a_run_that_finds_no_export_keeps_the_previous_reports() {
     let o = child.wait_with_output().expect("wait");
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(stderr(&o).contains("standard input held no audit export"), "{}", stderr(&o));
-    assert_eq!(snapshot(&t.join("r")), before);
+    assert_eq!(report_set(&t.join("r")), before);
     // A report on stdout prints nothing.
     let o = t.cmd().args(["-o", "empty"]).output().expect("run");
     assert_eq!((code(&o), stdout(&o).as_str()), (4, ""), "{}", stderr(&o));
@@ -390,7 +365,7 @@ fn the_report_set_is_replaced_in_one_step_and_a_crash_leaves_old_or_new() {
     let t = TestDir::new();
     let (old_input, new_input) = (testdata("fixtures/dedup"), good());
     assert_eq!(code(&t.run_out("new", &[&new_input])), 0);
-    let new = snapshot(&t.join("new"));
+    let new = report_set(&t.join("new"));
     for (point, forced) in [
         ("reports-staged", ""),
         ("before-swap", ""),
@@ -400,7 +375,7 @@ fn the_report_set_is_replaced_in_one_step_and_a_crash_leaves_old_or_new() {
         ("after-swap", "no-swap"),
     ] {
         assert_eq!(code(&t.run_out("r", &[&old_input])), 0);
-        let old = snapshot(&t.join("r"));
+        let old = report_set(&t.join("r"));
         assert_ne!(old, new);
         let o = t
             .cmd()
@@ -411,7 +386,7 @@ fn the_report_set_is_replaced_in_one_step_and_a_crash_leaves_old_or_new() {
             .expect("run");
         assert_eq!(o.status.code(), None, "{point} {forced}: killed");
         if t.join("r").exists() {
-            let now = snapshot(&t.join("r"));
+            let now = report_set(&t.join("r"));
             assert!(now == old || now == new, "{point} {forced}: a mix of two runs");
         } else {
             assert_eq!(point, "between-renames", "only between the two renames is --out missing");
@@ -419,7 +394,7 @@ fn the_report_set_is_replaced_in_one_step_and_a_crash_leaves_old_or_new() {
         // The next run puts everything right and leaves nothing beside --out.
         let o = t.run_out("r", &[&new_input]);
         assert_eq!(code(&o), 0, "{point} {forced}: {}", stderr(&o));
-        assert_eq!(snapshot(&t.join("r")), new, "{point} {forced}");
+        assert_eq!(report_set(&t.join("r")), new, "{point} {forced}");
         assert_eq!(leftovers(&t, "r"), Vec::<String>::new(), "{point} {forced}");
     }
 }
@@ -462,11 +437,11 @@ fn files_kept_in_out_stay_and_a_directory_in_it_is_refused() {
     // The full run's reports stay beside the audit-only run's.
     assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
     std::fs::create_dir(t.join("r/sub")).expect("mkdir");
-    let before = snapshot(&t.join("r"));
+    let before = report_set(&t.join("r"));
     let o = t.run_out("r", &[&good()]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("holds sub, which tala-bulk did not write"), "{}", stderr(&o));
-    assert_eq!(snapshot(&t.join("r")), before);
+    assert_eq!(report_set(&t.join("r")), before);
 }
 
 // ---- Crashes, hangs and unbounded memory ----

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use proptest::prelude::*;
 
-use crate::util::{code, stderr, TestDir};
+use crate::util::{code, report_set, stderr, TestDir};
 
 /// One generated row: which record Id (from a small pool, so files overlap), which meeting
 /// (so an Id met twice may name two meetings: a conflict across buckets), and what varies.
@@ -123,25 +123,6 @@ fn write_archive(dir: &Path, specs: &[FileSpec]) {
             std::fs::write(path, bytes).expect("write");
         }
     }
-}
-
-/// Every file of a report directory, summary.json without its timing fields.
-fn report_set(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).expect("report dir").flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let mut text = std::fs::read_to_string(entry.path()).expect("report");
-        if name == "summary.json" {
-            let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
-            if let Some(o) = v.as_object_mut() {
-                o.remove("elapsed_seconds");
-                o.remove("mb_per_second");
-            }
-            text = v.to_string();
-        }
-        out.insert(name, text);
-    }
-    out
 }
 
 fn run(t: &TestDir, args: &[&str]) -> Output {

@@ -93,3 +93,24 @@ macro_rules! assert_report {
         $crate::util::assert_text($name, $expected, &$t.read(&format!("{}/{}", $out, $name)))
     };
 }
+
+/// Every file of a report directory with its text: the report set as a reader finds it.
+/// summary.json loses its timing, the one thing two runs over the same input differ in.
+pub fn report_set(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut all = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("report dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let mut text =
+            String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()).into_owned();
+        if name == "summary.json" {
+            let mut s: serde_json::Value = serde_json::from_str(&text).expect("summary.json");
+            if let Some(fields) = s.as_object_mut() {
+                fields.remove("elapsed_seconds");
+                fields.remove("mb_per_second");
+            }
+            text = s.to_string();
+        }
+        all.insert(name, text);
+    }
+    all
+}

@@ -145,6 +145,13 @@ def run(spark, paths, *, bin, work, out, shards=None, buckets=8, jobs=1, row_cap
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
     bin_path = os.path.abspath(bin)
     work = os.path.abspath(work)
+    for p in paths:
+        p = os.path.abspath(p)
+        for inside in (work, os.path.abspath(out)):
+            if os.path.commonpath([inside, p]) == p:
+                # plan walks the whole PATH: it would read the partials (or reports) as inputs.
+                raise StageFailed(f"{inside} is inside the input {p}: put --work and --out "
+                                  f"elsewhere")
     os.makedirs(work, exist_ok=True)
     result_args = _result_args({
         "--row-cap": row_cap, "--ip": ip, "--cidr": list(cidr), "--max-gap": max_gap,

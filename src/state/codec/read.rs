@@ -1,386 +1,25 @@
-//! The partial-state file (SPEC 3): a [`Partial`] written to disk and read back, so a set of
-//! input files can be read on one machine and merged on another.
-//!
-//! Layout: the magic bytes, a header (postcard, its length before it, an xxh3 checksum after
-//! it), then sections, each a zstd frame of postcard data with its own checksum in the header:
-//! one for the files' contributions and one per record bucket, so a merge task reads only its
-//! bucket. The header names the format and tool versions, the options that change results,
-//! the hash that picks a record's bucket and the bucket count; a file that disagrees is refused
-//! with its path named, never mixed in.
-//!
-//! The wire types here are not the in-memory ones: positions are written as (file, offset)
-//! with the file as its place in the partial's own table of (path, content fingerprint), sorted,
-//! and strings as numbers into a per-section table in order of first use. Records are written
-//! in key order. So the same inputs and options give the same bytes, whatever the thread count,
-//! and archive order is decided only when partials meet ([`load`]), from the sorted union of
-//! their tables.
+//! Reading partial-state files: the header checked on opening, sections read, checked and
+//! decompressed on demand, and a set of partials loaded into one state with their files
+//! renumbered into the sorted union of their tables.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use super::files::{Counts, ErrorRow, FileErrors, FileReport, FileState, FileStatus, Skip, Warn};
-use super::intern::{Interner, Sym};
-use super::partial::{
-    position, Att, Entry, Partial, Rec, Records, Seen, OFFSET_BITS, RECORD_SHARDS,
-};
+use super::wire::*;
+use super::{bucket_of, Meta, BUCKET_HASH, FORMAT_VERSION, MAGIC};
 use crate::escape;
-
-/// The first bytes of every partial-state file.
-pub const MAGIC: &[u8; 8] = b"TALAPRT\n";
-/// Bumped whenever the wire types change.
-pub const FORMAT_VERSION: u32 = 1;
-/// How a record's bucket is chosen, written in the header so a partial bucketed another way is
-/// refused.
-pub const BUCKET_HASH: &str = "key: UUID bits, else xxh3-128 of the Id; bucket: xxh3-64 of the \
-                               key's 16 little-endian bytes modulo the bucket count; no Id: 0";
-/// zstd level of the sections: level 3 compressed the bench archive's partial to within a few
-/// percent of level 9 at several times the speed.
-const ZSTD_LEVEL: i32 = 3;
-/// File name suffix of partial-state files.
-pub const SUFFIX: &str = ".tbp";
-
-/// The bucket of a record key (see [`BUCKET_HASH`]).
-pub fn bucket_of(key: u128, buckets: u32) -> u32 {
-    (xxhash_rust::xxh3::xxh3_64(&key.to_le_bytes()) % u64::from(buckets.max(1))) as u32
-}
-
-/// What a partial is about besides its data: the options that change results, as canonical
-/// text, and the bucket count.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Meta {
-    pub options: String,
-    pub buckets: u32,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub format_version: u32,
-    pub tool_version: String,
-    pub options: String,
-    pub bucket_hash: String,
-    pub buckets: u32,
-    /// The files whose contributions this partial holds, sorted by path bytes then content.
-    pub files: Vec<WireFile>,
-    pub sections: Vec<SectionInfo>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct WireFile {
-    pub path: Vec<u8>,
-    pub content: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SectionKind {
-    Files,
-    Bucket(u32),
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct SectionInfo {
-    pub kind: SectionKind,
-    /// From the end of the header's checksum.
-    pub offset: u64,
-    pub len: u64,
-    /// Decompressed length: the bound of the buffer it is decompressed into.
-    pub raw_len: u64,
-    /// xxh3-64 of the compressed bytes.
-    pub checksum: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WireFileState {
-    pub name: String,
-    pub format: String,
-    pub disk_bytes: Option<u64>,
-    pub csv_bytes: u64,
-    pub rows: u64,
-    pub meeting_records: u64,
-    pub earliest: Option<i64>,
-    pub latest: Option<i64>,
-    pub window: Option<(i64, i64)>,
-    pub outside_window: u64,
-    pub export: bool,
-    pub status: String,
-    pub detail: String,
-    pub counts_disk_bytes: u64,
-    pub counts_csv_bytes: u64,
-    pub counts_rows: u64,
-    pub by_operation: Vec<(String, u64)>,
-    pub skipped: Vec<u64>,
-    pub warnings: Vec<u64>,
-    pub counts_earliest: Option<i64>,
-    pub counts_latest: Option<i64>,
-    pub error_whole: Option<(String, String)>,
-    pub error_rows: Vec<(u64, String, String)>,
-    pub errors_unlisted: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WireBucket {
-    pub strings: Vec<String>,
-    pub entries: Vec<WireEntry>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WireEntry {
-    /// The record key (None for a record without Id), fixed-width: its bits are random.
-    pub key: Option<[u8; 16]>,
-    /// Which of `copies` is the held record's.
-    pub held: u32,
-    pub copies: Vec<WireSeen>,
-    pub rec: WireRec,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WireSeen {
-    pub file: u32,
-    pub offset: u64,
-    #[serde(with = "postcard::fixint::le")]
-    pub hash: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WireRec {
-    pub meeting: u32,
-    pub organizer_email: u32,
-    pub organizer_id: u32,
-    pub organizer_organization: u32,
-    pub meeting_type: u32,
-    pub join: Option<i64>,
-    pub leave: Option<i64>,
-    pub client_ip: u32,
-    pub device: u32,
-    pub property: u32,
-    pub attendees: Vec<WireAtt>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WireAtt {
-    pub key: u32,
-    pub key_type: u32,
-    pub organization: u32,
-    pub upn: u32,
-    pub is_object_id: bool,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-/// Numbers strings in order of first use, for one section.
-#[derive(Default)]
-struct Numbering {
-    map: hashbrown::HashMap<Sym, u32>,
-    strings: Vec<String>,
-}
-
-impl Numbering {
-    fn of(&mut self, sym: Sym, from: &Interner) -> u32 {
-        let next = self.strings.len() as u32;
-        *self.map.entry(sym).or_insert_with(|| {
-            self.strings.push(from.get(sym).to_string());
-            next
-        })
-    }
-}
-
-/// The partial's files in index order, and each in-memory file index's place among them.
-fn file_table(partial: &Partial) -> (Vec<WireFile>, BTreeMap<usize, u32>) {
-    let mut table = Vec::with_capacity(partial.files.len());
-    let mut place = BTreeMap::new();
-    for (i, (index, file)) in partial.files.iter().enumerate() {
-        table.push(WireFile { path: file.path.clone(), content: file.content });
-        place.insert(*index, i as u32);
-    }
-    (table, place)
-}
-
-fn wire_seen(seen: Seen, place: &BTreeMap<usize, u32>) -> Result<WireSeen> {
-    let file = (seen.pos >> OFFSET_BITS) as usize;
-    let Some(&file) = place.get(&file) else {
-        bail!("internal error: a record's position names a file the state does not hold")
-    };
-    Ok(WireSeen { file, offset: seen.pos & ((1 << OFFSET_BITS) - 1), hash: seen.hash })
-}
-
-fn wire_entry(
-    key: Option<u128>,
-    entry: &Entry,
-    strings: &Interner,
-    numbering: &mut Numbering,
-    place: &BTreeMap<usize, u32>,
-) -> Result<WireEntry> {
-    let copies = entry.copies.iter().map(|s| wire_seen(*s, place)).collect::<Result<Vec<_>>>()?;
-    let held = entry.copies.iter().position(|s| s.pos == entry.pos).unwrap_or(0) as u32;
-    let r = &entry.rec;
-    let mut n = |s: Sym| numbering.of(s, strings);
-    let rec = WireRec {
-        meeting: n(r.meeting),
-        organizer_email: n(r.organizer_email),
-        organizer_id: n(r.organizer_id),
-        organizer_organization: n(r.organizer_organization),
-        meeting_type: n(r.meeting_type),
-        join: r.join,
-        leave: r.leave,
-        client_ip: n(r.client_ip),
-        device: n(r.device),
-        property: n(r.property),
-        attendees: r
-            .attendees
-            .iter()
-            .map(|a| WireAtt {
-                key: n(a.key),
-                key_type: n(a.key_type),
-                organization: n(a.organization),
-                upn: n(a.upn),
-                is_object_id: a.is_object_id,
-            })
-            .collect(),
-    };
-    Ok(WireEntry { key: key.map(u128::to_le_bytes), held, copies, rec })
-}
-
-fn wire_file_state(f: &FileState) -> WireFileState {
-    let (r, c, e) = (&f.report, &f.counts, &f.errors);
-    WireFileState {
-        name: r.name.clone(),
-        format: r.format.to_string(),
-        disk_bytes: r.disk_bytes,
-        csv_bytes: r.csv_bytes,
-        rows: r.rows,
-        meeting_records: r.meeting_records,
-        earliest: r.earliest,
-        latest: r.latest,
-        window: r.window,
-        outside_window: r.outside_window,
-        export: r.export,
-        status: r.status.name().to_string(),
-        detail: r.detail.clone(),
-        counts_disk_bytes: c.disk_bytes,
-        counts_csv_bytes: c.csv_bytes,
-        counts_rows: c.rows,
-        by_operation: c.by_operation.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        skipped: c.skipped.to_vec(),
-        warnings: c.warnings.to_vec(),
-        counts_earliest: c.earliest,
-        counts_latest: c.latest,
-        error_whole: e.whole.as_ref().map(|(s, d)| (s.to_string(), d.clone())),
-        error_rows: e
-            .rows
-            .iter()
-            .map(|r| (r.row, r.reason.to_string(), r.excerpt.clone()))
-            .collect(),
-        errors_unlisted: e.unlisted,
-    }
-}
-
-fn compress<T: Serialize>(kind: SectionKind, value: &T) -> Result<(SectionKind, u64, Vec<u8>)> {
-    let raw = postcard::to_stdvec(value).context("cannot encode a partial state")?;
-    let packed =
-        zstd::bulk::compress(&raw, ZSTD_LEVEL).context("cannot compress a partial state")?;
-    Ok((kind, raw.len() as u64, packed))
-}
-
-/// Encodes `partial` with the sections of `buckets` (all of `meta.buckets` when `None`).
-pub fn encode(partial: &Partial, meta: &Meta, buckets: Option<&BTreeSet<u32>>) -> Result<Vec<u8>> {
-    let (files, place) = file_table(partial);
-    let all: BTreeSet<u32> = (0..meta.buckets).collect();
-    let buckets = buckets.unwrap_or(&all);
-    // Records grouped by bucket, each group in key order (records without Id: position order,
-    // in bucket 0).
-    let mut grouped: BTreeMap<u32, Vec<(Option<u128>, &Entry)>> =
-        buckets.iter().map(|b| (*b, Vec::new())).collect();
-    for (key, entry) in partial.records.iter() {
-        let b = bucket_of(key, meta.buckets);
-        match grouped.get_mut(&b) {
-            Some(group) => group.push((Some(key), entry)),
-            None => bail!("internal error: a record of bucket {b}, which this state does not hold"),
-        }
-    }
-    if !partial.unkeyed.is_empty() {
-        match grouped.get_mut(&0) {
-            Some(group) => group.extend(partial.unkeyed.iter().map(|e| (None, e))),
-            None => bail!("internal error: records without Id in a state without bucket 0"),
-        }
-    }
-    let strings = &partial.strings;
-    let mut sections: Vec<(SectionKind, u64, Vec<u8>)> = grouped
-        .into_par_iter()
-        .map(|(bucket, mut group)| {
-            group.sort_unstable_by_key(|(key, entry)| (key.is_none(), *key, entry.pos));
-            let mut numbering = Numbering::default();
-            let entries = group
-                .iter()
-                .map(|(key, entry)| wire_entry(*key, entry, strings, &mut numbering, &place))
-                .collect::<Result<Vec<_>>>()?;
-            compress(
-                SectionKind::Bucket(bucket),
-                &WireBucket { strings: numbering.strings, entries },
-            )
-        })
-        .collect::<Result<_>>()?;
-    let file_states: Vec<WireFileState> = partial.files.values().map(wire_file_state).collect();
-    sections.insert(0, compress(SectionKind::Files, &file_states)?);
-    let mut infos = Vec::with_capacity(sections.len());
-    let mut offset = 0;
-    for (kind, raw_len, packed) in &sections {
-        let len = packed.len() as u64;
-        let checksum = xxhash_rust::xxh3::xxh3_64(packed);
-        infos.push(SectionInfo { kind: *kind, offset, len, raw_len: *raw_len, checksum });
-        offset += len;
-    }
-    let header = Header {
-        format_version: FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        options: meta.options.clone(),
-        bucket_hash: BUCKET_HASH.to_string(),
-        buckets: meta.buckets,
-        files,
-        sections: infos,
-    };
-    let head = postcard::to_stdvec(&header).context("cannot encode a partial state's header")?;
-    let mut out = Vec::with_capacity(head.len() + offset as usize + 32);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&head).to_le_bytes());
-    for (_, _, packed) in sections {
-        out.extend_from_slice(&packed);
-    }
-    Ok(out)
-}
-
-/// Writes encoded partial bytes into `dir` under a name made of `stem` and a hash of the
-/// bytes, through a temporary name, synced, then renamed: a retried or speculative task that
-/// writes the same partial writes the same name and the same bytes. Returns the path.
-pub fn write_named(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let name = format!("{stem}-{:016x}{SUFFIX}", xxhash_rust::xxh3::xxh3_64(bytes));
-    let path = dir.join(&name);
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", escape::path(dir)))?;
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err).with_context(|| format!("cannot write {}", escape::path(&path)));
-    }
-    Ok(path)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading
+use crate::state::files::{
+    Counts, ErrorRow, FileErrors, FileReport, FileState, FileStatus, Skip, Warn,
+};
+use crate::state::intern::Sym;
+use crate::state::partial::{
+    position, Att, Entry, Partial, Rec, Records, Seen, MAX_FILES, OFFSET_BITS, RECORD_SHARDS,
+};
 
 /// An opened partial-state file whose header has been checked.
 pub struct PartialFile {
@@ -495,7 +134,13 @@ impl PartialFile {
         if xxhash_rust::xxh3::xxh3_64(&packed) != info.checksum {
             bail!("{shown}: partial state is damaged (checksum mismatch in section {kind:?})");
         }
-        let raw = zstd::bulk::decompress(&packed, info.raw_len as usize)
+        // Streamed, not into a buffer of the length the header claims: a damaged or hostile
+        // header could claim terabytes. Memory grows only with what the frame really holds,
+        // and never past the claimed length.
+        let mut raw = Vec::with_capacity((info.raw_len as usize).min(packed.len() * 8));
+        let decoder = zstd::stream::read::Decoder::with_buffer(&packed[..])
+            .with_context(|| format!("{shown}: partial state section {kind:?} cannot be read"))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(decoder, info.raw_len + 1), &mut raw)
             .with_context(|| format!("{shown}: partial state section {kind:?} cannot be read"))?;
         if raw.len() as u64 != info.raw_len {
             bail!("{shown}: partial state is damaged (section {kind:?} has the wrong length)");
@@ -595,7 +240,13 @@ struct Rebuilt {
 
 /// Turns one section's wire records into entries. `syms` maps the section's string numbers to
 /// the merged state's symbols; `remap` its file numbers to the union table's.
-fn rebuild(wire: WireBucket, syms: &[Sym], remap: &[usize], shown: &str) -> Result<Rebuilt> {
+fn rebuild(
+    wire: WireBucket,
+    (bucket, buckets): (u32, u32),
+    syms: &[Sym],
+    remap: &[usize],
+    shown: &str,
+) -> Result<Rebuilt> {
     let damaged = || anyhow::anyhow!("{shown}: partial state is damaged (a record)");
     let s = |n: u32| syms.get(n as usize).copied().ok_or_else(damaged);
     let mut out =
@@ -640,12 +291,17 @@ fn rebuild(wire: WireBucket, syms: &[Sym], remap: &[usize], shown: &str) -> Resu
                 .collect::<Result<_>>()?,
         };
         let entry = Entry { pos: held_pos, hash: held.hash, copies, rec };
+        // A record in the wrong bucket would be met by no merge of its own bucket.
         match w.key {
             Some(key) => {
                 let key = u128::from_le_bytes(key);
+                if bucket_of(key, buckets) != bucket {
+                    return Err(damaged());
+                }
                 out.keyed[Records::shard(key)].push((key, entry));
             }
-            None => out.unkeyed.push(entry),
+            None if bucket == 0 => out.unkeyed.push(entry),
+            None => return Err(damaged()),
         }
     }
     Ok(out)
@@ -697,6 +353,13 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
         inputs.iter().flat_map(|p| p.header.files.iter().cloned()).collect();
     union.sort_unstable();
     union.dedup();
+    if union.len() >= MAX_FILES {
+        bail!(
+            "the partial states cover {} files; at most {} fit in one run",
+            union.len(),
+            MAX_FILES - 1
+        );
+    }
     let remaps: Vec<Vec<usize>> = inputs
         .iter()
         .map(|p| {
@@ -749,18 +412,21 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     let started = std::time::Instant::now();
     let wire = jobs
         .into_par_iter()
-        .map(|(i, b)| Ok((i, inputs[i].bucket(b)?)))
-        .collect::<Result<Vec<(usize, WireBucket)>>>()?;
+        .map(|(i, b)| Ok((i, b, inputs[i].bucket(b)?)))
+        .collect::<Result<Vec<(usize, u32, WireBucket)>>>()?;
     let decoded = started.elapsed().as_secs_f64();
     let mut partial = files;
     let syms: Vec<Vec<Sym>> = wire
         .iter()
-        .map(|(_, w)| w.strings.iter().map(|s| partial.strings.intern(s)).collect())
+        .map(|(_, _, w)| w.strings.iter().map(|s| partial.strings.intern(s)).collect())
         .collect();
     let rebuilt = wire
         .into_par_iter()
         .zip(syms)
-        .map(|((i, w), syms)| rebuild(w, &syms, &remaps[i], &escape::path(&inputs[i].path)))
+        .map(|((i, b, w), syms)| {
+            let shown = escape::path(&inputs[i].path);
+            rebuild(w, (b, meta.buckets), &syms, &remaps[i], &shown)
+        })
         .collect::<Result<Vec<Rebuilt>>>()?;
     let mut keyed = Vec::with_capacity(rebuilt.len());
     for part in rebuilt {

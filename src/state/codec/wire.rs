@@ -1,0 +1,117 @@
+//! The wire types of the partial-state file: what postcard writes. Independent of the
+//! in-memory layout (`state::partial`), so that layout can change without changing the format;
+//! a change here bumps [`super::FORMAT_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub options: String,
+    pub bucket_hash: String,
+    pub buckets: u32,
+    /// The files whose contributions this partial holds, sorted by path bytes then content.
+    pub files: Vec<WireFile>,
+    pub sections: Vec<SectionInfo>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WireFile {
+    pub path: Vec<u8>,
+    pub content: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SectionKind {
+    Files,
+    Bucket(u32),
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SectionInfo {
+    pub kind: SectionKind,
+    /// From the end of the header's checksum.
+    pub offset: u64,
+    pub len: u64,
+    /// Decompressed length: the bound of the buffer it is decompressed into.
+    pub raw_len: u64,
+    /// xxh3-64 of the compressed bytes.
+    pub checksum: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WireFileState {
+    pub name: String,
+    pub format: String,
+    pub disk_bytes: Option<u64>,
+    pub csv_bytes: u64,
+    pub rows: u64,
+    pub meeting_records: u64,
+    pub earliest: Option<i64>,
+    pub latest: Option<i64>,
+    pub window: Option<(i64, i64)>,
+    pub outside_window: u64,
+    pub export: bool,
+    pub status: String,
+    pub detail: String,
+    pub counts_disk_bytes: u64,
+    pub counts_csv_bytes: u64,
+    pub counts_rows: u64,
+    pub by_operation: Vec<(String, u64)>,
+    pub skipped: Vec<u64>,
+    pub warnings: Vec<u64>,
+    pub counts_earliest: Option<i64>,
+    pub counts_latest: Option<i64>,
+    pub error_whole: Option<(String, String)>,
+    pub error_rows: Vec<(u64, String, String)>,
+    pub errors_unlisted: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WireBucket {
+    pub strings: Vec<String>,
+    pub entries: Vec<WireEntry>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WireEntry {
+    /// The record key (None for a record without Id), fixed-width: its bits are random.
+    pub key: Option<[u8; 16]>,
+    /// Which of `copies` is the held record's.
+    pub held: u32,
+    pub copies: Vec<WireSeen>,
+    pub rec: WireRec,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireSeen {
+    pub file: u32,
+    pub offset: u64,
+    #[serde(with = "postcard::fixint::le")]
+    pub hash: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WireRec {
+    pub meeting: u32,
+    pub organizer_email: u32,
+    pub organizer_id: u32,
+    pub organizer_organization: u32,
+    pub meeting_type: u32,
+    pub join: Option<i64>,
+    pub leave: Option<i64>,
+    pub client_ip: u32,
+    pub device: u32,
+    pub property: u32,
+    pub attendees: Vec<WireAtt>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireAtt {
+    pub key: u32,
+    pub key_type: u32,
+    pub organization: u32,
+    pub upn: u32,
+    pub is_object_id: bool,
+}

@@ -1,0 +1,223 @@
+//! Writing a partial-state file: a [`Partial`] turned into wire types in a canonical order,
+//! compressed section by section, and written under a name made from its content.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::wire::*;
+use super::{bucket_of, Meta, BUCKET_HASH, FORMAT_VERSION, MAGIC, SUFFIX, ZSTD_LEVEL};
+use crate::escape;
+use crate::state::files::FileState;
+use crate::state::intern::{Interner, Sym};
+use crate::state::partial::{Entry, Partial, Seen, OFFSET_BITS};
+
+/// Numbers strings in order of first use, for one section.
+#[derive(Default)]
+struct Numbering {
+    map: hashbrown::HashMap<Sym, u32>,
+    strings: Vec<String>,
+}
+
+impl Numbering {
+    fn of(&mut self, sym: Sym, from: &Interner) -> u32 {
+        let next = self.strings.len() as u32;
+        *self.map.entry(sym).or_insert_with(|| {
+            self.strings.push(from.get(sym).to_string());
+            next
+        })
+    }
+}
+
+/// The partial's files in index order, and each in-memory file index's place among them.
+fn file_table(partial: &Partial) -> (Vec<WireFile>, BTreeMap<usize, u32>) {
+    let mut table = Vec::with_capacity(partial.files.len());
+    let mut place = BTreeMap::new();
+    for (i, (index, file)) in partial.files.iter().enumerate() {
+        table.push(WireFile { path: file.path.clone(), content: file.content });
+        place.insert(*index, i as u32);
+    }
+    (table, place)
+}
+
+fn wire_seen(seen: Seen, place: &BTreeMap<usize, u32>) -> Result<WireSeen> {
+    let file = (seen.pos >> OFFSET_BITS) as usize;
+    let Some(&file) = place.get(&file) else {
+        bail!("internal error: a record's position names a file the state does not hold")
+    };
+    Ok(WireSeen { file, offset: seen.pos & ((1 << OFFSET_BITS) - 1), hash: seen.hash })
+}
+
+fn wire_entry(
+    key: Option<u128>,
+    entry: &Entry,
+    strings: &Interner,
+    numbering: &mut Numbering,
+    place: &BTreeMap<usize, u32>,
+) -> Result<WireEntry> {
+    let copies = entry.copies.iter().map(|s| wire_seen(*s, place)).collect::<Result<Vec<_>>>()?;
+    let held = entry.copies.iter().position(|s| s.pos == entry.pos).unwrap_or(0) as u32;
+    let r = &entry.rec;
+    let mut n = |s: Sym| numbering.of(s, strings);
+    let rec = WireRec {
+        meeting: n(r.meeting),
+        organizer_email: n(r.organizer_email),
+        organizer_id: n(r.organizer_id),
+        organizer_organization: n(r.organizer_organization),
+        meeting_type: n(r.meeting_type),
+        join: r.join,
+        leave: r.leave,
+        client_ip: n(r.client_ip),
+        device: n(r.device),
+        property: n(r.property),
+        attendees: r
+            .attendees
+            .iter()
+            .map(|a| WireAtt {
+                key: n(a.key),
+                key_type: n(a.key_type),
+                organization: n(a.organization),
+                upn: n(a.upn),
+                is_object_id: a.is_object_id,
+            })
+            .collect(),
+    };
+    Ok(WireEntry { key: key.map(u128::to_le_bytes), held, copies, rec })
+}
+
+fn wire_file_state(f: &FileState) -> WireFileState {
+    let (r, c, e) = (&f.report, &f.counts, &f.errors);
+    WireFileState {
+        name: r.name.clone(),
+        format: r.format.to_string(),
+        disk_bytes: r.disk_bytes,
+        csv_bytes: r.csv_bytes,
+        rows: r.rows,
+        meeting_records: r.meeting_records,
+        earliest: r.earliest,
+        latest: r.latest,
+        window: r.window,
+        outside_window: r.outside_window,
+        export: r.export,
+        status: r.status.name().to_string(),
+        detail: r.detail.clone(),
+        counts_disk_bytes: c.disk_bytes,
+        counts_csv_bytes: c.csv_bytes,
+        counts_rows: c.rows,
+        by_operation: c.by_operation.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        skipped: c.skipped.to_vec(),
+        warnings: c.warnings.to_vec(),
+        counts_earliest: c.earliest,
+        counts_latest: c.latest,
+        error_whole: e.whole.as_ref().map(|(s, d)| (s.to_string(), d.clone())),
+        error_rows: e
+            .rows
+            .iter()
+            .map(|r| (r.row, r.reason.to_string(), r.excerpt.clone()))
+            .collect(),
+        errors_unlisted: e.unlisted,
+    }
+}
+
+fn compress<T: Serialize>(kind: SectionKind, value: &T) -> Result<(SectionKind, u64, Vec<u8>)> {
+    let raw = postcard::to_stdvec(value).context("cannot encode a partial state")?;
+    let packed =
+        zstd::bulk::compress(&raw, ZSTD_LEVEL).context("cannot compress a partial state")?;
+    Ok((kind, raw.len() as u64, packed))
+}
+
+/// Encodes `partial` with the sections of `buckets` (all of `meta.buckets` when `None`).
+pub fn encode(partial: &Partial, meta: &Meta, buckets: Option<&BTreeSet<u32>>) -> Result<Vec<u8>> {
+    let (files, place) = file_table(partial);
+    let all: BTreeSet<u32> = (0..meta.buckets).collect();
+    let buckets = buckets.unwrap_or(&all);
+    // Records grouped by bucket, each group in key order (records without Id: position order,
+    // in bucket 0).
+    let mut grouped: BTreeMap<u32, Vec<(Option<u128>, &Entry)>> =
+        buckets.iter().map(|b| (*b, Vec::new())).collect();
+    for (key, entry) in partial.records.iter() {
+        let b = bucket_of(key, meta.buckets);
+        match grouped.get_mut(&b) {
+            Some(group) => group.push((Some(key), entry)),
+            None => bail!("internal error: a record of bucket {b}, which this state does not hold"),
+        }
+    }
+    if !partial.unkeyed.is_empty() {
+        match grouped.get_mut(&0) {
+            Some(group) => group.extend(partial.unkeyed.iter().map(|e| (None, e))),
+            None => bail!("internal error: records without Id in a state without bucket 0"),
+        }
+    }
+    let strings = &partial.strings;
+    let mut sections: Vec<(SectionKind, u64, Vec<u8>)> = grouped
+        .into_par_iter()
+        .map(|(bucket, mut group)| {
+            group.sort_unstable_by_key(|(key, entry)| (key.is_none(), *key, entry.pos));
+            let mut numbering = Numbering::default();
+            let entries = group
+                .iter()
+                .map(|(key, entry)| wire_entry(*key, entry, strings, &mut numbering, &place))
+                .collect::<Result<Vec<_>>>()?;
+            compress(
+                SectionKind::Bucket(bucket),
+                &WireBucket { strings: numbering.strings, entries },
+            )
+        })
+        .collect::<Result<_>>()?;
+    let file_states: Vec<WireFileState> = partial.files.values().map(wire_file_state).collect();
+    sections.insert(0, compress(SectionKind::Files, &file_states)?);
+    let mut infos = Vec::with_capacity(sections.len());
+    let mut offset = 0;
+    for (kind, raw_len, packed) in &sections {
+        let len = packed.len() as u64;
+        let checksum = xxhash_rust::xxh3::xxh3_64(packed);
+        infos.push(SectionInfo { kind: *kind, offset, len, raw_len: *raw_len, checksum });
+        offset += len;
+    }
+    let header = Header {
+        format_version: FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        options: meta.options.clone(),
+        bucket_hash: BUCKET_HASH.to_string(),
+        buckets: meta.buckets,
+        files,
+        sections: infos,
+    };
+    let head = postcard::to_stdvec(&header).context("cannot encode a partial state's header")?;
+    let mut out = Vec::with_capacity(head.len() + offset as usize + 32);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&head).to_le_bytes());
+    for (_, _, packed) in sections {
+        out.extend_from_slice(&packed);
+    }
+    Ok(out)
+}
+
+/// Writes encoded partial bytes into `dir` under a name made of `stem` and a hash of the
+/// bytes, through a temporary name, synced, then renamed: a retried or speculative task that
+/// writes the same partial writes the same name and the same bytes. Returns the path.
+pub fn write_named(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let name = format!("{stem}-{:016x}{SUFFIX}", xxhash_rust::xxh3::xxh3_64(bytes));
+    let path = dir.join(&name);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", escape::path(dir)))?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("cannot write {}", escape::path(&path)));
+    }
+    Ok(path)
+}
