@@ -197,6 +197,8 @@ def main(argv=None):
     p.add_argument("--master", help="Spark master URL, e.g. local[4] or yarn (spark-submit "
                                      "sets it otherwise)")
     p.add_argument("--remote", help="Spark Connect URL, e.g. sc://host:15002")
+    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark setting, e.g. spark.task.cpus=4 (repeatable)")
     p.add_argument("--bin", required=True, help="the tala-bulk binary, on a path every "
                                                 "executor sees")
     p.add_argument("--work", required=True, help="directory for the plan and the partial "
@@ -234,6 +236,11 @@ def main(argv=None):
                    .config("spark.connect.grpc.binding.address", "127.0.0.1")
                    .config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false"))
+    for setting in a.conf:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            p.error(f"--conf {setting!r}: expected KEY=VALUE")
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     try:
         return run(spark, a.paths, bin=a.bin, work=a.work, out=a.out, shards=a.shards,

@@ -410,6 +410,13 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     // the records rebuilt in parallel and put in place one task per record shard. No state is
     // merged into another: a record moves twice, a string is interned once per section.
     let started = std::time::Instant::now();
+    let read_bytes: u64 = jobs
+        .iter()
+        .flat_map(|&(i, b)| {
+            inputs[i].header.sections.iter().filter(move |s| s.kind == SectionKind::Bucket(b))
+        })
+        .map(|s| s.len)
+        .sum();
     let wire = jobs
         .into_par_iter()
         .map(|(i, b)| Ok((i, b, inputs[i].bucket(b)?)))
@@ -437,12 +444,10 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     partial.unkeyed.dedup_by_key(|e| e.pos);
     partial.records = Records::from_parts(keyed);
     if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
-        let bytes: u64 =
-            inputs.iter().map(|p| p.header.sections.iter().map(|s| s.len).sum::<u64>()).sum();
         eprintln!(
             "tala-bulk: timing: partial states: {:.1} MB decoded in {decoded:.3} s, rebuilt in \
              {:.3} s",
-            bytes as f64 / 1e6,
+            read_bytes as f64 / 1e6,
             started.elapsed().as_secs_f64() - decoded
         );
     }
