@@ -49,7 +49,7 @@ fn reports(partial: &mut Partial) -> String {
         partial.counts(),
         partial.duplicates(),
         partial.conflicts(),
-        m.merged_connections
+        m.merged_connections()
     ));
     text
 }

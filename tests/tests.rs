@@ -9,4 +9,5 @@ mod merge_props;
 mod pipeline;
 mod reliability;
 mod stages;
+mod window;
 mod workflows;

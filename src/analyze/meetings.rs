@@ -58,6 +58,9 @@ pub struct Meeting {
     pub attendees_affected: u64,
     /// Connections the IP filter (`-i`, `--cidr`) let through to the disconnection rule.
     pub connections_matching: u64,
+    /// Records of this meeting that only repeated a connection already seen (SPEC 2: counted
+    /// as merged).
+    pub merged: u64,
 }
 
 /// Which connections the disconnection rule looks at (the `-i` / `--cidr` filters of tala).
@@ -77,11 +80,27 @@ impl ConnFilter for AllConnections {
 pub struct Meetings {
     /// In report order: first_join (missing last), then meeting id.
     pub list: Vec<Meeting>,
-    /// Records that only repeated a connection already seen (SPEC 2: counted as merged).
-    pub merged_connections: u64,
 }
 
 impl Meetings {
+    /// Records that only repeated a connection already seen (SPEC 2: counted as merged).
+    pub fn merged_connections(&self) -> u64 {
+        self.list.iter().map(|m| m.merged).sum()
+    }
+
+    /// Keeps the meetings whose first join is at or after `since` and before `until`
+    /// (`--since`, `--until`); with either, a meeting without any join time is left out.
+    /// Deduplication and "first in archive order" already saw the whole archive.
+    pub fn keep_window(&mut self, since: Option<Ts>, until: Option<Ts>) {
+        if since.is_none() && until.is_none() {
+            return;
+        }
+        self.list.retain(|m| {
+            m.first_join
+                .is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u))
+        });
+    }
+
     pub fn connections(&self) -> u64 {
         self.list.iter().map(|m| m.connections.len() as u64).sum()
     }
@@ -115,6 +134,7 @@ struct Acc {
     /// Organizer email, id, organization and meeting type of the first record.
     organizer: [Sym; 4],
     conns: HashMap<Conn, (Pos, Sym)>,
+    merged: u64,
 }
 
 /// Meetings are spread over this many shards by a hash of their id, so shards can be built in
@@ -132,28 +152,26 @@ pub fn build(partial: &Partial, filter: &dyn ConnFilter, max_gap: Option<i64>) -
         let h = (u64::from(entry.rec.meeting).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
         shards[h % SHARDS].push(entry);
     }
-    let built: Vec<(Vec<Meeting>, u64)> = shards
+    let built: Vec<Vec<Meeting>> = shards
         .into_par_iter()
         .map(|entries| build_shard(strings, filter, max_gap, &entries))
         .collect();
-    let merged = built.iter().map(|(_, m)| m).sum();
-    let mut list: Vec<Meeting> = built.into_iter().flat_map(|(list, _)| list).collect();
+    let mut list: Vec<Meeting> = built.into_iter().flatten().collect();
     list.par_sort_unstable_by(|a, b| {
         cmp_time(a.first_join, b.first_join)
             .then_with(|| strings.get(a.id).as_bytes().cmp(strings.get(b.id).as_bytes()))
     });
-    Meetings { list, merged_connections: merged }
+    Meetings { list }
 }
 
-/// The meetings of one shard, and how many connections merged into an identical one.
+/// The meetings of one shard.
 fn build_shard(
     strings: &Interner,
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
     entries: &[&Entry],
-) -> (Vec<Meeting>, u64) {
+) -> Vec<Meeting> {
     let mut accs: HashMap<Sym, Acc> = HashMap::new();
-    let mut merged = 0u64;
     for entry in entries {
         let r = &entry.rec;
         let organizer =
@@ -162,6 +180,7 @@ fn build_shard(
             first: entry.pos,
             organizer,
             conns: HashMap::new(),
+            merged: 0,
         });
         if entry.pos < acc.first {
             acc.first = entry.pos;
@@ -180,7 +199,7 @@ fn build_shard(
             };
             match acc.conns.entry(conn) {
                 hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merged += 1;
+                    acc.merged += 1;
                     if entry.pos < o.get().0 {
                         *o.get_mut() = (entry.pos, a.upn);
                     }
@@ -191,9 +210,7 @@ fn build_shard(
             }
         }
     }
-    let list =
-        accs.into_iter().map(|(id, acc)| meeting(strings, filter, max_gap, id, acc)).collect();
-    (list, merged)
+    accs.into_iter().map(|(id, acc)| meeting(strings, filter, max_gap, id, acc)).collect()
 }
 
 fn meeting(
@@ -242,6 +259,7 @@ fn meeting(
         start = end;
     }
     let [organizer_email, organizer_id, organizer_organization, meeting_type] = acc.organizer;
+    let merged = acc.merged;
     Meeting {
         id,
         organizer_email,
@@ -255,6 +273,7 @@ fn meeting(
         groups,
         attendees_affected,
         connections_matching,
+        merged,
     }
 }
 

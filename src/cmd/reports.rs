@@ -98,7 +98,9 @@ pub fn finish(
     let meetings = if config.audit_only {
         meetings::Meetings::default()
     } else {
-        pool.install(|| meetings::build(&partial, &config.filter, config.max_gap))
+        let mut all = pool.install(|| meetings::build(&partial, &config.filter, config.max_gap));
+        all.keep_window(config.since, config.until);
+        all
     };
     timings.lap("meetings");
     let unmatched = !config.filter.is_empty() && meetings.connections_matching() == 0;

@@ -77,6 +77,9 @@ struct Args {
     #[command(flatten)]
     results: ResultArgs,
 
+    #[command(flatten)]
+    window: WindowArgs,
+
     /// No progress bar and no summary on stderr (warnings are still printed).
     #[arg(short, long)]
     quiet: bool,
@@ -114,6 +117,54 @@ struct ResultArgs {
     /// spreadsheet shows it instead of running it as a formula.
     #[arg(long)]
     excel_safe: bool,
+}
+
+/// Which meetings the meeting reports cover: a local run and finalize take them; partial
+/// states do not depend on them.
+#[derive(clap::Args, Debug, Clone)]
+struct WindowArgs {
+    /// Report only meetings first joined at or after TIME (UTC; 2024-03-01 or
+    /// 2024-03-01T06:00:00). Deduplication still sees the whole archive.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<crate::timestamp::Ts>,
+
+    /// Report only meetings first joined before TIME (UTC, as for --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<crate::timestamp::Ts>,
+}
+
+impl WindowArgs {
+    fn apply(self, config: &mut Config) -> Result<(), String> {
+        if let (Some(since), Some(until)) = (self.since, self.until) {
+            if since >= until {
+                return Err(format!(
+                    "--since {} is not before --until {}: no meeting could be reported",
+                    crate::timestamp::format(since),
+                    crate::timestamp::format(until)
+                ));
+            }
+        }
+        config.since = self.since;
+        config.until = self.until;
+        Ok(())
+    }
+}
+
+/// A UTC time as `--since` and `--until` take it: a date (its midnight), or a date and time
+/// to the minute or second, with an optional trailing `Z`.
+fn parse_time(text: &str) -> Result<crate::timestamp::Ts, String> {
+    let t = text.trim().replacen(' ', "T", 1);
+    let t = t.trim_end_matches('Z');
+    let full = match t.len() {
+        10 => format!("{t}T00:00:00"),
+        16 => format!("{t}:00"),
+        _ => t.to_string(),
+    };
+    crate::timestamp::parse(full.as_bytes()).ok_or_else(|| {
+        format!(
+            "{text:?}: expected a UTC date or date-time such as 2024-03-01 or 2024-03-01T06:00:00"
+        )
+    })
 }
 
 /// `--jobs` and `--quiet`, for the stage subcommands.
@@ -204,6 +255,8 @@ enum Command {
         users: Option<PathBuf>,
         #[command(flatten)]
         results: ResultArgs,
+        #[command(flatten)]
+        window: WindowArgs,
         #[command(flatten)]
         run: RunArgs,
         /// Partial-state files.
@@ -374,6 +427,7 @@ impl Args {
         config.stdout_report = stdout_report;
         config.users = self.users;
         self.results.apply(&mut config)?;
+        self.window.apply(&mut config)?;
         RunArgs { jobs: self.jobs, quiet: self.quiet }.apply(&mut config);
         Ok(config)
     }
@@ -415,11 +469,12 @@ fn stage_config(command: Command) -> Result<Config, String> {
             results.apply(&mut config)?;
             run.apply(&mut config);
         }
-        Command::Finalize { out, users, results, run, partials } => {
+        Command::Finalize { out, users, results, window, run, partials } => {
             config.mode = Mode::Finalize { partials };
             config.out_dir = out;
             config.users = users;
             results.apply(&mut config)?;
+            window.apply(&mut config)?;
             run.apply(&mut config);
         }
         Command::Partial { command: PartialCommand::Dump { file } } => {

@@ -67,6 +67,11 @@ pub struct Config {
     pub filter: IpFilter,
     /// `--max-gap`: seconds between a leave and the next join that still count.
     pub max_gap: Option<i64>,
+    /// `--since`, `--until`: the meeting reports cover the meetings first joined in
+    /// [since, until). Applied when the reports are written, so partial states do not depend
+    /// on them.
+    pub since: Option<crate::timestamp::Ts>,
+    pub until: Option<crate::timestamp::Ts>,
     pub inputs: Vec<Input>,
     pub out_dir: PathBuf,
     /// Worker threads, at least 1.
@@ -118,6 +123,8 @@ impl Config {
             users: None,
             filter: IpFilter::default(),
             max_gap: None,
+            since: None,
+            until: None,
             inputs,
             out_dir: out_dir.into(),
             jobs: 1,

@@ -27,6 +27,9 @@ pub struct Options {
     /// `--cidr`: the networks client IPs had to be in.
     pub cidr: Vec<String>,
     pub max_gap_seconds: Option<i64>,
+    /// `--since`, `--until`: the meeting reports cover meetings first joined in [since, until).
+    pub since: Option<String>,
+    pub until: Option<String>,
     /// `-u`, as given.
     pub users_database: Option<String>,
     pub excel_safe: bool,
@@ -40,6 +43,8 @@ impl Options {
             ip_regex: config.filter.regex.as_ref().map(|r| r.as_str().to_string()),
             cidr: config.filter.nets.iter().map(|n| n.to_string()).collect(),
             max_gap_seconds: config.max_gap,
+            since: config.since.map(timestamp::format),
+            until: config.until.map(timestamp::format),
             users_database: config.users.as_deref().map(escape::path),
             excel_safe: config.excel_safe,
         }
@@ -129,7 +134,7 @@ impl Summary {
             meetings: meetings.list.len() as u64,
             attendees: meetings.attendees(),
             connections: meetings.connections(),
-            identical_connections_merged: meetings.merged_connections,
+            identical_connections_merged: meetings.merged_connections(),
             connections_matching_ip_filter: (!config.filter.is_empty())
                 .then(|| meetings.connections_matching()),
             meetings_affected: meetings.meetings_affected(),
@@ -242,9 +247,15 @@ impl Summary {
             "  duplicates dropped: {} ({} with different content)",
             self.duplicates_dropped, self.conflicting_duplicates
         );
+        let window = match (&self.options.since, &self.options.until) {
+            (None, None) => String::new(),
+            (Some(a), None) => format!(" first joined from {a}"),
+            (None, Some(b)) => format!(" first joined before {b}"),
+            (Some(a), Some(b)) => format!(" first joined from {a} to before {b}"),
+        };
         let _ = writeln!(
             s,
-            "  meetings: {}, attendees: {}, connections: {} ({} identical merged)",
+            "  meetings{window}: {}, attendees: {}, connections: {} ({} identical merged)",
             self.meetings, self.attendees, self.connections, self.identical_connections_merged
         );
         let _ = writeln!(s, "  {written}");
