@@ -24,7 +24,7 @@ fn archive() -> Vec<ArchiveFile> {
 
 /// Reads the given archive files (by index) with one worker into one partial state.
 fn read(files: &[ArchiveFile], which: &[usize], ui: &Ui, claims: &Claims) -> Partial {
-    let mut worker = Worker::new(ui, claims, 50_000, false, false);
+    let mut worker = Worker::new(ui, Some(claims), 50_000, false, false);
     for &i in which {
         worker.process(i, &files[i]);
     }

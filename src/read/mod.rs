@@ -77,6 +77,36 @@ pub fn read_archive(
     config: &Config,
     ui: &Ui,
 ) -> Partial {
+    let mut states = read(pool, files, sizes, config, ui, false);
+    match states.pop() {
+        Some(partial) if states.is_empty() => partial,
+        // `read` merges into one state unless asked for one per file.
+        _ => Partial::default(),
+    }
+}
+
+/// Reads the files like [`read_archive`], but keeps each file's state apart: element `i` is
+/// what file `i` contributed, standing alone (no Id index is shared between files, so no copy
+/// is counted against another file's). For a cache of one partial per file.
+pub fn read_per_file(
+    pool: &rayon::ThreadPool,
+    files: &[ArchiveFile],
+    sizes: &[u64],
+    config: &Config,
+    ui: &Ui,
+) -> Vec<Partial> {
+    read(pool, files, sizes, config, ui, true)
+}
+
+/// The reading of [`read_archive`] and [`read_per_file`]: one merged state, or one per file.
+fn read(
+    pool: &rayon::ThreadPool,
+    files: &[ArchiveFile],
+    sizes: &[u64],
+    config: &Config,
+    ui: &Ui,
+    per_file: bool,
+) -> Vec<Partial> {
     let mut order: Vec<usize> = (0..files.len()).collect();
     // Largest first by size class (powers of two), archive order within a class: files of
     // similar size (most archives) are read in archive order, so the first copy of an Id is
@@ -101,13 +131,18 @@ pub fn read_archive(
     }
     let claims = Claims::default();
     let next = AtomicUsize::new(0);
-    let partials: Vec<Partial> = pool.broadcast(|_| {
+    let gathered: Vec<Vec<(usize, Partial)>> = pool.broadcast(|_| {
         // With fewer files than workers (`split`), some cores would idle: compressed files,
         // which cannot be split, get their decompression a thread of its own.
-        let mut worker = worker::Worker::new(ui, &claims, config.row_cap, config.audit_only, split);
+        let shared = (!per_file).then_some(&claims);
+        let mut worker = worker::Worker::new(ui, shared, config.row_cap, config.audit_only, split);
+        let mut apart = Vec::new();
         while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
-            match *unit {
-                Unit::File(i) => worker.process(i, &files[i]),
+            let index = match *unit {
+                Unit::File(i) => {
+                    worker.process(i, &files[i]);
+                    i
+                }
                 Unit::Part { plan, part } => {
                     let plan = &plans[plan];
                     let file = &files[plan.index];
@@ -122,16 +157,34 @@ pub fn read_archive(
                     let mut scans =
                         plan.scans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     scans[part] = Some(scan);
+                    plan.index
                 }
+            };
+            if per_file {
+                apart.push((index, std::mem::take(&mut worker.partial)));
             }
         }
-        worker.partial
+        if !per_file {
+            apart.push((0, worker.partial));
+        }
+        apart
     });
     // Not needed by the merge, which needs the memory.
     drop(claims);
-    let mut partial = pool.install(|| {
+    let slots = if per_file { files.len() } else { 1 };
+    let mut grouped: Vec<Vec<Partial>> = (0..slots).map(|_| Vec::new()).collect();
+    for (index, partial) in gathered.into_iter().flatten() {
+        if let Some(group) = grouped.get_mut(index) {
+            group.push(partial);
+        }
+    }
+    // The merge also folds the copies counted against the shared Id index into their records.
+    let mut states: Vec<Partial> = pool.install(|| {
         use rayon::prelude::*;
-        partials.into_par_iter().reduce(Partial::default, Partial::merge)
+        grouped
+            .into_par_iter()
+            .map(|group| group.into_par_iter().reduce(Partial::default, Partial::merge))
+            .collect()
     });
     for plan in plans {
         let scans = plan.scans.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -141,7 +194,10 @@ pub fn read_archive(
         let format = input::Format::Csv.name();
         let done = worker::finish_file(ui, config.row_cap, report, format, plan.disk_bytes, scan);
         let path = files[plan.index].key.clone();
-        partial.add_file(FileState { content: plan.content, path, ..done });
+        let slot = if per_file { plan.index } else { 0 };
+        if let Some(state) = states.get_mut(slot) {
+            state.add_file(FileState { content: plan.content, path, ..done });
+        }
     }
-    partial
+    states
 }

@@ -28,7 +28,9 @@ const PROGRESS_STEP: u64 = 8 << 20;
 pub struct Worker<'a> {
     ui: &'a Ui,
     /// The run's shared Id index: later copies of records already read are only counted.
-    claims: &'a Claims,
+    /// The run's shared Id index; `None` when each file's state must stand alone (a cache
+    /// of one partial per file, where a copy counted against another file's would be lost).
+    claims: Option<&'a Claims>,
     row_cap: u64,
     scanner: Scanner,
     parser: AuditParser,
@@ -88,7 +90,7 @@ impl<'a> Worker<'a> {
     /// `overlap`: decode compressed files on a thread of their own (when cores would idle).
     pub fn new(
         ui: &'a Ui,
-        claims: &'a Claims,
+        claims: Option<&'a Claims>,
         row_cap: u64,
         audit_only: bool,
         overlap: bool,
@@ -305,7 +307,7 @@ impl<'a> Worker<'a> {
                     row,
                     pos,
                     hash,
-                    claims: Some(*claims),
+                    claims: *claims,
                     op_col,
                     column_time,
                     window,

@@ -18,7 +18,7 @@ fn read(path: &std::path::Path, audit_only: bool) -> FileReport {
     let ui = Ui::new(0, 0, false);
     let claims = Claims::default();
     // A row cap of 3, so fuzzed files reach it.
-    let mut worker = Worker::new(&ui, &claims, 3, audit_only, false);
+    let mut worker = Worker::new(&ui, Some(&claims), 3, audit_only, false);
     let file = ArchiveFile::new("fuzz.csv".into(), Origin::File(path.to_path_buf()));
     worker.process(0, &file);
     let mut files = worker.partial.files;
