@@ -9,5 +9,6 @@ mod merge_props;
 mod pipeline;
 mod reliability;
 mod stages;
+mod state;
 mod window;
 mod workflows;

@@ -60,5 +60,5 @@ pub fn finalize(config: &Config) -> Result<Outcome> {
     let ui = Ui::new(0, 0, false);
     let mut timings = Timings::new(started);
     timings.lap("load partial states");
-    reports::finish(config, targets, loaded.partial, &pool, &ui, timings, started)
+    reports::finish(config, targets, loaded.partial, &pool, &ui, timings, None)
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::escape;
 use crate::flags::{Config, Mode, Shards};
 use crate::read::file_size;
-use crate::source::discover::{self, ArchiveFile, Origin};
+use crate::source::discover::{self, ArchiveFile, Origin, PathText};
 use crate::state::partial;
 use crate::Outcome;
 
@@ -34,34 +34,11 @@ pub struct Plan {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct PlanFile {
-    pub path: PlanPath,
+    pub path: PathText,
     pub bytes: u64,
     /// Why a directory walk could not read this entry (dangling link, permission, loop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// A path as text when it is UTF-8, else as its bytes: JSON holds only text.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum PlanPath {
-    Text(String),
-    Bytes { bytes: Vec<u8> },
-}
-
-impl PlanPath {
-    fn of(raw: &[u8]) -> PlanPath {
-        match std::str::from_utf8(raw) {
-            Ok(text) => PlanPath::Text(text.to_string()),
-            Err(_) => PlanPath::Bytes { bytes: raw.to_vec() },
-        }
-    }
-    fn raw(&self) -> &[u8] {
-        match self {
-            PlanPath::Text(text) => text.as_bytes(),
-            PlanPath::Bytes { bytes } => bytes,
-        }
-    }
 }
 
 impl PlanFile {
@@ -114,7 +91,7 @@ pub fn make(config: &Config) -> Result<Plan> {
         .iter()
         .zip(&sizes)
         .map(|(f, &bytes)| PlanFile {
-            path: PlanPath::of(&f.key),
+            path: PathText::of(&f.key),
             bytes,
             error: match &f.origin {
                 Origin::Broken(err) => Some(err.clone()),
@@ -187,10 +164,10 @@ mod tests {
     #[test]
     fn paths_that_are_not_utf8_survive_the_json() {
         let raw = b"dir/\xffexport.csv".to_vec();
-        let file = PlanFile { path: PlanPath::of(&raw), bytes: 3, error: None };
+        let file = PlanFile { path: PathText::of(&raw), bytes: 3, error: None };
         let json = serde_json::to_string(&file).unwrap_or_default();
         let back: PlanFile = serde_json::from_str(&json).unwrap_or(PlanFile {
-            path: PlanPath::Text(String::new()),
+            path: PathText::Text(String::new()),
             bytes: 0,
             error: None,
         });

@@ -13,6 +13,7 @@ use crate::escape;
 use crate::exit;
 use crate::flags::{Config, StdoutReport};
 use crate::messages::Ui;
+use crate::read::cache::{Counts as StateCounts, StateDir};
 use crate::read::{self, file_size};
 use crate::report::outdir::OutDir;
 use crate::report::summary::Summary;
@@ -50,6 +51,7 @@ pub fn run(config: Config) -> Result<Outcome> {
     let targets = Targets::prepare(&config)?;
     // Directory walks leave out what this run writes.
     let mut skip: Vec<&std::path::Path> = config.users.iter().map(|p| p.as_path()).collect();
+    skip.extend(config.state_dir.as_deref());
     if config.stdout_report.is_none() {
         skip.push(&config.out_dir);
     }
@@ -65,10 +67,17 @@ pub fn run(config: Config) -> Result<Outcome> {
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
     let pool = pool(config.jobs)?;
     let mut timings = Timings::new(started);
-    let partial = read::read_archive(&pool, &files, &sizes, &config, &ui);
+    let (partial, state_files) = match &config.state_dir {
+        None => (read::read_archive(&pool, &files, &sizes, &config, &ui), None),
+        Some(dir) => {
+            let state = StateDir::open(dir, &config.result_options(), &ui)?;
+            let (partial, counts) = state.read(&pool, &files, &sizes, &config, &ui)?;
+            (partial, Some(counts))
+        }
+    };
     ui.finish();
     timings.lap("read and merge");
-    finish(&config, targets, partial, &pool, &ui, timings, started)
+    finish(&config, targets, partial, &pool, &ui, timings, state_files)
 }
 
 /// The worker threads of a run.
@@ -85,8 +94,9 @@ pub fn finish(
     pool: &rayon::ThreadPool,
     ui: &Ui,
     mut timings: Timings,
-    started: Instant,
+    state_files: Option<StateCounts>,
 ) -> Result<Outcome> {
+    let started = timings.started;
     let Targets { out, mut users } = targets;
     let reports: Vec<FileReport> = partial.reports().cloned().collect();
     if !reports.iter().any(|f| f.export) {
@@ -116,7 +126,8 @@ pub fn finish(
         db.learn(&partial);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let summary = Summary::new(&partial, &meetings, &windows, config, elapsed);
+    let mut summary = Summary::new(&partial, &meetings, &windows, config, elapsed);
+    summary.state_files = state_files;
     // The users database is saved before any report is written, to a file or to stdout:
     // what a run learned is never lost to a closed pipe or a full disk.
     if let Some(db) = &users {
@@ -203,13 +214,15 @@ fn print(
 
 /// Phase durations, printed when `TALA_BULK_TIMINGS` is set (for benchmarking and profiling).
 pub struct Timings {
+    /// When the run started: the summary's elapsed time counts from it.
+    pub started: Instant,
     last: Instant,
     laps: Vec<(&'static str, f64)>,
 }
 
 impl Timings {
     pub fn new(started: Instant) -> Timings {
-        Timings { last: started, laps: Vec::new() }
+        Timings { started, last: started, laps: Vec::new() }
     }
     pub fn lap(&mut self, what: &'static str) {
         let now = Instant::now();

@@ -65,6 +65,11 @@ struct Args {
     #[arg(short = 'd', long = "disconnections")]
     disconnections: bool,
 
+    /// Keep each file's contribution in DIR between runs and read only new or changed files
+    /// (the reports are the same as without it). Created if missing.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+
     /// Users database (UUID,EMAIL lines): fills attendee_email, learns new pairs, is written
     /// back when something new was learned. Created if missing.
     #[arg(short = 'u', long = "users", value_name = "FILE")]
@@ -426,6 +431,7 @@ impl Args {
         config.mode = mode;
         config.stdout_report = stdout_report;
         config.users = self.users;
+        config.state_dir = self.state;
         self.results.apply(&mut config)?;
         self.window.apply(&mut config)?;
         RunArgs { jobs: self.jobs, quiet: self.quiet }.apply(&mut config);

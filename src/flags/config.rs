@@ -63,6 +63,8 @@ pub struct Config {
     pub stdout_report: Option<StdoutReport>,
     /// The users database (`-u`).
     pub users: Option<PathBuf>,
+    /// `--state`: the directory that keeps each file's partial state between runs.
+    pub state_dir: Option<PathBuf>,
     /// Which connections count for disconnections (`-i`, `--cidr`).
     pub filter: IpFilter,
     /// `--max-gap`: seconds between a leave and the next join that still count.
@@ -121,6 +123,7 @@ impl Config {
             mode: Mode::Reports,
             stdout_report: None,
             users: None,
+            state_dir: None,
             filter: IpFilter::default(),
             max_gap: None,
             since: None,

@@ -4,6 +4,7 @@
 //! the stages (`worker`); the workers' states then merge into one. Previous stage: `source`
 //! (discovery); next: `analyze`.
 
+pub mod cache;
 pub mod worker;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -80,6 +80,9 @@ pub struct Summary {
     pub earliest_creation_time: Option<String>,
     pub latest_creation_time: Option<String>,
     pub jobs: usize,
+    /// With `--state`: files read, reused from the state directory, and dropped since the
+    /// last run. Like the timing, not part of what two runs over the same files share.
+    pub state_files: Option<crate::read::cache::Counts>,
     /// The only fields that vary between identical runs.
     pub elapsed_seconds: f64,
     pub mb_per_second: f64,
@@ -154,6 +157,7 @@ impl Summary {
             earliest_creation_time: c.earliest.map(timestamp::format),
             latest_creation_time: c.latest.map(timestamp::format),
             jobs: config.jobs,
+            state_files: None,
             elapsed_seconds: (elapsed_seconds * 1000.0).round() / 1000.0,
             mb_per_second: if elapsed_seconds > 0.0 { (mb / elapsed_seconds).round() } else { 0.0 },
         }
@@ -230,6 +234,13 @@ impl Summary {
             self.jobs
         );
         s.push_str(&self.files_line());
+        if let Some(st) = &self.state_files {
+            let _ = writeln!(
+                s,
+                "  state: {} files read, {} reused, {} gone since the last run",
+                st.read, st.reused, st.dropped
+            );
+        }
         let other: u64 = self
             .records_by_operation
             .iter()

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
 use crate::escape;
 use crate::timestamp::{self, Ts};
@@ -20,6 +21,29 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input, read as one export.
     Stdin,
+}
+
+/// A path as text when it is UTF-8, else as its bytes: JSON holds only text.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum PathText {
+    Text(String),
+    Bytes { bytes: Vec<u8> },
+}
+
+impl PathText {
+    pub fn of(raw: &[u8]) -> PathText {
+        match std::str::from_utf8(raw) {
+            Ok(text) => PathText::Text(text.to_string()),
+            Err(_) => PathText::Bytes { bytes: raw.to_vec() },
+        }
+    }
+    pub fn raw(&self) -> &[u8] {
+        match self {
+            PathText::Text(text) => text.as_bytes(),
+            PathText::Bytes { bytes } => bytes,
+        }
+    }
 }
 
 /// What one archive entry is.

@@ -318,6 +318,18 @@ pub fn open_path(path: &Path) -> io::Result<Opened> {
     Ok(opened)
 }
 
+/// The content fingerprint ([`fingerprint`]) of the regular file at `path`, as reading it
+/// would take it; `None` when it cannot be opened or is not a regular file.
+pub fn fingerprint_path(path: &Path) -> Option<u64> {
+    // Checked before opening: opening a named pipe would wait for a writer.
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    meta.is_file().then(|| fingerprint(&file, meta.len()))
+}
+
 /// How much of each end of a file [`fingerprint`] reads.
 const FINGERPRINT_BYTES: u64 = 64 << 10;
 

@@ -121,6 +121,25 @@ impl PartialFile {
             .collect()
     }
 
+    /// Reads every section and checks its checksum (without decoding): what a cache checks
+    /// before it trusts an entry.
+    pub fn verify(&self) -> Result<()> {
+        let shown = escape::path(&self.path);
+        for info in &self.header.sections {
+            let mut packed = vec![0u8; info.len as usize];
+            self.file
+                .read_exact_at(&mut packed, self.data_start + info.offset)
+                .with_context(|| format!("cannot read partial {shown}"))?;
+            if xxhash_rust::xxh3::xxh3_64(&packed) != info.checksum {
+                bail!(
+                    "{shown}: partial state is damaged (checksum mismatch in section {:?})",
+                    info.kind
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Reads, checks and decompresses one section.
     fn section(&self, kind: SectionKind) -> Result<Vec<u8>> {
         let shown = escape::path(&self.path);

@@ -1,0 +1,337 @@
+//! The state directory (`--state DIR`): one partial-state file per input file, kept between
+//! runs, so a nightly run reads only the files that are new or changed and takes the others'
+//! contributions from the directory. The reports are those of a run without it (SPEC 3): each
+//! file's partial stands alone (no Id index shared between files), and the partials meet
+//! through the same load as a split run's.
+//!
+//! A cached file is reused only when its path, size, modification and change times, device
+//! and inode are those recorded, and its content fingerprint (size and a hash of its first and
+//! last 64 KiB) is too. The change time cannot be set back by a user, so a file rewritten in
+//! place, even to the same size and modification time, is read again.
+//!
+//! Layout: `files/` holds the partials, named by a hash of their path and their content;
+//! `index.json` names, for each input file, its stat and its partial. New partials are written
+//! (each through a temporary name and a rename) before the index, and the index (the same
+//! way) before partials no longer named are removed, so a run killed at any moment leaves an
+//! index whose partials all exist. `.lock` keeps a second run out.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::escape;
+use crate::flags::Config;
+use crate::lock::{Lock, LockError};
+use crate::messages::Ui;
+use crate::read;
+use crate::source::discover::{ArchiveFile, Origin, PathText};
+use crate::source::input;
+use crate::state::codec::{self, Meta, PartialFile, WireFile};
+use crate::state::files::FileStatus;
+use crate::state::partial::Partial;
+
+const INDEX: &str = "index.json";
+const FILES: &str = "files";
+/// Bumped when the index's fields change.
+const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+struct Index {
+    tala_bulk_state: u32,
+    tool_version: String,
+    /// The result options the partials were made with ([`Config::result_options`]).
+    options: String,
+    entries: Vec<Entry>,
+    last_run: Option<LastRun>,
+}
+
+/// One input file as the last run saw it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    path: PathText,
+    #[serde(flatten)]
+    stat: Stat,
+    content: u64,
+    /// The partial's file name in `files/`.
+    partial: String,
+}
+
+/// What is compared before a file's fingerprint is.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    dev: u64,
+    ino: u64,
+}
+
+impl Stat {
+    fn of(path: &Path) -> Option<Stat> {
+        let m = std::fs::metadata(path).ok()?;
+        m.is_file().then(|| Stat {
+            size: m.len(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+            ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    pub files: u64,
+    pub read: u64,
+    pub reused: u64,
+    pub dropped: u64,
+}
+
+/// How a run used the state directory: summary.json's `state_files`.
+#[derive(Serialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Files read (new, changed, or not reusable).
+    pub read: u64,
+    /// Files whose contribution came from the state directory.
+    pub reused: u64,
+    /// Files of the last run that are gone from the archive.
+    pub dropped: u64,
+}
+
+/// A state directory held by this run.
+pub struct StateDir {
+    dir: PathBuf,
+    shown: String,
+    index: Index,
+    _lock: Lock,
+}
+
+impl StateDir {
+    /// Takes `dir` (created if missing) for this run, or says which run holds it.
+    pub fn open(dir: &Path, options: &str, ui: &Ui) -> Result<StateDir> {
+        let shown = escape::path(dir);
+        std::fs::create_dir_all(dir.join(FILES))
+            .with_context(|| format!("cannot create the state directory {shown}"))?;
+        let lock = match Lock::try_acquire(&dir.join(".lock")) {
+            Ok(lock) => lock,
+            Err(LockError::Held(pid)) => bail!(
+                "the state directory {shown} is in use by another tala-bulk run{}; two runs \
+                 on one state directory are not allowed",
+                pid.map(|p| format!(" (process {p})")).unwrap_or_default()
+            ),
+            Err(LockError::Io(err)) => {
+                return Err(err).with_context(|| format!("cannot lock the state directory {shown}"))
+            }
+        };
+        let index = match std::fs::read(dir.join(INDEX)) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Index::default(),
+            Err(err) => return Err(err).with_context(|| format!("cannot read {shown}/{INDEX}")),
+            Ok(bytes) => match serde_json::from_slice::<Index>(&bytes) {
+                Ok(index) if index.tala_bulk_state != FORMAT => {
+                    ui.warn(format_args!(
+                        "{shown}: a state of another format; every file is read again"
+                    ));
+                    Index::default()
+                }
+                Ok(index) if index.tool_version != env!("CARGO_PKG_VERSION") => {
+                    ui.warn(format_args!(
+                        "{shown}: state of tala-bulk {}; every file is read again",
+                        escape::text(&index.tool_version)
+                    ));
+                    Index::default()
+                }
+                Ok(index) if index.options != options => {
+                    ui.warn(format_args!(
+                        "{shown}: state made with other options; every file is read again"
+                    ));
+                    Index::default()
+                }
+                Ok(index) => index,
+                Err(err) => {
+                    ui.warn(format_args!(
+                        "{shown}/{INDEX} is damaged ({err}); every file is read again"
+                    ));
+                    Index::default()
+                }
+            },
+        };
+        Ok(StateDir { dir: dir.to_path_buf(), shown, index, _lock: lock })
+    }
+
+    /// The archive's state: the files that can be reused from the directory, the others read
+    /// (and cached when they are regular files that could be read), all loaded into one state.
+    pub fn read(
+        self,
+        pool: &rayon::ThreadPool,
+        files: &[ArchiveFile],
+        sizes: &[u64],
+        config: &Config,
+        ui: &Ui,
+    ) -> Result<(Partial, Counts)> {
+        let options = config.result_options();
+        let known: HashMap<&[u8], &Entry> =
+            self.index.entries.iter().map(|e| (e.path.raw(), e)).collect();
+        let mut reused: Vec<(Entry, PartialFile)> = Vec::new();
+        let mut to_read: Vec<(usize, Option<Stat>)> = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            let Origin::File(path) = &file.origin else {
+                to_read.push((i, None));
+                continue;
+            };
+            let stat = Stat::of(path);
+            match known.get(file.key.as_slice()).filter(|e| stat == Some(e.stat)) {
+                Some(entry) => match self.reuse(entry, &file.key, &options, path) {
+                    Ok(partial) => reused.push(((*entry).clone(), partial)),
+                    Err(why) => {
+                        ui.warn(format_args!("{}: {why}; read again", file.name));
+                        to_read.push((i, stat));
+                    }
+                },
+                None => to_read.push((i, stat)),
+            }
+        }
+        let dropped = {
+            let current: std::collections::HashSet<&[u8]> =
+                files.iter().map(|f| f.key.as_slice()).collect();
+            self.index.entries.iter().filter(|e| !current.contains(e.path.raw())).count() as u64
+        };
+        // The files to read, as an archive of their own: positions are local to each file's
+        // partial, renumbered when the partials meet.
+        let reading: Vec<ArchiveFile> = to_read.iter().map(|(i, _)| files[*i].clone()).collect();
+        let reading_sizes: Vec<u64> = to_read.iter().map(|(i, _)| sizes[*i]).collect();
+        ui.advance(reused.iter().map(|(e, _)| e.stat.size).sum());
+        let states = read::read_per_file(pool, &reading, &reading_sizes, config, ui);
+        let meta = Meta { options: options.clone(), buckets: 1 };
+        let run_dir = self.dir.join(format!(".run-{}", std::process::id()));
+        let mut entries: Vec<Entry> = reused.iter().map(|(e, _)| e.clone()).collect();
+        let mut loaded: Vec<PartialFile> = reused.into_iter().map(|(_, p)| p).collect();
+        let encoded: Vec<Result<Vec<u8>>> = {
+            use rayon::prelude::*;
+            pool.install(|| states.par_iter().map(|s| codec::encode(s, &meta, None)).collect())
+        };
+        for (((_, stat), state), bytes) in to_read.iter().zip(&states).zip(encoded) {
+            let bytes = bytes?;
+            let Some(file) = state.files.values().next() else { continue };
+            // A file that could not be read may be readable tomorrow: not cached.
+            let cacheable = stat.is_some() && file.report.status != FileStatus::Unreadable;
+            let path = if cacheable {
+                let stem = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&file.path));
+                let written = codec::write_named(&self.dir.join(FILES), &stem, &bytes)?;
+                if let Some(stat) = stat {
+                    entries.push(Entry {
+                        path: PathText::of(&file.path),
+                        stat: *stat,
+                        content: file.content,
+                        partial: file_name(&written),
+                    });
+                }
+                written
+            } else {
+                codec::write_named(&run_dir, "uncached", &bytes)?
+            };
+            loaded.push(PartialFile::open(&path, Some(&options))?);
+        }
+        drop(states);
+        entries.sort_by(|a, b| a.path.raw().cmp(b.path.raw()));
+        let counts = Counts {
+            read: to_read.len() as u64,
+            reused: loaded.len() as u64 - to_read.len() as u64,
+            dropped,
+        };
+        let index = Index {
+            tala_bulk_state: FORMAT,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            options,
+            entries,
+            last_run: Some(LastRun {
+                files: files.len() as u64,
+                read: counts.read,
+                reused: counts.reused,
+                dropped: counts.dropped,
+            }),
+        };
+        crate::testhook::crash_point("state-files-written");
+        self.write_index(&index)?;
+        crate::testhook::crash_point("state-indexed");
+        let partial = if loaded.is_empty() {
+            Partial::default()
+        } else {
+            pool.install(|| codec::load(&loaded, None))?.partial
+        };
+        drop(loaded);
+        self.remove_unnamed(&index);
+        Ok((partial, counts))
+    }
+
+    /// The cached partial of a file whose stat matches, once its fingerprint and the partial
+    /// itself check out.
+    fn reuse(
+        &self,
+        entry: &Entry,
+        key: &[u8],
+        options: &str,
+        path: &Path,
+    ) -> Result<PartialFile, String> {
+        if input::fingerprint_path(path) != Some(entry.content) {
+            return Err("its content changed though its times did not".into());
+        }
+        let file = PartialFile::open(&self.dir.join(FILES).join(&entry.partial), Some(options))
+            .and_then(|file| file.verify().map(|()| file))
+            .map_err(|e| format!("its cached state is unusable ({e:#})"))?;
+        let id = WireFile { path: key.to_vec(), content: entry.content };
+        if file.header.files != [id] || file.header.buckets != 1 {
+            return Err("its cached state belongs to another file".into());
+        }
+        Ok(file)
+    }
+
+    fn write_index(&self, index: &Index) -> Result<()> {
+        let text = serde_json::to_vec_pretty(index).context("cannot encode the state index")?;
+        let tmp = self.dir.join(format!(".{INDEX}.tmp-{}", std::process::id()));
+        let written = (|| -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, &text)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, self.dir.join(INDEX))?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        })();
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err).with_context(|| format!("cannot write {}/{INDEX}", self.shown));
+        }
+        Ok(())
+    }
+
+    /// Removes the partials the index no longer names and the leftovers of killed runs (this
+    /// run holds the lock: no other is writing). Best effort: what stays is only space.
+    fn remove_unnamed(&self, index: &Index) {
+        if let Ok(list) = std::fs::read_dir(&self.dir) {
+            for entry in list.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(".run-") {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                } else if name.starts_with(&format!(".{INDEX}.tmp-")) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let named: std::collections::HashSet<&str> =
+            index.entries.iter().map(|e| e.partial.as_str()).collect();
+        if let Ok(list) = std::fs::read_dir(self.dir.join(FILES)) {
+            for entry in list.flatten() {
+                let name = entry.file_name();
+                if !named.contains(name.to_string_lossy().as_ref()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}

@@ -1,0 +1,164 @@
+//! `--state DIR` (issue "Nightly runs"): a run that reuses the files it read before writes the
+//! same reports as a run without it, whatever changed in the archive or the state directory.
+
+use std::path::Path;
+
+use crate::util::{code, report_set, stderr, testdata, TestDir};
+
+/// The reports of `out`, summary.json without the state counts (which say how the run went,
+/// like its timing).
+fn reports(t: &TestDir, out: &str) -> std::collections::BTreeMap<String, String> {
+    let mut set = report_set(&t.join(out));
+    if let Some(summary) = set.get_mut("summary.json") {
+        let mut v: serde_json::Value = serde_json::from_str(summary).expect("json");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("state_files");
+        }
+        *summary = v.to_string();
+    }
+    set
+}
+
+const CAP: [&str; 2] = ["--row-cap", "300"];
+
+/// Runs with `--state state` into `out`; returns (read, reused, dropped) and stderr.
+fn with_state(t: &TestDir, out: &str, extra: &[&str]) -> ((u64, u64, u64), String) {
+    let o = t.run_out(out, &[&CAP[..], extra, &["--state", "state", "archive"]].concat());
+    assert!(matches!(code(&o), 0 | 1), "{}", stderr(&o));
+    let s = t.summary(out)["state_files"].clone();
+    let n = |k: &str| s[k].as_u64().unwrap_or(u64::MAX);
+    ((n("read"), n("reused"), n("dropped")), stderr(&o))
+}
+
+/// Runs without `--state` into `out` and checks `with` has the same reports.
+fn same_as_plain(t: &TestDir, with: &str, extra: &[&str]) {
+    let plain = format!("{with}-plain");
+    let o = t.run_out(&plain, &[&CAP[..], extra, &["archive"]].concat());
+    assert!(matches!(code(&o), 0 | 1), "{}", stderr(&o));
+    assert_eq!(reports(t, with), reports(t, &plain), "{with}");
+}
+
+fn copy_sample(t: &TestDir) {
+    std::fs::create_dir_all(t.join("archive")).expect("mkdir");
+    for entry in std::fs::read_dir(testdata("sample")).expect("sample").flatten() {
+        std::fs::copy(entry.path(), t.join("archive").join(entry.file_name())).expect("copy");
+    }
+}
+
+fn first_export(t: &TestDir) -> std::path::PathBuf {
+    let mut names: Vec<_> =
+        std::fs::read_dir(t.join("archive")).expect("dir").flatten().map(|e| e.path()).collect();
+    names.sort();
+    names.remove(0)
+}
+
+#[test]
+fn files_added_removed_and_rewritten_give_the_reports_of_a_full_run() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    assert_eq!(with_state(&t, "r1", &[]).0, (6, 0, 0));
+    same_as_plain(&t, "r1", &[]);
+    assert_eq!(with_state(&t, "r2", &[]).0, (0, 6, 0));
+    same_as_plain(&t, "r2", &[]);
+    // A new export (one of the fixtures) and one gone.
+    std::fs::copy(testdata("fixtures/reconnect.csv"), t.join("archive/zz-new.csv")).expect("copy");
+    let gone = first_export(&t);
+    std::fs::remove_file(&gone).expect("remove");
+    assert_eq!(with_state(&t, "r3", &[]).0, (1, 5, 1));
+    same_as_plain(&t, "r3", &[]);
+    // Rewritten in place: other content, the same size and modification time.
+    let victim = first_export(&t);
+    let meta = std::fs::metadata(&victim).expect("meta");
+    let mut bytes = std::fs::read(&victim).expect("read");
+    let at = bytes.iter().position(|&b| b == b'0').expect("a digit");
+    bytes[at] = b'1';
+    std::fs::write(&victim, &bytes).expect("write");
+    let file = std::fs::File::options().write(true).open(&victim).expect("open");
+    file.set_modified(meta.modified().expect("mtime")).expect("set mtime");
+    assert_eq!(std::fs::metadata(&victim).expect("meta").len(), meta.len());
+    assert_eq!(with_state(&t, "r4", &[]).0, (1, 5, 0));
+    same_as_plain(&t, "r4", &[]);
+}
+
+/// The first cached partial of the state directory.
+fn a_cached_partial(t: &TestDir) -> std::path::PathBuf {
+    let mut names: Vec<_> = std::fs::read_dir(t.join("state/files"))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    names.remove(0)
+}
+
+#[test]
+fn a_damaged_entry_is_read_again_and_other_options_rebuild() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    with_state(&t, "r1", &[]);
+    let partial = a_cached_partial(&t);
+    let mut bytes = std::fs::read(&partial).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&partial, bytes).expect("write");
+    let ((read, reused, _), err) = with_state(&t, "r2", &[]);
+    assert_eq!((read, reused), (1, 5));
+    assert!(err.contains("its cached state is unusable") && err.contains("read again"), "{err}");
+    same_as_plain(&t, "r2", &[]);
+    // The damaged entry was replaced: all reused now.
+    assert_eq!(with_state(&t, "r3", &[]).0, (0, 6, 0));
+    // Other result options: everything is read again, and the reports are those options'.
+    let ((read, reused, _), err) = with_state(&t, "r4", &["--max-gap", "60"]);
+    assert_eq!((read, reused), (6, 0));
+    assert!(err.contains("state made with other options; every file is read again"), "{err}");
+    same_as_plain(&t, "r4", &["--max-gap", "60"]);
+    // A damaged index: a warning, everything read again.
+    std::fs::write(t.join("state/index.json"), "{ not json").expect("write");
+    let ((read, _, _), err) = with_state(&t, "r5", &["--max-gap", "60"]);
+    assert_eq!(read, 6);
+    assert!(err.contains("index.json is damaged"), "{err}");
+    same_as_plain(&t, "r5", &["--max-gap", "60"]);
+}
+
+#[test]
+fn a_run_killed_while_writing_the_state_leaves_one_the_next_run_uses() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    with_state(&t, "r1", &[]);
+    std::fs::copy(testdata("fixtures/reconnect.csv"), t.join("archive/zz-new.csv")).expect("copy");
+    for point in ["state-files-written", "state-indexed"] {
+        let o = t
+            .cmd()
+            .env("TALA_BULK_CRASH_AT", point)
+            .args([&CAP[..], &["--out", "killed", "--state", "state", "archive"]].concat())
+            .output()
+            .expect("run");
+        assert!(o.status.code().is_none(), "{point}: the run was not stopped");
+        // Killed before the index: the new file is read again; after it: reused.
+        let expected = if point == "state-indexed" { (0, 7, 0) } else { (1, 6, 0) };
+        assert_eq!(with_state(&t, &format!("after-{point}"), &[]).0, expected, "{point}");
+        same_as_plain(&t, &format!("after-{point}"), &[]);
+    }
+    // Nothing the killed runs left behind stays.
+    let left: Vec<String> = std::fs::read_dir(t.join("state"))
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "files" && n != "index.json" && n != ".lock")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(std::fs::read_dir(t.join("state/files")).expect("dir").count(), 7);
+}
+
+#[test]
+fn a_second_run_on_the_same_state_directory_is_refused() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    with_state(&t, "r1", &[]);
+    let held = tala_bulk::lock::Lock::try_acquire(&t.join("state/.lock"));
+    assert!(held.is_ok(), "the test takes the lock");
+    let o = t.run_out("r2", &[&CAP[..], &["--state", "state", "archive"]].concat());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("is in use by another tala-bulk run"), "{}", stderr(&o));
+    assert!(!Path::new(&t.join("r2/organizers.csv")).exists());
+}
