@@ -145,9 +145,42 @@ const SHARDS: usize = 64;
 /// `max_gap`: with `--max-gap`, only connections that follow the previous one's leave within
 /// that many seconds (or overlap it) form a suspected disconnection.
 pub fn build(partial: &Partial, filter: &dyn ConnFilter, max_gap: Option<i64>) -> Meetings {
+    build_in(partial, filter, max_gap, None, None)
+}
+
+/// [`build`], for only the meetings first joined in [since, until) (`--since`, `--until`):
+/// a first pass finds each meeting's first join, so only those in the window are built. A
+/// meeting's first join is its connections' earliest, and every attendee of a record is a
+/// connection joined at the record's JoinTime: the earliest JoinTime of its records that have
+/// attendees.
+pub fn build_in(
+    partial: &Partial,
+    filter: &dyn ConnFilter,
+    max_gap: Option<i64>,
+    since: Option<Ts>,
+    until: Option<Ts>,
+) -> Meetings {
     let strings = &partial.strings;
+    let selected: Option<hashbrown::HashSet<Sym>> =
+        (since.is_some() || until.is_some()).then(|| {
+            let mut first: HashMap<Sym, Ts> = HashMap::new();
+            for entry in partial.entries() {
+                if let (Some(join), false) = (entry.rec.join, entry.rec.attendees.is_empty()) {
+                    let t = first.entry(entry.rec.meeting).or_insert(join);
+                    *t = (*t).min(join);
+                }
+            }
+            first
+                .into_iter()
+                .filter(|(_, t)| since.is_none_or(|s| *t >= s) && until.is_none_or(|u| *t < u))
+                .map(|(m, _)| m)
+                .collect()
+        });
     let mut shards: Vec<Vec<&Entry>> = vec![Vec::new(); SHARDS];
     for entry in partial.entries() {
+        if selected.as_ref().is_some_and(|s| !s.contains(&entry.rec.meeting)) {
+            continue;
+        }
         // Fibonacci hashing of the symbol: cheap and spreads consecutive symbols.
         let h = (u64::from(entry.rec.meeting).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
         shards[h % SHARDS].push(entry);
@@ -161,7 +194,9 @@ pub fn build(partial: &Partial, filter: &dyn ConnFilter, max_gap: Option<i64>) -
         cmp_time(a.first_join, b.first_join)
             .then_with(|| strings.get(a.id).as_bytes().cmp(strings.get(b.id).as_bytes()))
     });
-    Meetings { list }
+    let mut meetings = Meetings { list };
+    meetings.keep_window(since, until);
+    meetings
 }
 
 /// The meetings of one shard.

@@ -108,9 +108,9 @@ pub fn finish(
     let meetings = if config.audit_only {
         meetings::Meetings::default()
     } else {
-        let mut all = pool.install(|| meetings::build(&partial, &config.filter, config.max_gap));
-        all.keep_window(config.since, config.until);
-        all
+        let (filter, gap, since, until) =
+            (&config.filter, config.max_gap, config.since, config.until);
+        pool.install(|| meetings::build_in(&partial, filter, gap, since, until))
     };
     timings.lap("meetings");
     let unmatched = !config.filter.is_empty() && meetings.connections_matching() == 0;
