@@ -17,6 +17,11 @@ and peak RSS (from wait4, per process):
                         duplicate: peak RSS should barely move), and --audit-only
   duckdb                the same three reports as SQL over the same CSVs (DuckDB from PyPI in a
                         venv under target/bench/), on N threads
+  nightly               --state: the state of the archive built once, then one new export of
+                        --rows rows added (a separate seed, so its records are new): a full run
+                        over archive + export against --state runs that read only the new
+                        export, with all meetings and with --since its day; and the state
+                        directory's size against the archive's
 
 The ratios the project tracks (README "Performance") are printed after the table.
 """
@@ -151,6 +156,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
     ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--no-nightly", action="store_true")
     args = ap.parse_args()
     n = args.jobs
 
@@ -227,6 +233,68 @@ def main():
             ours = sum(1 for _ in open(out / report, "rb"))
             theirs = sum(1 for _ in open(BENCH / "duckdb-out" / report, "rb"))
             print(f"- {report}: tala-bulk {ours - 1} rows, duckdb {theirs - 1} rows")
+    if not args.no_nightly:
+        nightly(exe, plain, args, mb, rows)
+
+
+def nightly(exe, plain, args, mb, rows):
+    """The nightly job with --state: one new export on top of an archive whose state is built."""
+    n = args.jobs
+    base = BENCH / "nightly"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    archive, state, snap = base / "archive", base / "state", base / "state-built"
+    sh(["cp", "-al", str(plain), str(archive)])  # hard links: no copy of 2 GB
+    new = BENCH / f"new-export-{args.rows}"
+    if not new.exists():
+        tmp = new.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        sh([sys.executable, ROOT / "scripts/gen_archive.py", "--out", tmp, "--files", "1",
+            "--row-cap", str(args.rows), "--seed", "99"], stdout=subprocess.DEVNULL,
+           stderr=subprocess.DEVNULL)
+        tmp.rename(new)
+    out = str(base / "out")
+    run = [exe, "-q", "--jobs", str(n), "--out", out]
+    build_wall, build_rss = timed(run + ["--state", str(state), str(archive)], 1, ok=(0, 1))
+    sh(["cp", "-a", str(state), str(snap)])
+    [export] = sorted(new.iterdir())
+    os.link(export, archive / ("new-" + export.name))
+    # The report of the new export's day: --since that day, --until the next.
+    import datetime
+    day = datetime.date(int(export.name[4:8]), int(export.name[8:10]), int(export.name[10:12]))
+    since = ["--since", day.isoformat(), "--until", (day + datetime.timedelta(days=1)).isoformat()]
+
+    def restored(argv):
+        # Each run starts from the built state (hard links: the run replaces, never rewrites,
+        # the files it changes), so each reads the new export.
+        return ["sh", "-c", f'rm -rf "$1" && cp -al "$2" "$1" && shift 2 && exec "$@"', "sh",
+                str(state), str(snap), *argv]
+
+    cases = [
+        ("full run, archive + new export", run + [str(archive)]),
+        ("--state, new export read", restored(run + ["--state", str(state), str(archive)])),
+        ("--state --since/--until its day, new export read",
+         restored(run + ["--state", str(state)] + since + [str(archive)])),
+    ]
+    print()
+    print(f"Nightly (--state, one new export of {args.rows} rows; building the state: "
+          f"{build_wall:.2f} s, {build_rss:,.0f} MB)")
+    print("| command | wall s | peak RSS MB |")
+    print("| --- | ---: | ---: |")
+    results = {}
+    for name, argv in cases:
+        wall, rss = timed(argv, args.runs, ok=(0, 1))
+        results[name] = wall
+        print(f"| {name} | {wall:.2f} | {rss:,.0f} |", flush=True)
+    full = results["full run, archive + new export"]
+    size = sum(f.stat().st_size for f in state.rglob("*") if f.is_file())
+    archive_bytes = sum(f.stat().st_size for f in archive.iterdir())
+    print()
+    print(f"- --state / full run: {results['--state, new export read'] / full:.0%} (target <= 40%)")
+    print(f"- --state --since/--until / full run: "
+          f"{results['--state --since/--until its day, new export read'] / full:.0%} "
+          "(target <= 10%)")
+    print(f"- state directory / archive: {size / archive_bytes:.1%} (target <= 10%)")
 
 
 if __name__ == "__main__":
