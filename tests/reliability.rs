@@ -423,7 +423,7 @@ fn a_killed_run_leaves_the_previous_reports_and_users_database_intact() {
 }
 
 /// Unmounts the scratch tmpfs even when an assertion fails.
-struct Mount(std::path::PathBuf);
+pub struct Mount(pub std::path::PathBuf);
 impl Drop for Mount {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();

@@ -162,3 +162,26 @@ fn a_second_run_on_the_same_state_directory_is_refused() {
     assert!(stderr(&o).contains("is in use by another tala-bulk run"), "{}", stderr(&o));
     assert!(!Path::new(&t.join("r2/organizers.csv")).exists());
 }
+
+#[test]
+fn a_full_disk_under_the_state_directory_fails_the_run_and_keeps_the_reports() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    let o = t.run_out("r", &[&CAP[..], &["archive"]].concat());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let before = report_set(&t.join("r"));
+    let disk = t.join("disk");
+    std::fs::create_dir(&disk).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success(), "this test needs to mount a small tmpfs (it runs as root)");
+    let _guard = crate::reliability::Mount(disk.clone());
+    // The sample's six partials take about 300 KB.
+    let o = t.run_out("r", &[&CAP[..], &["--state", "disk/state", "archive"]].concat());
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("No space left on device"), "{}", stderr(&o));
+    assert_eq!(report_set(&t.join("r")), before);
+}
