@@ -62,5 +62,6 @@ pub fn run(config: Config) -> Result<Outcome> {
         Mode::Merge { .. } => cmd::merge::merge(&config),
         Mode::Finalize { .. } => cmd::merge::finalize(&config),
         Mode::Dump { .. } => cmd::dump::run(&config),
+        Mode::StateInfo { .. } | Mode::StatePrune { .. } => cmd::state::run(&config),
     }
 }

@@ -5,14 +5,15 @@ use std::path::Path;
 
 use crate::util::{code, report_set, stderr, testdata, TestDir};
 
-/// The reports of `out`, summary.json without the state counts (which say how the run went,
-/// like its timing).
+/// The reports of `out`, summary.json without the state counts and the new problems (which
+/// say how this run went compared with the last, like its timing).
 fn reports(t: &TestDir, out: &str) -> std::collections::BTreeMap<String, String> {
     let mut set = report_set(&t.join(out));
     if let Some(summary) = set.get_mut("summary.json") {
         let mut v: serde_json::Value = serde_json::from_str(summary).expect("json");
         if let Some(o) = v.as_object_mut() {
             o.remove("state_files");
+            o.remove("new_problems_since_last_run");
         }
         *summary = v.to_string();
     }
@@ -144,7 +145,7 @@ fn a_run_killed_while_writing_the_state_leaves_one_the_next_run_uses() {
         .expect("dir")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "files" && n != "index.json" && n != ".lock")
+        .filter(|n| !["files", "index.json", "problems.json", ".lock"].contains(&n.as_str()))
         .collect();
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(std::fs::read_dir(t.join("state/files")).expect("dir").count(), 7);
@@ -184,4 +185,69 @@ fn a_full_disk_under_the_state_directory_fails_the_run_and_keeps_the_reports() {
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("No space left on device"), "{}", stderr(&o));
     assert_eq!(report_set(&t.join("r")), before);
+}
+
+#[test]
+fn the_summary_lists_the_problems_new_since_the_last_run() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    let new = |out: &str| -> Vec<String> {
+        t.summary(out)["new_problems_since_last_run"]
+            .as_array()
+            .expect("a list with --state")
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    with_state(&t, "r1", &[]);
+    // The first run: everything is new. The sample has one capped file (--row-cap 300).
+    let first = new("r1");
+    assert!(first.iter().any(|p| p.starts_with("capped: archive/UAL-")), "{first:?}");
+    with_state(&t, "r2", &[]);
+    assert_eq!(new("r2"), Vec::<String>::new());
+    // A file cut in the middle of a row: the cut is new.
+    let victim = first_export(&t);
+    let bytes = std::fs::read(&victim).expect("read");
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).expect("write");
+    let (_, err) = with_state(&t, "r3", &[]);
+    let name =
+        format!("cut: archive/{}", victim.file_name().and_then(|n| n.to_str()).unwrap_or(""));
+    assert!(new("r3").contains(&name), "{:?}", new("r3"));
+    assert!(err.contains("new since the last run:") && err.contains(&name), "{err}");
+    same_as_plain(&t, "r3", &[]);
+    // Without --state there is no such list.
+    let o = t.run_out("plain", &[&CAP[..], &["archive"]].concat());
+    assert!(matches!(code(&o), 0 | 1));
+    assert!(t.summary("plain")["new_problems_since_last_run"].is_null());
+}
+
+#[test]
+fn state_info_and_prune() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    with_state(&t, "r1", &[]);
+    let info = |t: &TestDir| -> serde_json::Value {
+        let o = t.cmd().args(["state", "info", "state"]).output().expect("run");
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("JSON")
+    };
+    let i = info(&t);
+    assert_eq!((i["files"].as_u64(), i["partials"].as_u64()), (Some(6), Some(6)));
+    assert_eq!(i["last_run"]["read"].as_u64(), Some(6));
+    assert!(i["bytes"].as_u64().is_some_and(|b| b > 10_000), "{i}");
+    std::fs::remove_file(first_export(&t)).expect("remove");
+    assert_eq!(info(&t)["files_gone_from_disk"].as_u64(), Some(1));
+    let o = t.cmd().args(["state", "prune", "state"]).output().expect("run");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 files no longer on disk forgotten, 1 partials removed"),
+        "{}",
+        stderr(&o)
+    );
+    let i = info(&t);
+    assert_eq!((i["files"].as_u64(), i["partials"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(with_state(&t, "r2", &[]).0, (0, 5, 0));
+    let o = t.cmd().args(["state", "info", "archive"]).output().expect("run");
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("is not a tala-bulk state directory"), "{}", stderr(&o));
 }

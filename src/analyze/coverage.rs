@@ -5,7 +5,7 @@
 //! from the per-file reports only, so `--audit-only` can use it without the meeting stages.
 
 use crate::state::files::{FileReport, FileStatus};
-use crate::timestamp::Ts;
+use crate::timestamp::{self, Ts};
 
 /// Shorter stretches without a file are not reported: spans taken from record times stop a
 /// few seconds short of the next file's first record even when nothing is missing.
@@ -156,6 +156,22 @@ fn re_export(f: &FileReport, row_cap: u64, out: &mut Vec<Window>) {
         );
         out.push(Window { kind: Kind::ReExport, start: s, end: e, file: f.name.clone(), detail });
     }
+}
+
+/// The truncation problems of a run, one line each: files capped, cut or unreadable, and
+/// windows no file covers or only capped files do. `--state` compares them with the last
+/// run's to say what is new.
+pub fn problems(files: &[FileReport], windows: &[Window]) -> Vec<String> {
+    let mut out: Vec<String> = files
+        .iter()
+        .filter(|f| f.status == FileStatus::Capped || f.status.is_problem())
+        .map(|f| format!("{}: {}", f.status.name(), f.name))
+        .collect();
+    out.extend(windows.iter().filter(|w| w.kind != Kind::ReExport).map(|w| {
+        format!("{}: {} to {}", w.kind.name(), timestamp::format(w.start), timestamp::format(w.end))
+    }));
+    out.sort();
+    out
 }
 
 #[cfg(test)]

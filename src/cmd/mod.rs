@@ -6,3 +6,4 @@ pub mod merge; // merge and finalize: partial states → one, → the reports
 pub mod plan; // plan: the archive's files shared out into shards
 pub mod reports; // the local run: plan → map → merge → finalize in one process
 pub mod show; // show: each record readably
+pub mod state; // state info, state prune: the --state directory

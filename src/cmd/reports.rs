@@ -67,17 +67,17 @@ pub fn run(config: Config) -> Result<Outcome> {
     let ui = Ui::new(sizes.iter().sum(), files.len() as u64, config.progress);
     let pool = pool(config.jobs)?;
     let mut timings = Timings::new(started);
-    let (partial, state_files) = match &config.state_dir {
+    let (partial, state) = match &config.state_dir {
         None => (read::read_archive(&pool, &files, &sizes, &config, &ui), None),
         Some(dir) => {
-            let state = StateDir::open(dir, &config.result_options(), &ui)?;
+            let state = StateDir::open(dir, Some(&config.result_options()), &ui)?;
             let (partial, counts) = state.read(&pool, &files, &sizes, &config, &ui)?;
-            (partial, Some(counts))
+            (partial, Some((state, counts)))
         }
     };
     ui.finish();
     timings.lap("read and merge");
-    finish(&config, targets, partial, &pool, &ui, timings, state_files)
+    finish(&config, targets, partial, &pool, &ui, timings, state)
 }
 
 /// The worker threads of a run.
@@ -94,7 +94,7 @@ pub fn finish(
     pool: &rayon::ThreadPool,
     ui: &Ui,
     mut timings: Timings,
-    state_files: Option<StateCounts>,
+    state: Option<(StateDir, StateCounts)>,
 ) -> Result<Outcome> {
     let started = timings.started;
     let Targets { out, mut users } = targets;
@@ -127,7 +127,20 @@ pub fn finish(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = Summary::new(&partial, &meetings, &windows, config, elapsed);
-    summary.state_files = state_files;
+    // With --state: what is new since the last completed run, recorded once the reports are.
+    let problems = state.as_ref().map(|_| coverage::problems(&reports, &windows));
+    if let (Some((dir, counts)), Some(now)) = (&state, &problems) {
+        let before = dir.previous_problems();
+        let new = now.iter().filter(|p| before.as_ref().is_none_or(|b| !b.contains(p)));
+        summary.state_files = Some(counts.clone());
+        summary.new_problems_since_last_run = Some(new.cloned().collect());
+    }
+    let record_problems = || -> Result<()> {
+        if let (Some((dir, _)), Some(now)) = (&state, &problems) {
+            dir.save_problems(now)?;
+        }
+        Ok(())
+    };
     // The users database is saved before any report is written, to a file or to stdout:
     // what a run learned is never lost to a closed pipe or a full disk.
     if let Some(db) = &users {
@@ -145,6 +158,7 @@ pub fn finish(
         let name = pool
             .install(|| print(which, fields, users, &meetings, &summary))
             .context("cannot write the report to standard output")?;
+        record_problems()?;
         if !config.quiet {
             ui.say(summary.human(&format!("{name} printed to standard output")).trim_end());
         }
@@ -175,6 +189,7 @@ pub fn finish(
     })?;
     testhook::crash_point("reports-staged");
     out.commit(&staged, ui)?;
+    record_problems()?;
     timings.lap("write reports");
     if !config.quiet {
         let written = format!("reports written to {}", escape::path(&config.out_dir));

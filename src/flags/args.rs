@@ -273,6 +273,25 @@ enum Command {
         #[command(subcommand)]
         command: PartialCommand,
     },
+    /// The state directory of `--state`.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StateCommand {
+    /// What the state directory holds: files, bytes, the last run (JSON).
+    Info {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Forget the files that no longer exist and remove what no file needs any more.
+    Prune {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,7 +418,8 @@ impl Args {
         if stdin_count > 1 {
             return Err("stdin ('-') can be read only once".into());
         }
-        const SUBCOMMANDS: [&str; 6] = ["show", "plan", "map", "merge", "finalize", "partial"];
+        const SUBCOMMANDS: [&str; 7] =
+            ["show", "plan", "map", "merge", "finalize", "partial", "state"];
         if mode == Mode::Reports {
             if let Some(sub) = self.paths.first().and_then(|p| p.to_str()) {
                 if SUBCOMMANDS.contains(&sub) {
@@ -485,6 +505,12 @@ fn stage_config(command: Command) -> Result<Config, String> {
         }
         Command::Partial { command: PartialCommand::Dump { file } } => {
             config.mode = Mode::Dump { partial: file };
+        }
+        Command::State { command: StateCommand::Info { dir } } => {
+            config.mode = Mode::StateInfo { dir };
+        }
+        Command::State { command: StateCommand::Prune { dir } } => {
+            config.mode = Mode::StatePrune { dir };
         }
     }
     Ok(config)

@@ -38,6 +38,13 @@ pub enum Mode {
     Dump {
         partial: PathBuf,
     },
+    /// `state info`, `state prune`: the `--state` directory.
+    StateInfo {
+        dir: PathBuf,
+    },
+    StatePrune {
+        dir: PathBuf,
+    },
 }
 
 /// How `plan` sizes its shards.

@@ -16,6 +16,7 @@
 //! index whose partials all exist. `.lock` keeps a second run out.
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,8 @@ use crate::state::files::FileStatus;
 use crate::state::partial::Partial;
 
 const INDEX: &str = "index.json";
+/// The truncation problems the last completed run reported, to tell the next run's new ones.
+const PROBLEMS: &str = "problems.json";
 const FILES: &str = "files";
 /// Bumped when the index's fields change.
 const FORMAT: u32 = 1;
@@ -84,6 +87,8 @@ impl Stat {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct LastRun {
+    /// When its index was written (UTC).
+    pub at: String,
     pub files: u64,
     pub read: u64,
     pub reused: u64,
@@ -104,14 +109,14 @@ pub struct Counts {
 /// A state directory held by this run.
 pub struct StateDir {
     dir: PathBuf,
-    shown: String,
     index: Index,
     _lock: Lock,
 }
 
 impl StateDir {
-    /// Takes `dir` (created if missing) for this run, or says which run holds it.
-    pub fn open(dir: &Path, options: &str, ui: &Ui) -> Result<StateDir> {
+    /// Takes `dir` (created if missing) for this run, or says which run holds it. `options`:
+    /// this run's result options; a state made with others is rebuilt (`None` takes it as it is).
+    pub fn open(dir: &Path, options: Option<&str>, ui: &Ui) -> Result<StateDir> {
         let shown = escape::path(dir);
         std::fs::create_dir_all(dir.join(FILES))
             .with_context(|| format!("cannot create the state directory {shown}"))?;
@@ -143,7 +148,7 @@ impl StateDir {
                     ));
                     Index::default()
                 }
-                Ok(index) if index.options != options => {
+                Ok(index) if options.is_some_and(|o| o != index.options) => {
                     ui.warn(format_args!(
                         "{shown}: state made with other options; every file is read again"
                     ));
@@ -158,13 +163,13 @@ impl StateDir {
                 }
             },
         };
-        Ok(StateDir { dir: dir.to_path_buf(), shown, index, _lock: lock })
+        Ok(StateDir { dir: dir.to_path_buf(), index, _lock: lock })
     }
 
     /// The archive's state: the files that can be reused from the directory, the others read
     /// (and cached when they are regular files that could be read), all loaded into one state.
     pub fn read(
-        self,
+        &self,
         pool: &rayon::ThreadPool,
         files: &[ArchiveFile],
         sizes: &[u64],
@@ -247,6 +252,7 @@ impl StateDir {
             options,
             entries,
             last_run: Some(LastRun {
+                at: now_utc(),
                 files: files.len() as u64,
                 read: counts.read,
                 reused: counts.reused,
@@ -254,7 +260,7 @@ impl StateDir {
             }),
         };
         crate::testhook::crash_point("state-files-written");
-        self.write_index(&index)?;
+        write_atomic(&self.dir, INDEX, &index)?;
         crate::testhook::crash_point("state-indexed");
         let partial = if loaded.is_empty() {
             Partial::default()
@@ -288,21 +294,15 @@ impl StateDir {
         Ok(file)
     }
 
-    fn write_index(&self, index: &Index) -> Result<()> {
-        let text = serde_json::to_vec_pretty(index).context("cannot encode the state index")?;
-        let tmp = self.dir.join(format!(".{INDEX}.tmp-{}", std::process::id()));
-        let written = (|| -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut file, &text)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, self.dir.join(INDEX))?;
-            std::fs::File::open(&self.dir)?.sync_all()
-        })();
-        if let Err(err) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(err).with_context(|| format!("cannot write {}/{INDEX}", self.shown));
-        }
-        Ok(())
+    /// The problems the last completed run reported (`None` before the first).
+    pub fn previous_problems(&self) -> Option<Vec<String>> {
+        let bytes = std::fs::read(self.dir.join(PROBLEMS)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records this run's problems, once its reports are written.
+    pub fn save_problems(&self, problems: &[String]) -> Result<()> {
+        write_atomic(&self.dir, PROBLEMS, &problems)
     }
 
     /// Removes the partials the index no longer names and the leftovers of killed runs (this
@@ -314,7 +314,9 @@ impl StateDir {
                 let name = name.to_string_lossy();
                 if name.starts_with(".run-") {
                     let _ = std::fs::remove_dir_all(entry.path());
-                } else if name.starts_with(&format!(".{INDEX}.tmp-")) {
+                } else if name.starts_with(&format!(".{INDEX}.tmp-"))
+                    || name.starts_with(&format!(".{PROBLEMS}.tmp-"))
+                {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
@@ -330,6 +332,84 @@ impl StateDir {
             }
         }
     }
+}
+
+/// Writes `value` as JSON to `dir/name` through a temporary name, synced, then renamed.
+fn write_atomic<T: Serialize + ?Sized>(dir: &Path, name: &str, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).context("cannot encode the state")?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, &text)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("cannot write {}", escape::path(&dir.join(name))));
+    }
+    Ok(())
+}
+
+/// Now, as summary.json writes times.
+fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    crate::timestamp::format(secs)
+}
+
+/// `tala-bulk state info DIR`: what the state directory holds, as JSON.
+pub fn info(dir: &Path) -> Result<serde_json::Value> {
+    let shown = escape::path(dir);
+    let bytes = std::fs::read(dir.join(INDEX))
+        .with_context(|| format!("{shown} is not a tala-bulk state directory (no {INDEX})"))?;
+    let index: Index =
+        serde_json::from_slice(&bytes).with_context(|| format!("{shown}/{INDEX} is damaged"))?;
+    let mut stored = 0u64;
+    let mut partials = 0u64;
+    for entry in std::fs::read_dir(dir.join(FILES)).into_iter().flatten().flatten() {
+        stored += entry.metadata().map_or(0, |m| m.len());
+        partials += 1;
+    }
+    let gone = index
+        .entries
+        .iter()
+        .filter(|e| !std::path::Path::new(std::ffi::OsStr::from_bytes(e.path.raw())).exists())
+        .count();
+    Ok(serde_json::json!({
+        "state_directory": shown,
+        "tool_version": index.tool_version,
+        "options": index.options,
+        "files": index.entries.len(),
+        "files_gone_from_disk": gone,
+        "partials": partials,
+        "bytes": stored,
+        "last_run": index.last_run,
+    }))
+}
+
+/// `tala-bulk state prune DIR`: forgets the files that no longer exist on disk and removes
+/// every partial the index does not name. Takes the lock, as a run does. Returns the files
+/// forgotten and the partials removed.
+pub fn prune(dir: &Path, ui: &Ui) -> Result<(usize, usize)> {
+    let shown = escape::path(dir);
+    if !dir.join(INDEX).exists() {
+        bail!("{shown} is not a tala-bulk state directory (no {INDEX})");
+    }
+    let mut state = StateDir::open(dir, None, ui)?;
+    let before = state.index.entries.len();
+    state
+        .index
+        .entries
+        .retain(|e| std::path::Path::new(std::ffi::OsStr::from_bytes(e.path.raw())).exists());
+    let forgotten = before - state.index.entries.len();
+    write_atomic(&state.dir, INDEX, &state.index)?;
+    let count = || std::fs::read_dir(dir.join(FILES)).map_or(0, |d| d.count());
+    let partials = count();
+    state.remove_unnamed(&state.index);
+    Ok((forgotten, partials - count()))
 }
 
 fn file_name(path: &Path) -> String {

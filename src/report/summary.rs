@@ -83,6 +83,9 @@ pub struct Summary {
     /// With `--state`: files read, reused from the state directory, and dropped since the
     /// last run. Like the timing, not part of what two runs over the same files share.
     pub state_files: Option<crate::read::cache::Counts>,
+    /// With `--state`: the truncation problems (files capped, cut or unreadable; gaps and
+    /// windows only capped files cover) that the last completed run did not report.
+    pub new_problems_since_last_run: Option<Vec<String>>,
     /// The only fields that vary between identical runs.
     pub elapsed_seconds: f64,
     pub mb_per_second: f64,
@@ -158,6 +161,7 @@ impl Summary {
             latest_creation_time: c.latest.map(timestamp::format),
             jobs: config.jobs,
             state_files: None,
+            new_problems_since_last_run: None,
             elapsed_seconds: (elapsed_seconds * 1000.0).round() / 1000.0,
             mb_per_second: if elapsed_seconds > 0.0 { (mb / elapsed_seconds).round() } else { 0.0 },
         }
@@ -190,7 +194,7 @@ impl Summary {
     fn files_line(&self) -> String {
         let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
         let g = |k: &str| self.coverage.get(k).copied().unwrap_or(0);
-        format!(
+        let mut s = format!(
             "  files: {} complete, {} capped, {} cut, {} empty, {} unreadable, {} not an export\n\
              \x20 coverage: {} gaps, {} windows covered only by capped files, {} re-export pieces \
              (truncation.csv, coverage.csv)\n",
@@ -203,7 +207,24 @@ impl Summary {
             g("gap"),
             g("capped-only"),
             g("re-export")
-        )
+        );
+        if let Some(st) = &self.state_files {
+            let _ = writeln!(
+                s,
+                "  state: {} files read, {} reused, {} gone since the last run",
+                st.read, st.reused, st.dropped
+            );
+        }
+        if let Some(new) = &self.new_problems_since_last_run {
+            let _ = writeln!(s, "  new since the last run: {} truncation problems", new.len());
+            for problem in new.iter().take(10) {
+                let _ = writeln!(s, "    {problem}");
+            }
+            if new.len() > 10 {
+                let _ = writeln!(s, "    ... and {} more (summary.json)", new.len() - 10);
+            }
+        }
+        s
     }
 
     /// The human summary of `--audit-only`; `written` says where the reports went.
@@ -234,13 +255,6 @@ impl Summary {
             self.jobs
         );
         s.push_str(&self.files_line());
-        if let Some(st) = &self.state_files {
-            let _ = writeln!(
-                s,
-                "  state: {} files read, {} reused, {} gone since the last run",
-                st.read, st.reused, st.dropped
-            );
-        }
         let other: u64 = self
             .records_by_operation
             .iter()
