@@ -211,6 +211,7 @@ impl StateDir {
         let states = read::read_per_file(pool, &reading, &reading_sizes, config, ui);
         let meta = Meta { options: options.clone(), buckets: 1 };
         let run_dir = self.dir.join(format!(".run-{}", std::process::id()));
+        let reused_count = reused.len() as u64;
         let mut entries: Vec<Entry> = reused.iter().map(|(e, _)| e.clone()).collect();
         let mut loaded: Vec<PartialFile> = reused.into_iter().map(|(_, p)| p).collect();
         let encoded: Vec<Result<Vec<u8>>> = {
@@ -241,11 +242,7 @@ impl StateDir {
         }
         drop(states);
         entries.sort_by(|a, b| a.path.raw().cmp(b.path.raw()));
-        let counts = Counts {
-            read: to_read.len() as u64,
-            reused: loaded.len() as u64 - to_read.len() as u64,
-            dropped,
-        };
+        let counts = Counts { read: to_read.len() as u64, reused: reused_count, dropped };
         let index = Index {
             tala_bulk_state: FORMAT,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
