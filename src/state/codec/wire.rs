@@ -80,7 +80,9 @@ pub struct WireEntry {
     pub key: Option<[u8; 16]>,
     /// Which of `copies` is the held record's.
     pub held: u32,
-    pub copies: Vec<WireSeen>,
+    /// Most records have one copy and one attendee: inline, not a heap allocation each
+    /// (the same bytes on the wire as a Vec).
+    pub copies: smallvec::SmallVec<[WireSeen; 1]>,
     pub rec: WireRec,
 }
 
@@ -104,7 +106,7 @@ pub struct WireRec {
     pub client_ip: u32,
     pub device: u32,
     pub property: u32,
-    pub attendees: Vec<WireAtt>,
+    pub attendees: smallvec::SmallVec<[WireAtt; 1]>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

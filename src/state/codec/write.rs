@@ -68,7 +68,7 @@ fn wire_entry(
     numbering: &mut Numbering<'_>,
     place: &[u32],
 ) -> Result<WireEntry> {
-    let copies = entry.copies.iter().map(|s| wire_seen(*s, place)).collect::<Result<Vec<_>>>()?;
+    let copies = entry.copies.iter().map(|s| wire_seen(*s, place)).collect::<Result<_>>()?;
     let held = entry.copies.iter().position(|s| s.pos == entry.pos).unwrap_or(0) as u32;
     let r = &entry.rec;
     let mut n = |s: Sym| numbering.of(s);
