@@ -331,22 +331,10 @@ impl StateDir {
     }
 }
 
-/// Writes `value` as JSON to `dir/name` through a temporary name, synced, then renamed.
+/// Writes `value` as JSON to `dir/name`, atomically.
 fn write_atomic<T: Serialize + ?Sized>(dir: &Path, name: &str, value: &T) -> Result<()> {
     let text = serde_json::to_vec_pretty(value).context("cannot encode the state")?;
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut file, &text)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err).with_context(|| format!("cannot write {}", escape::path(&dir.join(name))));
-    }
-    Ok(())
+    codec::write_atomic(dir, name, &text).map(drop)
 }
 
 /// Now, as summary.json writes times.

@@ -21,7 +21,7 @@ mod write;
 
 pub use read::{load, Loaded, PartialFile};
 pub use wire::*;
-pub use write::{encode, write_named};
+pub use write::{encode, write_atomic, write_named};
 
 /// The first bytes of every partial-state file.
 pub const MAGIC: &[u8; 8] = b"TALAPRT\n";

@@ -124,20 +124,24 @@ impl PartialFile {
     /// Reads every section and checks its checksum (without decoding): what a cache checks
     /// before it trusts an entry.
     pub fn verify(&self) -> Result<()> {
-        let shown = escape::path(&self.path);
         for info in &self.header.sections {
-            let mut packed = vec![0u8; info.len as usize];
-            self.file
-                .read_exact_at(&mut packed, self.data_start + info.offset)
-                .with_context(|| format!("cannot read partial {shown}"))?;
-            if xxhash_rust::xxh3::xxh3_64(&packed) != info.checksum {
-                bail!(
-                    "{shown}: partial state is damaged (checksum mismatch in section {:?})",
-                    info.kind
-                );
-            }
+            self.packed(info)?;
         }
         Ok(())
+    }
+
+    /// A section's compressed bytes, read and checked against its checksum.
+    fn packed(&self, info: &SectionInfo) -> Result<Vec<u8>> {
+        let shown = escape::path(&self.path);
+        let mut packed = vec![0u8; info.len as usize];
+        self.file
+            .read_exact_at(&mut packed, self.data_start + info.offset)
+            .with_context(|| format!("cannot read partial {shown}"))?;
+        if xxhash_rust::xxh3::xxh3_64(&packed) != info.checksum {
+            let kind = info.kind;
+            bail!("{shown}: partial state is damaged (checksum mismatch in section {kind:?})");
+        }
+        Ok(packed)
     }
 
     /// Reads, checks and decompresses one section.
@@ -146,13 +150,7 @@ impl PartialFile {
         let Some(info) = self.header.sections.iter().find(|s| s.kind == kind) else {
             bail!("{shown}: partial state holds no section {kind:?}")
         };
-        let mut packed = vec![0u8; info.len as usize];
-        self.file
-            .read_exact_at(&mut packed, self.data_start + info.offset)
-            .with_context(|| format!("cannot read partial {shown}"))?;
-        if xxhash_rust::xxh3::xxh3_64(&packed) != info.checksum {
-            bail!("{shown}: partial state is damaged (checksum mismatch in section {kind:?})");
-        }
+        let packed = self.packed(info)?;
         // Streamed, not into a buffer of the length the header claims: a damaged or hostile
         // header could claim terabytes. Memory grows only with what the frame really holds,
         // and never past the claimed length.

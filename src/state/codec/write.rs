@@ -213,8 +213,14 @@ pub fn encode(partial: &Partial, meta: &Meta, buckets: Option<&BTreeSet<u32>>) -
 /// writes the same partial writes the same name and the same bytes. Returns the path.
 pub fn write_named(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf> {
     let name = format!("{stem}-{:016x}{SUFFIX}", xxhash_rust::xxh3::xxh3_64(bytes));
-    let path = dir.join(&name);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", escape::path(dir)))?;
+    write_atomic(dir, &name, bytes)
+}
+
+/// Writes `bytes` to `dir/name` through `.name.tmp-PID`, synced, then renamed, and syncs the
+/// directory: a reader finds the old file or the whole new one, after a crash too.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let written = (|| -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
