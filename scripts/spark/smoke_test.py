@@ -55,7 +55,28 @@ def main():
         for label, session in (("local[2,3]", ["--master", "local[2,3]"]),
                                ("Spark Connect local[2,3]", ["--remote", "local[2,3]"])):
             check(label, session, binary, tmp, archive, proc.returncode, want)
+        check_spark_submit(binary, tmp, archive, want)
         check_failure(binary, tmp, archive)
+
+
+def check_spark_submit(binary, tmp, archive, want):
+    """The driver as a spark-submit application (the venv's spark-submit, local mode)."""
+    submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    out = os.path.join(tmp, "spark-submit")
+    proc = subprocess.run(
+        [submit, "--master", "local[2]", "--conf", "spark.driver.host=127.0.0.1",
+         "--conf", "spark.driver.bindAddress=127.0.0.1",
+         "--conf", "spark.ui.showConsoleProgress=false",
+         os.path.join(HERE, "tala_bulk_spark.py"), "--bin", binary,
+         "--work", os.path.join(tmp, "work-submit"), "--out", out, "--shards", "2",
+         "--buckets", "2", "--row-cap", "300", "-q", archive],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"spark-submit exited {proc.returncode}:\n{proc.stderr.decode()[-3000:]}")
+    if report_set(out) != want:
+        sys.exit("spark-submit: the reports differ from the local run's")
+    print(f"spark smoke test, spark-submit --master local[2]: {len(want)} reports identical to "
+          f"the local run")
 
 
 def check_failure(binary, tmp, archive):
