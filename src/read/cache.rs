@@ -31,7 +31,7 @@ use crate::read;
 use crate::source::discover::{ArchiveFile, Origin, PathText};
 use crate::source::input;
 use crate::state::codec::{self, Meta, PartialFile, WireFile};
-use crate::state::files::FileStatus;
+use crate::state::files::{FileState, FileStatus};
 use crate::state::partial::Partial;
 
 const INDEX: &str = "index.json";
@@ -177,27 +177,7 @@ impl StateDir {
         ui: &Ui,
     ) -> Result<(Partial, Counts)> {
         let options = config.result_options();
-        let known: HashMap<&[u8], &Entry> =
-            self.index.entries.iter().map(|e| (e.path.raw(), e)).collect();
-        let mut reused: Vec<(Entry, PartialFile)> = Vec::new();
-        let mut to_read: Vec<(usize, Option<Stat>)> = Vec::new();
-        for (i, file) in files.iter().enumerate() {
-            let Origin::File(path) = &file.origin else {
-                to_read.push((i, None));
-                continue;
-            };
-            let stat = Stat::of(path);
-            match known.get(file.key.as_slice()).filter(|e| stat == Some(e.stat)) {
-                Some(entry) => match self.reuse(entry, &file.key, &options, path) {
-                    Ok(partial) => reused.push(((*entry).clone(), partial)),
-                    Err(why) => {
-                        ui.warn(format_args!("{}: {why}; read again", file.name));
-                        to_read.push((i, stat));
-                    }
-                },
-                None => to_read.push((i, stat)),
-            }
-        }
+        let (reused, to_read) = self.triage(files, &options, ui);
         let dropped = {
             let current: std::collections::HashSet<&[u8]> =
                 files.iter().map(|f| f.key.as_slice()).collect();
@@ -219,25 +199,9 @@ impl StateDir {
             pool.install(|| states.par_iter().map(|s| codec::encode(s, &meta, None)).collect())
         };
         for (((_, stat), state), bytes) in to_read.iter().zip(&states).zip(encoded) {
-            let bytes = bytes?;
             let Some(file) = state.files.values().next() else { continue };
-            // A file that could not be read may be readable tomorrow: not cached.
-            let cacheable = stat.is_some() && file.report.status != FileStatus::Unreadable;
-            let path = if cacheable {
-                let stem = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&file.path));
-                let written = codec::write_named(&self.dir.join(FILES), &stem, &bytes)?;
-                if let Some(stat) = stat {
-                    entries.push(Entry {
-                        path: PathText::of(&file.path),
-                        stat: *stat,
-                        content: file.content,
-                        partial: file_name(&written),
-                    });
-                }
-                written
-            } else {
-                codec::write_named(&run_dir, "uncached", &bytes)?
-            };
+            let (path, entry) = self.store(file, *stat, &bytes?, &run_dir)?;
+            entries.extend(entry);
             loaded.push(PartialFile::open(&path, Some(&options))?);
         }
         drop(states);
@@ -267,6 +231,64 @@ impl StateDir {
         drop(loaded);
         self.remove_unnamed(&index);
         Ok((partial, counts))
+    }
+
+    /// Sorts the archive's files into those whose cached partial can be used and those to read
+    /// (with their stat, taken before they are read).
+    fn triage(
+        &self,
+        files: &[ArchiveFile],
+        options: &str,
+        ui: &Ui,
+    ) -> (Vec<(Entry, PartialFile)>, Vec<(usize, Option<Stat>)>) {
+        let known: HashMap<&[u8], &Entry> =
+            self.index.entries.iter().map(|e| (e.path.raw(), e)).collect();
+        let mut reused = Vec::new();
+        let mut to_read = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            let Origin::File(path) = &file.origin else {
+                to_read.push((i, None));
+                continue;
+            };
+            let stat = Stat::of(path);
+            match known.get(file.key.as_slice()).filter(|e| stat == Some(e.stat)) {
+                Some(entry) => match self.reuse(entry, &file.key, options, path) {
+                    Ok(partial) => reused.push(((*entry).clone(), partial)),
+                    Err(why) => {
+                        ui.warn(format_args!("{}: {why}; read again", file.name));
+                        to_read.push((i, stat));
+                    }
+                },
+                None => to_read.push((i, stat)),
+            }
+        }
+        (reused, to_read)
+    }
+
+    /// Writes a file just read: into `files/` with its index entry, or, when it must not be
+    /// cached (not a regular file, or not readable this time, which may change), into this
+    /// run's own directory, removed at its end.
+    fn store(
+        &self,
+        file: &FileState,
+        stat: Option<Stat>,
+        bytes: &[u8],
+        run_dir: &Path,
+    ) -> Result<(PathBuf, Option<Entry>)> {
+        match stat {
+            Some(stat) if file.report.status != FileStatus::Unreadable => {
+                let stem = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&file.path));
+                let written = codec::write_named(&self.dir.join(FILES), &stem, bytes)?;
+                let entry = Entry {
+                    path: PathText::of(&file.path),
+                    stat,
+                    content: file.content,
+                    partial: file_name(&written),
+                };
+                Ok((written, Some(entry)))
+            }
+            _ => Ok((codec::write_named(run_dir, "uncached", bytes)?, None)),
+        }
     }
 
     /// The cached partial of a file whose stat matches, once its fingerprint and the partial
