@@ -106,6 +106,14 @@ pub struct Counts {
     pub dropped: u64,
 }
 
+/// The archive's files sorted by [`StateDir::triage`].
+struct Triage {
+    /// Files whose cached partial is used, with their index entry.
+    reused: Vec<(Entry, PartialFile)>,
+    /// Files to read (their index in the archive), with their stat taken before reading.
+    to_read: Vec<(usize, Option<Stat>)>,
+}
+
 /// A state directory held by this run.
 pub struct StateDir {
     dir: PathBuf,
@@ -177,7 +185,7 @@ impl StateDir {
         ui: &Ui,
     ) -> Result<(Partial, Counts)> {
         let options = config.result_options();
-        let (reused, to_read) = self.triage(files, &options, ui);
+        let Triage { reused, to_read } = self.triage(files, &options, ui);
         let dropped = {
             let current: std::collections::HashSet<&[u8]> =
                 files.iter().map(|f| f.key.as_slice()).collect();
@@ -235,12 +243,7 @@ impl StateDir {
 
     /// Sorts the archive's files into those whose cached partial can be used and those to read
     /// (with their stat, taken before they are read).
-    fn triage(
-        &self,
-        files: &[ArchiveFile],
-        options: &str,
-        ui: &Ui,
-    ) -> (Vec<(Entry, PartialFile)>, Vec<(usize, Option<Stat>)>) {
+    fn triage(&self, files: &[ArchiveFile], options: &str, ui: &Ui) -> Triage {
         let known: HashMap<&[u8], &Entry> =
             self.index.entries.iter().map(|e| (e.path.raw(), e)).collect();
         let mut reused = Vec::new();
@@ -262,7 +265,7 @@ impl StateDir {
                 None => to_read.push((i, stat)),
             }
         }
-        (reused, to_read)
+        Triage { reused, to_read }
     }
 
     /// Writes a file just read: into `files/` with its index entry, or, when it must not be
