@@ -251,3 +251,36 @@ fn state_info_and_prune() {
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("is not a tala-bulk state directory"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_hard_link_or_chmod_is_no_reason_to_read_again_but_other_content_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestDir::new();
+    copy_sample(&t);
+    with_state(&t, "r1", &[]);
+    // A hard link elsewhere and a chmod change the files' ctime, not their content.
+    let first = first_export(&t);
+    std::fs::hard_link(&first, t.join("elsewhere.csv")).expect("link");
+    let mut names: Vec<_> =
+        std::fs::read_dir(t.join("archive")).expect("dir").flatten().map(|e| e.path()).collect();
+    names.sort();
+    let second = names[1].clone();
+    std::fs::set_permissions(&second, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(with_state(&t, "r2", &[]).0, (0, 6, 0));
+    same_as_plain(&t, "r2", &[]);
+    // Their new ctime is recorded: the next run takes the fast path again.
+    assert_eq!(with_state(&t, "r3", &[]).0, (0, 6, 0));
+    // Other content in the middle of a file, at the same size and modification time, with
+    // the same first and last 64 KiB: the whole-file hash tells.
+    let meta = std::fs::metadata(&second).expect("meta");
+    let mut bytes = std::fs::read(&second).expect("read");
+    assert!(bytes.len() > 200_000, "the sample files are larger than two 64 KiB ends");
+    let middle = bytes.len() / 2;
+    let at = middle + bytes[middle..].iter().position(|b| b.is_ascii_digit()).expect("a digit");
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&second, &bytes).expect("write");
+    let file = std::fs::File::options().write(true).open(&second).expect("open");
+    file.set_modified(meta.modified().expect("mtime")).expect("set mtime");
+    assert_eq!(with_state(&t, "r4", &[]).0, (1, 5, 0));
+    same_as_plain(&t, "r4", &[]);
+}

@@ -4,10 +4,13 @@
 //! file's partial stands alone (no Id index shared between files), and the partials meet
 //! through the same load as a split run's.
 //!
-//! A cached file is reused only when its path, size, modification and change times, device
-//! and inode are those recorded, and its content fingerprint (size and a hash of its first and
-//! last 64 KiB) is too. The change time cannot be set back by a user, so a file rewritten in
-//! place, even to the same size and modification time, is read again.
+//! A cached file is reused when its path, size, modification and change times, device and
+//! inode are those recorded, and its content fingerprint (size and a hash of its first and last
+//! 64 KiB) is too. The change time cannot be set back by a user, so a file rewritten in place,
+//! even to the same size and modification time, does not pass. When only the change time,
+//! device or inode moved (a hard link, a chmod, a move, a backup tool's snapshot), a hash of
+//! the whole file, taken when it was cached, decides: the same content is reused, other
+//! content is read again.
 //!
 //! Layout: `files/` holds the partials, named by a hash of their path and their content;
 //! `index.json` names, for each input file, its stat and its partial. New partials are written
@@ -39,7 +42,7 @@ const INDEX: &str = "index.json";
 const PROBLEMS: &str = "problems.json";
 const FILES: &str = "files";
 /// Bumped when the index's fields change.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 struct Index {
@@ -58,6 +61,10 @@ struct Entry {
     #[serde(flatten)]
     stat: Stat,
     content: u64,
+    /// xxh3-128 of the whole file, in hex: checked instead of reading the file again when only
+    /// its change time, device or inode moved (a hard link, a chmod, a move, a backup tool).
+    #[serde(default)]
+    hash: String,
     /// The partial's file name in `files/`.
     partial: String,
 }
@@ -73,6 +80,12 @@ struct Stat {
 }
 
 impl Stat {
+    /// Same size and modification time: the content may be the same though the inode's
+    /// metadata moved.
+    fn same_times(&self, other: &Stat) -> bool {
+        self.size == other.size && self.mtime_ns == other.mtime_ns
+    }
+
     fn of(path: &Path) -> Option<Stat> {
         let m = std::fs::metadata(path).ok()?;
         m.is_file().then(|| Stat {
@@ -254,9 +267,22 @@ impl StateDir {
                 continue;
             };
             let stat = Stat::of(path);
-            match known.get(file.key.as_slice()).filter(|e| stat == Some(e.stat)) {
+            let Some(now) = stat else {
+                to_read.push((i, stat));
+                continue;
+            };
+            let entry = known.get(file.key.as_slice()).filter(|e| e.stat.same_times(&now));
+            // Only the change time, device or inode moved: the whole content is hashed to
+            // tell a hard link, chmod or move (reused) from a rewrite in place (read again).
+            let same_inode = entry.is_some_and(|e| e.stat == now);
+            let unchanged =
+                same_inode || entry.is_some_and(|e| full_hash(path).is_some_and(|h| h == e.hash));
+            match entry.filter(|_| unchanged) {
                 Some(entry) => match self.reuse(entry, &file.key, options, path) {
-                    Ok(partial) => reused.push(((*entry).clone(), partial)),
+                    Ok(partial) => {
+                        let entry = Entry { stat: now, ..(*entry).clone() };
+                        reused.push((entry, partial))
+                    }
                     Err(why) => {
                         ui.warn(format_args!("{}: {why}; read again", file.name));
                         to_read.push((i, stat));
@@ -278,14 +304,21 @@ impl StateDir {
         bytes: &[u8],
         run_dir: &Path,
     ) -> Result<(PathBuf, Option<Entry>)> {
-        match stat {
-            Some(stat) if file.report.status != FileStatus::Unreadable => {
+        // The whole file is hashed now, while it is in the page cache, and cached only if it
+        // did not change while it was read and hashed.
+        let os_path = Path::new(std::ffi::OsStr::from_bytes(&file.path));
+        let hash = stat
+            .filter(|_| file.report.status != FileStatus::Unreadable)
+            .and_then(|before| full_hash(os_path).filter(|_| Stat::of(os_path) == Some(before)));
+        match (stat, hash) {
+            (Some(stat), Some(hash)) => {
                 let stem = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&file.path));
                 let written = codec::write_named(&self.dir.join(FILES), &stem, bytes)?;
                 let entry = Entry {
                     path: PathText::of(&file.path),
                     stat,
                     content: file.content,
+                    hash,
                     partial: file_name(&written),
                 };
                 Ok((written, Some(entry)))
@@ -360,6 +393,25 @@ impl StateDir {
 fn write_atomic<T: Serialize + ?Sized>(dir: &Path, name: &str, value: &T) -> Result<()> {
     let text = serde_json::to_vec_pretty(value).context("cannot encode the state")?;
     codec::write_atomic(dir, name, &text).map(drop)
+}
+
+/// xxh3-128 of a whole regular file, in hex; `None` if it cannot be read.
+fn full_hash(path: &Path) -> Option<String> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(format!("{:032x}", hasher.digest128()))
 }
 
 /// Now, as summary.json writes times.
