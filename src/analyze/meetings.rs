@@ -95,10 +95,7 @@ impl Meetings {
         if since.is_none() && until.is_none() {
             return;
         }
-        self.list.retain(|m| {
-            m.first_join
-                .is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u))
-        });
+        self.list.retain(|m| m.first_join.is_some_and(|t| in_window(t, since, until)));
     }
 
     pub fn connections(&self) -> u64 {
@@ -117,6 +114,11 @@ impl Meetings {
     pub fn connections_matching(&self) -> u64 {
         self.list.iter().map(|m| m.connections_matching).sum()
     }
+}
+
+/// At or after `since` and before `until` (`--since`, `--until`).
+fn in_window(t: Ts, since: Option<Ts>, until: Option<Ts>) -> bool {
+    since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
 }
 
 /// Missing times sort after present ones.
@@ -170,11 +172,7 @@ pub fn build_in(
                     *t = (*t).min(join);
                 }
             }
-            first
-                .into_iter()
-                .filter(|(_, t)| since.is_none_or(|s| *t >= s) && until.is_none_or(|u| *t < u))
-                .map(|(m, _)| m)
-                .collect()
+            first.into_iter().filter(|(_, t)| in_window(*t, since, until)).map(|(m, _)| m).collect()
         });
     let mut shards: Vec<Vec<&Entry>> = vec![Vec::new(); SHARDS];
     for entry in partial.entries() {

@@ -3,8 +3,7 @@
 //! JSON on stdout, deterministic: the same archive and options give the same plan, so a driver
 //! that runs it again (a retried job) gets the same tasks.
 
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::escape;
 use crate::flags::{Config, Mode, Shards};
 use crate::read::file_size;
-use crate::source::discover::{self, ArchiveFile, Origin, PathText};
+use crate::source::discover::{self, raw_path, ArchiveFile, Origin, PathText};
 use crate::state::partial;
 use crate::Outcome;
 
@@ -48,7 +47,7 @@ impl PlanFile {
         let name = escape::bytes(&raw);
         let origin = match &self.error {
             Some(err) => Origin::Broken(err.clone()),
-            None => Origin::File(PathBuf::from(std::ffi::OsStr::from_bytes(&raw))),
+            None => Origin::File(raw_path(&raw).to_path_buf()),
         };
         ArchiveFile::with_key(name, raw, origin)
     }

@@ -19,7 +19,6 @@
 //! index whose partials all exist. `.lock` keeps a second run out.
 
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +30,7 @@ use crate::flags::Config;
 use crate::lock::{Lock, LockError};
 use crate::messages::Ui;
 use crate::read;
-use crate::source::discover::{ArchiveFile, Origin, PathText};
+use crate::source::discover::{raw_path, ArchiveFile, Origin, PathText};
 use crate::source::input;
 use crate::state::codec::{self, Meta, PartialFile, WireFile};
 use crate::state::files::{FileState, FileStatus};
@@ -103,13 +102,12 @@ pub struct LastRun {
     /// When its index was written (UTC).
     pub at: String,
     pub files: u64,
-    pub read: u64,
-    pub reused: u64,
-    pub dropped: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 /// How a run used the state directory: summary.json's `state_files`.
-#[derive(Serialize, Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Files read (new, changed, or not reusable).
     pub read: u64,
@@ -236,9 +234,7 @@ impl StateDir {
             last_run: Some(LastRun {
                 at: now_utc(),
                 files: files.len() as u64,
-                read: counts.read,
-                reused: counts.reused,
-                dropped: counts.dropped,
+                counts: counts.clone(),
             }),
         };
         crate::testhook::crash_point("state-files-written");
@@ -306,7 +302,7 @@ impl StateDir {
     ) -> Result<(PathBuf, Option<Entry>)> {
         // The whole file is hashed now, while it is in the page cache, and cached only if it
         // did not change while it was read and hashed.
-        let os_path = Path::new(std::ffi::OsStr::from_bytes(&file.path));
+        let os_path = raw_path(&file.path);
         let hash = stat
             .filter(|_| file.report.status != FileStatus::Unreadable)
             .and_then(|before| full_hash(os_path).filter(|_| Stat::of(os_path) == Some(before)));
@@ -435,11 +431,7 @@ pub fn info(dir: &Path) -> Result<serde_json::Value> {
         stored += entry.metadata().map_or(0, |m| m.len());
         partials += 1;
     }
-    let gone = index
-        .entries
-        .iter()
-        .filter(|e| !std::path::Path::new(std::ffi::OsStr::from_bytes(e.path.raw())).exists())
-        .count();
+    let gone = index.entries.iter().filter(|e| !e.path.path().exists()).count();
     Ok(serde_json::json!({
         "state_directory": shown,
         "tool_version": index.tool_version,
@@ -462,10 +454,7 @@ pub fn prune(dir: &Path, ui: &Ui) -> Result<(usize, usize)> {
     }
     let mut state = StateDir::open(dir, None, ui)?;
     let before = state.index.entries.len();
-    state
-        .index
-        .entries
-        .retain(|e| std::path::Path::new(std::ffi::OsStr::from_bytes(e.path.raw())).exists());
+    state.index.entries.retain(|e| e.path.path().exists());
     let forgotten = before - state.index.entries.len();
     write_atomic(&state.dir, INDEX, &state.index)?;
     let count = || std::fs::read_dir(dir.join(FILES)).map_or(0, |d| d.count());

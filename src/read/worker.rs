@@ -13,8 +13,9 @@ use crate::source::csv::{Columns, Part, Record, Scanner};
 use crate::source::discover::ArchiveFile;
 use crate::source::input::{self, Feed, StreamFeed};
 use crate::state::claims::Claims;
-use crate::state::files::ERROR_EXCERPT_BYTES;
-use crate::state::files::{Counts, FileErrors, FileReport, FileState, FileStatus, Skip, Warn};
+use crate::state::files::{
+    Counts, FileErrors, FileReport, FileState, FileStatus, Skip, Warn, ERROR_EXCERPT_BYTES,
+};
 use crate::state::partial::{position, Partial};
 use crate::timestamp::Ts;
 
@@ -28,8 +29,8 @@ const PROGRESS_STEP: u64 = 8 << 20;
 pub struct Worker<'a> {
     ui: &'a Ui,
     /// The run's shared Id index: later copies of records already read are only counted.
-    /// The run's shared Id index; `None` when each file's state must stand alone (a cache
-    /// of one partial per file, where a copy counted against another file's would be lost).
+    /// `None` when each file's state must stand alone (a cache of one partial per file, where
+    /// a copy counted against another file's would be lost).
     claims: Option<&'a Claims>,
     row_cap: u64,
     scanner: Scanner,

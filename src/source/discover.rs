@@ -44,6 +44,15 @@ impl PathText {
             PathText::Bytes { bytes } => bytes,
         }
     }
+    /// The path it names.
+    pub fn path(&self) -> &Path {
+        raw_path(self.raw())
+    }
+}
+
+/// A path from its bytes as the system gives them (an [`ArchiveFile::key`]).
+pub fn raw_path(raw: &[u8]) -> &Path {
+    Path::new(std::ffi::OsStr::from_bytes(raw))
 }
 
 /// What one archive entry is.

@@ -339,7 +339,8 @@ pub struct Loaded {
 pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     let Some(first) = inputs.first() else { bail!("no partial state given") };
     let meta = Meta { options: first.header.options.clone(), buckets: first.header.buckets };
-    for p in inputs {
+    let held: Vec<BTreeSet<u32>> = inputs.iter().map(PartialFile::buckets).collect();
+    for (p, buckets) in inputs.iter().zip(&held) {
         let shown = escape::path(&p.path);
         if p.header.options != meta.options {
             bail!(
@@ -361,7 +362,7 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
             if b >= meta.buckets {
                 bail!("bucket {b} does not exist: the partials have {} buckets", meta.buckets);
             }
-            if !p.buckets().contains(&b) {
+            if !buckets.contains(&b) {
                 bail!("{shown}: partial state holds no bucket {b}");
             }
         }
@@ -386,12 +387,12 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     // Which buckets to read, and the check that each is complete.
     let wanted: BTreeSet<u32> = match only {
         Some(b) => [b].into(),
-        None => inputs.iter().flat_map(PartialFile::buckets).collect(),
+        None => held.iter().flatten().copied().collect(),
     };
     for &b in &wanted {
         let mut covered = vec![false; union.len()];
-        for (p, remap) in inputs.iter().zip(&remaps) {
-            if p.buckets().contains(&b) {
+        for (buckets, remap) in held.iter().zip(&remaps) {
+            if buckets.contains(&b) {
                 for &i in remap {
                     covered[i] = true;
                 }
@@ -402,12 +403,11 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
                 "the partial states do not fit together: bucket {b} lacks the records of {} \
                  (and maybe more files); give merge every map partial, and finalize one merge \
                  per bucket",
-                escape::text(&String::from_utf8_lossy(&union[missing].path))
+                escape::bytes(&union[missing].path)
             );
         }
     }
-    // Files first (small), then every (partial, bucket) section decoded on its own thread and
-    // merged as they come.
+    // Files first (small), then the records of every (partial, bucket) section.
     let mut files = Partial::default();
     for (p, remap) in inputs.iter().zip(&remaps) {
         let shown = escape::path(&p.path);
@@ -416,12 +416,10 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
             files.add_file(file_state(w, index, &union[index], &shown)?);
         }
     }
-    let jobs: Vec<(usize, u32)> = inputs
+    let jobs: Vec<(usize, u32)> = held
         .iter()
         .enumerate()
-        .flat_map(|(i, p)| {
-            p.buckets().into_iter().filter(|b| wanted.contains(b)).map(move |b| (i, b))
-        })
+        .flat_map(|(i, buckets)| buckets.intersection(&wanted).map(move |&b| (i, b)))
         .collect();
     // Decoded in parallel; the strings interned once, section by section, into one table;
     // the records rebuilt in parallel and put in place one task per record shard. No state is
