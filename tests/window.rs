@@ -111,6 +111,13 @@ meet-b,org@contoso.com,okey-w,,ScheduledMeeting,2024-03-05T10:00:00,2024-03-06T0
     assert_eq!(w["options"]["since"], "2024-03-05T00:00:00");
     assert_eq!(w["options"]["until"], "2024-03-06T00:00:00");
     assert!(stderr(&o).contains("1 meetings affected out of 2 (50.0%)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "meetings first joined from 2024-03-05T00:00:00 to before 2024-03-06T00:00:00: 2,"
+        ),
+        "{}",
+        stderr(&o)
+    );
     // The audit covers every file either way.
     let (all, win) = (report_set(&t.join("all")), report_set(&t.join("win")));
     for audit in ["truncation.csv", "coverage.csv", "errors.csv"] {

@@ -52,11 +52,34 @@ def main():
         want = report_set(local)
         # Classic Spark, then Spark Connect (a local Connect server): the same tasks, the same
         # reports.
-        for label, session in (("local[2,3]", ["--master", "local[2,3]"]),
+        check_refusals(binary, tmp, archive)
+        for label, session in (("local[2,3]", ["--master", "local[2,3]",
+                                               "--conf", "spark.task.cpus=1"]),
                                ("Spark Connect local[2,3]", ["--remote", "local[2,3]"])):
             check(label, session, binary, tmp, archive, proc.returncode, want)
         check_spark_submit(binary, tmp, archive, want)
         check_failure(binary, tmp, archive)
+
+
+def check_refusals(binary, tmp, archive):
+    """What the driver refuses before Spark does anything: --work inside an input, and a
+    --conf that is not KEY=VALUE."""
+    try:
+        tala_bulk_spark.run(None, [archive], bin=binary, work=os.path.join(archive, "work"),
+                            out=os.path.join(tmp, "never"))
+        sys.exit("--work inside the archive was not refused")
+    except tala_bulk_spark.StageFailed as e:
+        if "is inside the input" not in str(e):
+            sys.exit(f"--work inside the archive: unexpected message {e}")
+    try:
+        tala_bulk_spark.main(["--master", "local[1]", "--conf", "no-equals-sign", "--bin",
+                              binary, "--work", os.path.join(tmp, "w"), "--out",
+                              os.path.join(tmp, "never"), archive])
+        sys.exit("--conf without = was not refused")
+    except SystemExit as e:
+        if e.code != 2:
+            raise
+    print("spark smoke test, refusals: --work inside an input, --conf without =")
 
 
 def check_spark_submit(binary, tmp, archive, want):

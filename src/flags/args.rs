@@ -21,6 +21,10 @@ Examples:
   cat export.csv | tala-bulk -o > organizers.csv   one report to stdout, like tala
   tala-bulk -d --cidr 10.0.0.0/8 -u users.csv x.csv   readable disconnections on 10/8
   tala-bulk show --oneline export.csv    one line per audit record, any operation
+  tala-bulk --state st --since 2024-03-04 --until 2024-03-05 archive/
+                                         nightly: read only new files, report one day's meetings
+  tala-bulk plan --shards 8 archive/ > plan.json   a split run's first stage (then map, merge,
+                                         finalize; scripts/spark/ runs them on Spark)
 
 Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json,
 truncation.csv (one row per input file), coverage.csv (gaps, capped-only windows, re-export
@@ -113,8 +117,8 @@ struct ResultArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     row_cap: u64,
 
-    /// Fast mode for the nightly audit: write only truncation.csv and coverage.csv, reading
-    /// just the row count and CreationTime of each record.
+    /// Fast mode for the nightly audit: write only truncation.csv, coverage.csv and
+    /// errors.csv, reading just the row count and CreationTime of each record.
     #[arg(long)]
     audit_only: bool,
 
