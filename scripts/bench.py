@@ -17,6 +17,10 @@ and peak RSS (from wait4, per process):
                         duplicate: peak RSS should barely move), and --audit-only
   duckdb                the same three reports as SQL over the same CSVs (DuckDB from PyPI in a
                         venv under target/bench/), on N threads
+  split                 the stages of a split run on this machine, one after the other: plan,
+                        map per shard (2 shards), merge per bucket (8 buckets), finalize, with
+                        the partials' sizes against the input; and the Spark driver on
+                        local[N] (--jobs 1 per task) when scripts/.venv has pyspark
   nightly               --state: the state of the archive built once, then one new export of
                         --rows rows added (a separate seed, so its records are new): a full run
                         over archive + export against --state runs that read only the new
@@ -157,6 +161,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
     ap.add_argument("--no-duckdb", action="store_true")
     ap.add_argument("--no-nightly", action="store_true")
+    ap.add_argument("--no-split", action="store_true")
     args = ap.parse_args()
     n = args.jobs
 
@@ -233,8 +238,70 @@ def main():
             ours = sum(1 for _ in open(out / report, "rb"))
             theirs = sum(1 for _ in open(BENCH / "duckdb-out" / report, "rb"))
             print(f"- {report}: tala-bulk {ours - 1} rows, duckdb {theirs - 1} rows")
+    if not args.no_split:
+        split(exe, plain, args)
     if not args.no_nightly:
         nightly(exe, plain, args, mb, rows)
+
+
+def split(exe, plain, args):
+    """plan → map → merge → finalize by hand, then the same on Spark local mode."""
+    import json
+
+    n = args.jobs
+    base = BENCH / "split"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    plan = base / "plan.json"
+    archive = str(plain.resolve())
+    plan.write_bytes(subprocess.run([exe, "plan", "--shards", "2", "--buckets", "8", archive],
+                                    check=True, capture_output=True).stdout)
+    shards = len(json.loads(plan.read_text())["shards"])
+    rows = []
+    for s in range(shards):
+        argv = [exe, "map", "--plan", str(plan), "--shard", str(s), "--out", str(base / "map"),
+                "-q", "--jobs", str(n)]
+        wall, rss = timed(argv, args.runs)
+        rows.append((f"map shard {s}", wall, rss))
+    maps = sorted(str(p) for p in (base / "map").iterdir())
+    for b in range(8):
+        argv = [exe, "merge", "--bucket", str(b), "--out", str(base / "merge"), "-q", *maps]
+        wall, rss = timed(argv, args.runs)
+        rows.append((f"merge bucket {b}", wall, rss))
+    merges = sorted(str(p) for p in (base / "merge").iterdir())
+    argv = [exe, "finalize", "--out", str(base / "out"), "-q", "--jobs", str(n), *merges]
+    wall, rss = timed(argv, args.runs, ok=(0, 1))
+    rows.append(("finalize", wall, rss))
+    local, local_rss = timed([exe, "-q", "--jobs", str(n), "--out", str(base / "local"), archive],
+                             args.runs, ok=(0, 1))
+    size = lambda d: sum(p.stat().st_size for p in (base / d).iterdir())
+    input_bytes = sum(p.stat().st_size for p in plain.iterdir())
+    print()
+    print("Split run, stages one after the other (median of each)")
+    print("| stage | wall s | peak RSS MB |")
+    print("| --- | ---: | ---: |")
+    for name, w, r in rows:
+        print(f"| {name} | {w:.2f} | {r:,.0f} |")
+    print(f"| all stages | {sum(w for _, w, _ in rows):.2f} | |")
+    print(f"| local run (same paths) | {local:.2f} | {local_rss:,.0f} |")
+    print(f"- map partials / input: {size('map') / input_bytes:.1%}; "
+          f"bucket partials: {size('merge') / 1e6:.0f} MB")
+    same = all((base / "out" / r).read_bytes() == (base / "local" / r).read_bytes()
+               for r in ("organizers.csv", "attendees.csv", "disconnections.csv",
+                         "truncation.csv", "coverage.csv", "errors.csv"))
+    print(f"- reports byte-identical to the local run: {same}")
+    py = ROOT / "scripts" / ".venv" / "bin" / "python"
+    if py.exists():
+        env = dict(os.environ, PYSPARK_PYTHON=str(py), SPARK_LOCAL_IP="127.0.0.1")
+        argv = [str(py), str(ROOT / "scripts/spark/tala_bulk_spark.py"), "--master",
+                f"local[{n}]", "--bin", exe, "--work", str(base / "spark-work"), "--out",
+                str(base / "spark-out"), "--shards", "4", "--buckets", "4", "--jobs", "1", "-q",
+                archive]
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        print(f"- Spark local[{n}], 4 shards, 4 buckets, --jobs 1: "
+              f"{time.perf_counter() - start:.1f} s end to end (local run {local:.1f} s)")
 
 
 def nightly(exe, plain, args, mb, rows):
