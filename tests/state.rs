@@ -284,3 +284,150 @@ fn a_hard_link_or_chmod_is_no_reason_to_read_again_but_other_content_is() {
     assert_eq!(with_state(&t, "r4", &[]).0, (1, 5, 0));
     same_as_plain(&t, "r4", &[]);
 }
+
+/// A windowed run with `--state` loads the records of only the files that hold the window's
+/// meetings, and writes the reports of a run without `--state`: after files are added (one
+/// moves a meeting's first join out of the window, one repeats a record), removed, and when
+/// two files keep different content for one Id or a users database learns (then every record
+/// is loaded).
+#[test]
+fn a_windowed_run_loads_only_the_files_of_its_meetings_and_reports_what_a_full_run_does() {
+    use crate::window::{export, rec};
+    const WINDOW: [&str; 4] = ["--since", "2024-03-05", "--until", "2024-03-06"];
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("archive")).expect("mkdir");
+    let put = |name: &str, records: &[String]| {
+        std::fs::write(t.join("archive").join(name), export(records)).expect("write")
+    };
+    let m2 = rec(2, "m2", "u2", "Teams", "2024-03-04T11:00:00", "2024-03-04T11:30:00");
+    let m6 = rec(8, "m6", "u7", "Teams", "2024-03-07T09:00:00", "2024-03-07T09:30:00");
+    // One file a day, from the 4th to the 7th; the window is the 5th. m3 has a late
+    // connection in the 6th's file; d2 repeats d1's record of m2.
+    put(
+        "d1.csv",
+        &[rec(1, "m1", "u1", "Teams", "2024-03-04T09:00:00", "2024-03-04T10:00:00"), m2.clone()],
+    );
+    put(
+        "d2.csv",
+        &[
+            m2,
+            rec(3, "m3", "u3", "Teams", "2024-03-05T10:00:00", "2024-03-05T10:15:00"),
+            rec(4, "m3", "u3", "Teams", "2024-03-05T10:20:00", "2024-03-05T11:00:00"),
+            rec(5, "m4", "u4", "Edge", "2024-03-05T15:00:00", "2024-03-05T15:30:00"),
+        ],
+    );
+    put(
+        "d3.csv",
+        &[
+            rec(6, "m3", "u5", "Teams", "2024-03-06T00:30:00", "2024-03-06T01:00:00"),
+            rec(7, "m5", "u6", "Teams", "2024-03-06T09:00:00", "2024-03-06T09:30:00"),
+        ],
+    );
+    put("d4.csv", std::slice::from_ref(&m6));
+    let loaded_from = |out: &str| t.summary(out)["state_files"]["records_loaded_from"].as_u64();
+    let meetings = |out: &str| -> Vec<String> {
+        let text = t.read(&format!("{out}/organizers.csv"));
+        text.lines().skip(1).map(|l| l.split(',').next().unwrap_or("").to_string()).collect()
+    };
+
+    assert_eq!(with_state(&t, "w1", &WINDOW).0, (4, 0, 0));
+    assert_eq!(loaded_from("w1"), Some(2), "d2 and d3 hold m3 and m4");
+    assert_eq!(meetings("w1"), ["m3", "m4"]);
+    assert_eq!(t.summary("w1")["duplicates_dropped"].as_u64(), Some(1));
+    same_as_plain(&t, "w1", &WINDOW);
+
+    // A new file, first in archive order: m4 was joined the day before, so it leaves the
+    // window; it repeats d4's record of m6.
+    put("d0.csv", &[rec(9, "m4", "u8", "Teams", "2024-03-04T23:00:00", "2024-03-05T16:00:00"), m6]);
+    assert_eq!(with_state(&t, "w2", &WINDOW).0, (1, 4, 0));
+    assert_eq!(loaded_from("w2"), Some(2));
+    assert_eq!(meetings("w2"), ["m3"]);
+    assert_eq!(t.summary("w2")["duplicates_dropped"].as_u64(), Some(2));
+    same_as_plain(&t, "w2", &WINDOW);
+
+    // m3's late connection gone with its file.
+    std::fs::remove_file(t.join("archive/d3.csv")).expect("remove");
+    let (counts, err) = with_state(&t, "w3", &WINDOW);
+    assert_eq!((counts, loaded_from("w3")), ((0, 4, 1), Some(1)));
+    assert!(err.contains("the window's meetings' records loaded from 1 files"), "{err}");
+    same_as_plain(&t, "w3", &WINDOW);
+
+    // Another file keeps other content for m3's record 3: which copy comes first decides,
+    // so every record is loaded.
+    put("d5.csv", &[rec(3, "m3", "u3", "Teams", "2024-03-05T10:00:00", "2024-03-05T10:16:00")]);
+    assert_eq!(with_state(&t, "w4", &WINDOW).0, (1, 4, 0));
+    assert_eq!(loaded_from("w4"), Some(5));
+    assert_eq!(t.summary("w4")["conflicting_duplicates"].as_u64(), Some(1));
+    same_as_plain(&t, "w4", &WINDOW);
+
+    // A users database learns from every record.
+    std::fs::remove_file(t.join("archive/d5.csv")).expect("remove");
+    let users = [&WINDOW[..], &["-u", "users.csv"]].concat();
+    assert_eq!(with_state(&t, "w5", &users).0, (0, 4, 1));
+    assert_eq!(loaded_from("w5"), Some(4));
+    same_as_plain(&t, "w5", &users);
+}
+
+/// A record that depends on its Id only (so its copies in several files are the same record),
+/// or with `other` a variant of it (another LeaveTime: a conflicting copy). Meetings span the
+/// 4th to the 7th.
+fn daily_record(id: u32, other: bool) -> String {
+    let (day, hour, minute) = (4 + id * 7 % 4, id * 5 % 24, id * 11 % 50);
+    let at = |m: u32| format!("2024-03-{day:02}T{hour:02}:{:02}:00", minute + m);
+    crate::window::rec(
+        id,
+        &format!("m{}", id % 23),
+        &format!("u{}", id % 5),
+        ["Teams", "Edge"][id as usize % 2],
+        &at(0),
+        &at(if other { 9 } else { 8 }),
+    )
+}
+
+fn windows() -> impl Strategy<Value = Vec<String>> {
+    let day = |d: u32| format!("2024-03-{d:02}");
+    (3u32..9, 1u32..3, 0u8..3).prop_map(move |(from, days, kind)| {
+        let (since, until) = (day(from), day(from + days));
+        match kind {
+            0 => vec!["--since".into(), since, "--until".into(), until],
+            1 => vec!["--since".into(), since],
+            _ => vec!["--until".into(), until],
+        }
+    })
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20, ..ProptestConfig::default() })]
+
+    /// Whatever the archive, the window and what changed since the state was built, a windowed
+    /// run with `--state` writes the reports of a run without it.
+    #[test]
+    fn any_windowed_run_with_state_gives_the_full_runs_reports(
+        files in prop::collection::vec(
+            prop::collection::vec((0u32..40, prop::bool::weighted(0.04)), 0..6), 1..8),
+        first in 1usize..8,
+        gone in prop::option::of(0usize..8),
+        window in windows(),
+    ) {
+        let t = TestDir::new();
+        std::fs::create_dir_all(t.join("archive")).expect("mkdir");
+        let put = |i: usize| {
+            let records: Vec<String> = files[i].iter().map(|&(id, o)| daily_record(id, o)).collect();
+            let name = format!("archive/f{i}.csv");
+            std::fs::write(t.join(&name), crate::window::export(&records)).expect("write");
+        };
+        let window: Vec<&str> = window.iter().map(String::as_str).collect();
+        let first = first.min(files.len());
+        (0..first).for_each(put);
+        with_state(&t, "a", &window);
+        same_as_plain(&t, "a", &window);
+        (first..files.len()).for_each(put);
+        if let Some(g) = gone.filter(|g| *g < files.len() && files.len() > 1) {
+            std::fs::remove_file(t.join(&format!("archive/f{g}.csv"))).expect("remove");
+        }
+        with_state(&t, "b", &window);
+        same_as_plain(&t, "b", &window);
+    }
+}

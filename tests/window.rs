@@ -5,7 +5,14 @@
 use crate::util::{code, report_set, stderr, TestDir};
 
 /// One connection record: Id, meeting, attendee, device and join/leave times of 2024-03-0D.
-fn rec(id: u32, meeting: &str, who: &str, device: &str, join: &str, leave: &str) -> String {
+pub(crate) fn rec(
+    id: u32,
+    meeting: &str,
+    who: &str,
+    device: &str,
+    join: &str,
+    leave: &str,
+) -> String {
     let mut r = serde_json::json!({
         "Id": format!("60000000-0000-0000-0000-{id:012}"),
         "CreationTime": join,
@@ -29,7 +36,7 @@ fn rec(id: u32, meeting: &str, who: &str, device: &str, join: &str, leave: &str)
     r.to_string()
 }
 
-fn export(records: &[String]) -> String {
+pub(crate) fn export(records: &[String]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["Operation", "AuditData"]).expect("csv");
     for r in records {

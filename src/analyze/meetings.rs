@@ -117,7 +117,7 @@ impl Meetings {
 }
 
 /// At or after `since` and before `until` (`--since`, `--until`).
-fn in_window(t: Ts, since: Option<Ts>, until: Option<Ts>) -> bool {
+pub fn in_window(t: Ts, since: Option<Ts>, until: Option<Ts>) -> bool {
     since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
 }
 

@@ -35,13 +35,14 @@ use crate::source::input;
 use crate::state::codec::{self, Meta, PartialFile, WireFile};
 use crate::state::files::{FileState, FileStatus};
 use crate::state::partial::Partial;
+use crate::state::window;
 
 const INDEX: &str = "index.json";
 /// The truncation problems the last completed run reported, to tell the next run's new ones.
 const PROBLEMS: &str = "problems.json";
 const FILES: &str = "files";
 /// Bumped when the index's fields change.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 struct Index {
@@ -115,6 +116,10 @@ pub struct Counts {
     pub reused: u64,
     /// Files of the last run that are gone from the archive.
     pub dropped: u64,
+    /// Files whose records this run loaded: every file, unless a meeting window let it load
+    /// only those that hold the window's meetings. Not kept in the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_loaded_from: Option<u64>,
 }
 
 /// The archive's files sorted by [`StateDir::triage`].
@@ -215,7 +220,7 @@ impl StateDir {
         let mut loaded: Vec<PartialFile> = reused.into_iter().map(|(_, p)| p).collect();
         let encoded: Vec<Result<Vec<u8>>> = {
             use rayon::prelude::*;
-            pool.install(|| states.par_iter().map(|s| codec::encode(s, &meta, None)).collect())
+            pool.install(|| states.par_iter().map(|s| codec::encode_cached(s, &meta)).collect())
         };
         for (((_, stat), state), bytes) in to_read.iter().zip(&states).zip(encoded) {
             let Some(file) = state.files.values().next() else { continue };
@@ -225,7 +230,12 @@ impl StateDir {
         }
         drop(states);
         entries.sort_by(|a, b| a.path.raw().cmp(b.path.raw()));
-        let counts = Counts { read: to_read.len() as u64, reused: reused_count, dropped };
+        let mut counts = Counts {
+            read: to_read.len() as u64,
+            reused: reused_count,
+            dropped,
+            records_loaded_from: None,
+        };
         let index = Index {
             tala_bulk_state: FORMAT,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -240,11 +250,12 @@ impl StateDir {
         crate::testhook::crash_point("state-files-written");
         write_atomic(&self.dir, INDEX, &index)?;
         crate::testhook::crash_point("state-indexed");
-        let partial = if loaded.is_empty() {
-            Partial::default()
+        let (partial, from) = if loaded.is_empty() {
+            (Partial::default(), 0)
         } else {
-            pool.install(|| codec::load(&loaded, None))?.partial
+            pool.install(|| load(&loaded, config, ui))?
         };
+        counts.records_loaded_from = Some(from);
         drop(loaded);
         self.remove_unnamed(&index);
         Ok((partial, counts))
@@ -383,6 +394,33 @@ impl StateDir {
             }
         }
     }
+}
+
+/// The state of every file: each file's contribution and, with a meeting window, only the
+/// records of the files that hold the window's meetings (see `state::window`). Every record
+/// is loaded without a window, with `--audit-only`, with a users database (which learns from
+/// every record), and when two files kept different content for one record Id.
+/// Returns the state and the number of files whose records it holds.
+fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u64)> {
+    use rayon::prelude::*;
+    let windowed = (config.since.is_some() || config.until.is_some())
+        && !config.audit_only
+        && config.users.is_none();
+    if windowed {
+        match loaded.par_iter().map(PartialFile::catalog).collect::<Result<Vec<_>>>() {
+            Ok(catalogs) => {
+                if let Some(selection) = window::select(&catalogs, config.since, config.until) {
+                    drop(catalogs);
+                    let (files, meetings) = (&selection.files, &selection.subset.meetings);
+                    let mut partial = codec::load_meetings(loaded, files, meetings)?.partial;
+                    partial.subset = Some(selection.subset);
+                    return Ok((partial, files.iter().filter(|f| **f).count() as u64));
+                }
+            }
+            Err(err) => ui.warn(format_args!("{err:#}; every record is loaded")),
+        }
+    }
+    Ok((codec::load(loaded, None)?.partial, loaded.len() as u64))
 }
 
 /// Writes `value` as JSON to `dir/name`, atomically.

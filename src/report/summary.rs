@@ -211,8 +211,16 @@ impl Summary {
         if let Some(st) = &self.state_files {
             let _ = writeln!(
                 s,
-                "  state: {} files read, {} reused, {} gone since the last run",
-                st.read, st.reused, st.dropped
+                "  state: {} files read, {} reused, {} gone since the last run{}",
+                st.read,
+                st.reused,
+                st.dropped,
+                match st.records_loaded_from {
+                    Some(n) if n < st.read + st.reused => {
+                        format!("; the window's meetings' records loaded from {n} files")
+                    }
+                    _ => String::new(),
+                }
             );
         }
         if let Some(new) = &self.new_problems_since_last_run {

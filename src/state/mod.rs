@@ -7,3 +7,4 @@ pub mod codec;
 pub mod files;
 pub mod intern;
 pub mod partial;
+pub mod window;

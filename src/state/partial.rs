@@ -309,6 +309,19 @@ pub struct Partial {
     pub loose_copies: Vec<LooseCopy>,
     /// What each file contributed besides records, by its place in archive order.
     pub files: BTreeMap<usize, FileState>,
+    /// Set when only some meetings' records were loaded (see [`Subset`]).
+    pub subset: Option<Subset>,
+}
+
+/// A state that holds the records of some meetings only: a run with `--state` and a meeting
+/// window loads the records of the window's meetings (`state::window`), so the archive's
+/// duplicates are those counted from every file's catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Subset {
+    /// The meetings whose records these are, by `codec::meeting_key`.
+    pub meetings: hashbrown::HashSet<u128>,
+    pub duplicates: u64,
+    pub conflicts: u64,
 }
 
 impl Partial {
@@ -416,12 +429,18 @@ impl Partial {
     }
 
     pub fn duplicates(&self) -> u64 {
+        if let Some(subset) = &self.subset {
+            return subset.duplicates;
+        }
         // Loose copies not folded into an entry yet (see `conflicts`) are each a copy beyond
         // the stored one.
         self.records.values().map(Entry::duplicates).sum::<u64>() + self.loose_copies.len() as u64
     }
 
     pub fn conflicts(&self) -> u64 {
+        if let Some(subset) = &self.subset {
+            return subset.conflicts;
+        }
         // Loose copies are folded into their entries by `merge`; a state read by one worker
         // and never merged may still hold some next to their entry.
         let loose = self.loose_copies.iter().filter(|copy| {

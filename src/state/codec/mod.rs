@@ -19,14 +19,14 @@ mod read;
 mod wire;
 mod write;
 
-pub use read::{load, Loaded, PartialFile};
+pub use read::{load, load_meetings, Loaded, PartialFile};
 pub use wire::*;
-pub use write::{encode, write_atomic, write_named};
+pub use write::{encode, encode_cached, write_atomic, write_named};
 
 /// The first bytes of every partial-state file.
 pub const MAGIC: &[u8; 8] = b"TALAPRT\n";
 /// Bumped whenever the wire types change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// How a record's bucket is chosen, written in the header so a partial bucketed another way is
 /// refused.
 pub const BUCKET_HASH: &str = "key: UUID bits, else xxh3-128 of the Id; bucket: xxh3-64 of the \
@@ -49,4 +49,10 @@ pub fn bucket_of(key: u128, buckets: u32) -> u32 {
 pub struct Meta {
     pub options: String,
     pub buckets: u32,
+}
+
+/// A meeting's identity in a [`WireCatalog`]: xxh3-128 of its MeetingDetailId, fixed-width
+/// where the ids are strings of any length.
+pub fn meeting_key(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
 }

@@ -116,7 +116,7 @@ impl PartialFile {
             .iter()
             .filter_map(|s| match s.kind {
                 SectionKind::Bucket(b) => Some(b),
-                SectionKind::Files => None,
+                SectionKind::Files | SectionKind::Catalog => None,
             })
             .collect()
     }
@@ -174,6 +174,14 @@ impl PartialFile {
             bail!("{}: partial state is damaged (files section)", escape::path(&self.path));
         }
         Ok(states)
+    }
+
+    /// The catalog of a one-file partial of a state directory (see [`WireCatalog`]).
+    pub fn catalog(&self) -> Result<WireCatalog> {
+        let raw = self.section(SectionKind::Catalog)?;
+        postcard::from_bytes(&raw).with_context(|| {
+            format!("{}: partial state's catalog cannot be decoded", escape::path(&self.path))
+        })
     }
 
     pub fn bucket(&self, bucket: u32) -> Result<WireBucket> {
@@ -324,6 +332,43 @@ fn rebuild(
     Ok(out)
 }
 
+/// Keeps the records of `meetings` in `wire` (and any whose meeting number is out of range, for
+/// the rebuild to refuse); returns which of its strings they use.
+fn keep_meetings(wire: &mut WireBucket, meetings: &hashbrown::HashSet<u128>) -> Vec<bool> {
+    let strings = &wire.strings;
+    let mut wanted: Vec<Option<bool>> = vec![None; strings.len()];
+    wire.entries.retain(|e| {
+        let n = e.rec.meeting as usize;
+        match (wanted.get_mut(n), strings.get(n)) {
+            (Some(slot), Some(id)) => {
+                *slot.get_or_insert_with(|| meetings.contains(&super::meeting_key(id)))
+            }
+            _ => true,
+        }
+    });
+    let mut used = vec![false; strings.len()];
+    for e in &wire.entries {
+        let r = &e.rec;
+        let fields = [
+            r.meeting,
+            r.organizer_email,
+            r.organizer_id,
+            r.organizer_organization,
+            r.meeting_type,
+            r.client_ip,
+            r.device,
+            r.property,
+        ];
+        let attendees = r.attendees.iter().flat_map(|a| [a.key, a.key_type, a.organization, a.upn]);
+        for n in fields.into_iter().chain(attendees) {
+            if let Some(u) = used.get_mut(n as usize) {
+                *u = true;
+            }
+        }
+    }
+    used
+}
+
 /// Partials read back and merged into one state.
 pub struct Loaded {
     pub partial: Partial,
@@ -337,6 +382,27 @@ pub struct Loaded {
 /// section must cover every file of the union: a merge of merges that left a partial out of one
 /// bucket is refused, not reported short.
 pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
+    load_from(inputs, only, None)
+}
+
+/// [`load`] of every input's files, but only of the records of `meetings` (by
+/// [`super::meeting_key`]), read from the inputs marked in `files`: a windowed run with
+/// `--state` loads the files that hold the window's meetings. Positions are numbered in the
+/// union of every input's table, as [`load`] numbers them.
+pub fn load_meetings(
+    inputs: &[PartialFile],
+    files: &[bool],
+    meetings: &hashbrown::HashSet<u128>,
+) -> Result<Loaded> {
+    load_from(inputs, None, Some((files, meetings)))
+}
+
+fn load_from(
+    inputs: &[PartialFile],
+    only: Option<u32>,
+    selected: Option<(&[bool], &hashbrown::HashSet<u128>)>,
+) -> Result<Loaded> {
+    let records_of = selected.map(|(files, _)| files);
     let Some(first) = inputs.first() else { bail!("no partial state given") };
     let meta = Meta { options: first.header.options.clone(), buckets: first.header.buckets };
     let held: Vec<BTreeSet<u32>> = inputs.iter().map(PartialFile::buckets).collect();
@@ -389,7 +455,7 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
         Some(b) => [b].into(),
         None => held.iter().flatten().copied().collect(),
     };
-    for &b in &wanted {
+    for &b in wanted.iter().filter(|_| records_of.is_none()) {
         let mut covered = vec![false; union.len()];
         for (buckets, remap) in held.iter().zip(&remaps) {
             if buckets.contains(&b) {
@@ -419,6 +485,7 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     let jobs: Vec<(usize, u32)> = held
         .iter()
         .enumerate()
+        .filter(|(i, _)| records_of.is_none_or(|r| r.get(*i).copied().unwrap_or(false)))
         .flat_map(|(i, buckets)| buckets.intersection(&wanted).map(move |&b| (i, b)))
         .collect();
     // Decoded in parallel; the strings interned once, section by section, into one table;
@@ -436,11 +503,27 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
         .into_par_iter()
         .map(|(i, b)| Ok((i, b, inputs[i].bucket(b)?)))
         .collect::<Result<Vec<(usize, u32, WireBucket)>>>()?;
+    let mut wire = wire;
+    // With selected meetings, the other meetings' records are dropped before anything is
+    // interned, and only the strings the kept ones use are.
+    let used: Vec<Option<Vec<bool>>> = match selected {
+        None => wire.iter().map(|_| None).collect(),
+        Some((_, meetings)) => {
+            wire.par_iter_mut().map(|(_, _, w)| Some(keep_meetings(w, meetings))).collect()
+        }
+    };
     let decoded = started.elapsed().as_secs_f64();
     let mut partial = files;
     let syms: Vec<Vec<Sym>> = wire
         .iter()
-        .map(|(_, _, w)| w.strings.iter().map(|s| partial.strings.intern(s)).collect())
+        .zip(&used)
+        .map(|((_, _, w), used)| {
+            let used = |n: usize| used.as_ref().is_none_or(|u| u[n]);
+            // A string no kept record uses gets a symbol no record will ask for.
+            let sym =
+                |(n, s): (usize, &String)| if used(n) { partial.strings.intern(s) } else { 0 };
+            w.strings.iter().enumerate().map(sym).collect()
+        })
         .collect();
     let rebuilt = wire
         .into_par_iter()

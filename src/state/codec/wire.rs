@@ -26,6 +26,8 @@ pub struct WireFile {
 pub enum SectionKind {
     Files,
     Bucket(u32),
+    /// Only in the one-file partials of a state directory: [`WireCatalog`].
+    Catalog,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -116,4 +118,38 @@ pub struct WireAtt {
     pub organization: u32,
     pub upn: u32,
     pub is_object_id: bool,
+}
+
+/// What a run with `--state` and a meeting window (`--since`, `--until`) needs to know of a
+/// one-file partial without decoding its records: which records it holds (to count duplicates
+/// across files and to check that every file kept the same content for an Id) and which
+/// meetings (to find the meetings of the window and the files that hold their records).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct WireCatalog {
+    /// One per record with an Id, in key order.
+    pub records: Vec<WireKept>,
+    /// Copies of those records in the file, and the copies whose content differs from the
+    /// copy the file keeps.
+    pub copies: u64,
+    pub conflicts: u64,
+    /// One per meeting with a record in the file, in key order.
+    pub meetings: Vec<WireMeetingKey>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireKept {
+    #[serde(with = "postcard::fixint::le")]
+    pub key: u128,
+    /// Content hash of the copy the file keeps (its first).
+    #[serde(with = "postcard::fixint::le")]
+    pub hash: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireMeetingKey {
+    /// xxh3-128 of the MeetingDetailId ([`super::meeting_key`]).
+    #[serde(with = "postcard::fixint::le")]
+    pub key: u128,
+    /// The earliest JoinTime of the file's records of the meeting that have attendees.
+    pub first_join: Option<i64>,
 }

@@ -141,6 +141,51 @@ fn compress<T: Serialize>(kind: SectionKind, value: &T) -> Result<(SectionKind, 
 
 /// Encodes `partial` with the sections of `buckets` (all of `meta.buckets` when `None`).
 pub fn encode(partial: &Partial, meta: &Meta, buckets: Option<&BTreeSet<u32>>) -> Result<Vec<u8>> {
+    encode_sections(partial, meta, buckets, false)
+}
+
+/// Encodes the state of one file for a state directory: with every bucket and a
+/// [`WireCatalog`].
+pub fn encode_cached(partial: &Partial, meta: &Meta) -> Result<Vec<u8>> {
+    encode_sections(partial, meta, None, true)
+}
+
+/// The catalog of a one-file state: its records' keys and content and its meetings' first
+/// joins, each in key order.
+fn catalog(partial: &Partial) -> Result<WireCatalog> {
+    if partial.files.len() != 1 || !partial.loose_copies.is_empty() {
+        bail!("internal error: a catalog is made of one file's state, read on its own");
+    }
+    let mut records: Vec<WireKept> =
+        partial.records.iter().map(|(key, entry)| WireKept { key, hash: entry.hash }).collect();
+    let copies = partial.records.values().map(|e| e.copies.len() as u64).sum();
+    let conflicts = partial.records.values().map(|e| e.conflicts()).sum();
+    records.sort_unstable_by_key(|r| r.key);
+    let mut first: hashbrown::HashMap<Sym, Option<i64>> = hashbrown::HashMap::new();
+    for entry in partial.entries() {
+        let slot = first.entry(entry.rec.meeting).or_insert(None);
+        // The rule of `meetings::build_in`: the earliest JoinTime of records with attendees.
+        if let (Some(join), false) = (entry.rec.join, entry.rec.attendees.is_empty()) {
+            *slot = Some(slot.map_or(join, |t| t.min(join)));
+        }
+    }
+    let mut meetings: Vec<WireMeetingKey> = first
+        .into_iter()
+        .map(|(sym, first_join)| WireMeetingKey {
+            key: super::meeting_key(partial.strings.get(sym)),
+            first_join,
+        })
+        .collect();
+    meetings.sort_unstable_by_key(|m| m.key);
+    Ok(WireCatalog { records, copies, conflicts, meetings })
+}
+
+fn encode_sections(
+    partial: &Partial,
+    meta: &Meta,
+    buckets: Option<&BTreeSet<u32>>,
+    with_catalog: bool,
+) -> Result<Vec<u8>> {
     let (files, place) = file_table(partial);
     let all: BTreeSet<u32> = (0..meta.buckets).collect();
     let buckets = buckets.unwrap_or(&all);
@@ -179,6 +224,9 @@ pub fn encode(partial: &Partial, meta: &Meta, buckets: Option<&BTreeSet<u32>>) -
         .collect::<Result<_>>()?;
     let file_states: Vec<WireFileState> = partial.files.values().map(wire_file_state).collect();
     sections.insert(0, compress(SectionKind::Files, &file_states)?);
+    if with_catalog {
+        sections.push(compress(SectionKind::Catalog, &catalog(partial)?)?);
+    }
     let mut infos = Vec::with_capacity(sections.len());
     let mut offset = 0;
     for (kind, raw_len, packed) in &sections {
