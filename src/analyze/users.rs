@@ -159,16 +159,6 @@ impl UsersDb {
                     .with_context(|| format!("cannot read users database {shown}"))?
             }
         };
-        let dir = directory_of(&real);
-        // Found now, not after the whole archive was read.
-        tempfile::Builder::new().prefix(".tala-bulk-probe.").tempfile_in(&dir).with_context(
-            || {
-                format!(
-                    "cannot write users database {shown}: its directory {} is not writable",
-                    escape::path(&dir)
-                )
-            },
-        )?;
         let (pairs, malformed) = parse(&original);
         let mut db = UsersDb {
             shown,
@@ -177,7 +167,22 @@ impl UsersDb {
             learned: BTreeMap::new(),
             malformed: Vec::new(),
         };
-        // What killed runs left: removed under the lock, so nothing of a live run goes.
+        let dir = directory_of(&db.path);
+        // Found now, not after the whole archive was read. Named like the database's
+        // temporaries, so a probe left by a run killed at this moment is cleaned up below.
+        tempfile::Builder::new()
+            .prefix(&format!("{}probe.", db.temp_prefix()))
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .with_context(|| {
+                format!(
+                    "cannot write users database {}: its directory {} is not writable",
+                    db.shown,
+                    escape::path(&dir)
+                )
+            })?;
+        // What killed runs left: removed under the lock, so nothing of a live run goes (a live
+        // run's probe may, which costs it nothing: only creating it mattered).
         if let Ok(_lock) = db.lock() {
             remove_stale_temporaries(&dir, &db.temp_prefix());
         }
