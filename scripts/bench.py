@@ -3,6 +3,7 @@
 
 Usage:
     python3 scripts/bench.py [--files 40] [--rows 50000] [--runs 3] [--jobs N] [--no-duckdb]
+                             [--no-split] [--no-nightly] [--only split|nightly]
 
 It builds the release binary, generates (once, kept under target/bench/) a ~2 GB archive with
 scripts/gen_archive.py and a zstd-compressed copy, warms the page cache, then times each command
@@ -22,7 +23,8 @@ and peak RSS (from wait4, per process):
                         the partials' sizes against the input; and the Spark driver on
                         local[N] (--jobs 1 per task) when scripts/.venv has pyspark
   nightly               --state: the state of the archive built once, then one new export of
-                        --rows rows added (a separate seed, so its records are new): a full run
+                        --rows rows added (the export that follows the archive's last, its
+                        window overlapping the last one's, as a nightly collector's): a full run
                         over archive + export against --state runs that read only the new
                         export, with all meetings and with --since its day; and the state
                         directory's size against the archive's
@@ -162,6 +164,8 @@ def main():
     ap.add_argument("--no-duckdb", action="store_true")
     ap.add_argument("--no-nightly", action="store_true")
     ap.add_argument("--no-split", action="store_true")
+    ap.add_argument("--only", choices=["split", "nightly"],
+                    help="run only that section (after building the archive)")
     args = ap.parse_args()
     n = args.jobs
 
@@ -178,6 +182,10 @@ def main():
         with open(f, "rb") as fh:
             while fh.read(1 << 24):
                 pass
+    if args.only == "split":
+        return split(exe, plain, args)
+    if args.only == "nightly":
+        return nightly(exe, plain, args, mb, rows)
     out = BENCH / "out"
     xargs_zstd = ["sh", "-c", f"printf '%s\\0' \"$@\" | xargs -0 -P {n} -n 1 zstd -dcq > /dev/null", "sh",
                   *zst_files]
@@ -312,20 +320,22 @@ def nightly(exe, plain, args, mb, rows):
     base.mkdir(parents=True)
     archive, state, snap = base / "archive", base / "state", base / "state-built"
     sh(["cp", "-al", str(plain), str(archive)])  # hard links: no copy of 2 GB
-    new = BENCH / f"new-export-{args.rows}"
+    # The night's new export: the one that follows the archive's last (its window overlaps
+    # the last one's, as consecutive exports do), generated as the archive's next file.
+    new = BENCH / f"new-export-{args.files}x{args.rows}"
     if not new.exists():
         tmp = new.with_suffix(".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        sh([sys.executable, ROOT / "scripts/gen_archive.py", "--out", tmp, "--files", "1",
-            "--row-cap", str(args.rows), "--seed", "99"], stdout=subprocess.DEVNULL,
-           stderr=subprocess.DEVNULL)
+        sh([sys.executable, ROOT / "scripts/gen_archive.py", "--out", tmp, "--files",
+            str(args.files + 1), "--from-file", str(args.files), "--row-cap", str(args.rows),
+            "--seed", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tmp.rename(new)
     out = str(base / "out")
     run = [exe, "-q", "--jobs", str(n), "--out", out]
     build_wall, build_rss = timed(run + ["--state", str(state), str(archive)], 1, ok=(0, 1))
     sh(["cp", "-a", str(state), str(snap)])
     [export] = sorted(new.iterdir())
-    os.link(export, archive / ("new-" + export.name))
+    os.link(export, archive / export.name)
     # The report of the new export's day: --since that day, --until the next.
     import datetime
     day = datetime.date(int(export.name[4:8]), int(export.name[8:10]), int(export.name[10:12]))

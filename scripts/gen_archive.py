@@ -807,11 +807,17 @@ def main(argv=None):
     p.add_argument("--overlap", type=float, default=0.15)
     p.add_argument("--capped-every", type=int, default=5)
     p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--from-file", type=int, default=0, metavar="K",
+                   help="write only the files from the K-th (0-based) on, as a run with --files "
+                        "would write them: with the same seed, --files N+1 --from-file N writes "
+                        "the export that follows an archive of N files (a nightly's new file)")
     a = p.parse_args(argv)
     if a.files < 1 or a.row_cap < 1:
         p.error("--files and --row-cap must be at least 1")
     if not 0 <= a.overlap <= 0.45:
         p.error("--overlap must be between 0 and 0.45")
+    if not 0 <= a.from_file < a.files:
+        p.error("--from-file must be at least 0 and below --files")
     if a.capped_every < 0:
         p.error("--capped-every must be >= 0")
     if a.meetings is not None and a.meetings < 0:
@@ -823,8 +829,8 @@ def main(argv=None):
     jobs = a.jobs or os.cpu_count() or 1
     if a.jobs is None and a.files * a.row_cap < 200000:
         jobs = 1  # not worth starting processes
-    jobs = max(1, min(jobs, a.files))
-    work = [(i, a.out) for i in range(a.files)]
+    jobs = max(1, min(jobs, a.files - a.from_file))
+    work = [(i, a.out) for i in range(a.from_file, a.files)]
     if jobs == 1:
         _init(a, cfg)
         results = map(_work, work)

@@ -350,6 +350,10 @@ fn a_windowed_run_loads_only_the_files_of_its_meetings_and_reports_what_a_full_r
     let (counts, err) = with_state(&t, "w3", &WINDOW);
     assert_eq!((counts, loaded_from("w3")), ((0, 4, 1), Some(1)));
     assert!(err.contains("the window's meetings' records loaded from 1 files"), "{err}");
+    // Nothing was read: the speed is that of what was read, and the line says so.
+    assert_eq!(t.summary("w3")["state_files"]["csv_bytes_read"].as_u64(), Some(0));
+    assert_eq!(t.summary("w3")["mb_per_second"].as_f64(), Some(0.0));
+    assert!(err.contains("; 0 of them read, 0.0 MB, in "), "{err}");
     same_as_plain(&t, "w3", &WINDOW);
 
     // Another file keeps other content for m3's record 3: which copy comes first decides,

@@ -133,6 +133,8 @@ pub fn finish(
         let before = dir.previous_problems();
         let new = now.iter().filter(|p| before.as_ref().is_none_or(|b| !b.contains(p)));
         summary.state_files = Some(counts.clone());
+        // The speed of what this run read, not of what the state directory gave it.
+        summary.mb_per_second = Summary::speed(counts.csv_bytes_read, elapsed);
         summary.new_problems_since_last_run = Some(new.cloned().collect());
     }
     let record_problems = || -> Result<()> {

@@ -116,6 +116,9 @@ pub struct Counts {
     pub reused: u64,
     /// Files of the last run that are gone from the archive.
     pub dropped: u64,
+    /// CSV bytes of the files read (what the run's MB/s is measured over).
+    #[serde(default)]
+    pub csv_bytes_read: u64,
     /// Files whose records this run loaded: every file, unless a meeting window let it load
     /// only those that hold the window's meetings. Not kept in the index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,7 +204,9 @@ impl StateDir {
         ui: &Ui,
     ) -> Result<(Partial, Counts)> {
         let options = config.result_options();
+        let clock = std::time::Instant::now();
         let Triage { reused, to_read } = self.triage(files, &options, ui);
+        timing("files checked", clock);
         let dropped = {
             let current: std::collections::HashSet<&[u8]> =
                 files.iter().map(|f| f.key.as_slice()).collect();
@@ -212,7 +217,11 @@ impl StateDir {
         let reading: Vec<ArchiveFile> = to_read.iter().map(|(i, _)| files[*i].clone()).collect();
         let reading_sizes: Vec<u64> = to_read.iter().map(|(i, _)| sizes[*i]).collect();
         ui.advance(reused.iter().map(|(e, _)| e.stat.size).sum());
+        let clock = std::time::Instant::now();
         let states = read::read_per_file(pool, &reading, &reading_sizes, config, ui);
+        timing("new and changed files read", clock);
+        let csv_bytes_read: u64 = states.iter().map(|s| s.counts().csv_bytes).sum();
+        let clock = std::time::Instant::now();
         let meta = Meta { options: options.clone(), buckets: 1 };
         let run_dir = self.dir.join(format!(".run-{}", std::process::id()));
         let reused_count = reused.len() as u64;
@@ -234,6 +243,7 @@ impl StateDir {
             read: to_read.len() as u64,
             reused: reused_count,
             dropped,
+            csv_bytes_read,
             records_loaded_from: None,
         };
         let index = Index {
@@ -247,6 +257,7 @@ impl StateDir {
                 counts: counts.clone(),
             }),
         };
+        timing("their partials written", clock);
         crate::testhook::crash_point("state-files-written");
         write_atomic(&self.dir, INDEX, &index)?;
         crate::testhook::crash_point("state-indexed");
@@ -407,9 +418,12 @@ fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u6
         && !config.audit_only
         && config.users.is_none();
     if windowed {
+        let clock = std::time::Instant::now();
         match loaded.par_iter().map(PartialFile::catalog).collect::<Result<Vec<_>>>() {
             Ok(catalogs) => {
-                if let Some(selection) = window::select(&catalogs, config.since, config.until) {
+                let selected = window::select(&catalogs, config.since, config.until);
+                timing("catalogs read, the window's meetings found", clock);
+                if let Some(selection) = selected {
                     drop(catalogs);
                     let (files, meetings) = (&selection.files, &selection.subset.meetings);
                     let mut partial = codec::load_meetings(loaded, files, meetings)?.partial;
@@ -421,6 +435,13 @@ fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u6
         }
     }
     Ok((codec::load(loaded, None)?.partial, loaded.len() as u64))
+}
+
+/// With `TALA_BULK_TIMINGS`: how long a step of the state directory's work took.
+fn timing(what: &str, from: std::time::Instant) {
+    if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
+        eprintln!("tala-bulk: timing: state: {what}: {:.3} s", from.elapsed().as_secs_f64());
+    }
 }
 
 /// Writes `value` as JSON to `dir/name`, atomically.

@@ -123,7 +123,6 @@ impl Summary {
             .filter(|(op, _)| crate::extract::auditdata::is_meeting_operation(op))
             .map(|(_, n)| n)
             .sum();
-        let mb = c.csv_bytes as f64 / 1e6;
         Summary {
             tala_bulk_version: env!("CARGO_PKG_VERSION"),
             options: Options::of(config),
@@ -163,7 +162,7 @@ impl Summary {
             state_files: None,
             new_problems_since_last_run: None,
             elapsed_seconds: (elapsed_seconds * 1000.0).round() / 1000.0,
-            mb_per_second: if elapsed_seconds > 0.0 { (mb / elapsed_seconds).round() } else { 0.0 },
+            mb_per_second: Summary::speed(c.csv_bytes, elapsed_seconds),
         }
     }
 
@@ -249,13 +248,29 @@ impl Summary {
         s
     }
 
+    /// MB/s of `csv_bytes` in `seconds`, rounded.
+    pub fn speed(csv_bytes: u64, seconds: f64) -> f64 {
+        if seconds > 0.0 {
+            (csv_bytes as f64 / 1e6 / seconds).round()
+        } else {
+            0.0
+        }
+    }
+
     /// The human summary printed on stderr; `written` says where the reports went.
     pub fn human(&self, written: &str) -> String {
         let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
         let mut s = String::new();
+        // With --state, the speed is that of the files read, which the line says.
+        let read = match &self.state_files {
+            Some(st) => {
+                format!("; {} of them read, {:.1} MB,", st.read, st.csv_bytes_read as f64 / 1e6)
+            }
+            None => String::new(),
+        };
         let _ = writeln!(
             s,
-            "tala-bulk: {} files, {:.1} MB in {:.2} s ({} MB/s, --jobs {})",
+            "tala-bulk: {} files, {:.1} MB{read} in {:.2} s ({} MB/s, --jobs {})",
             f("read"),
             self.bytes_csv as f64 / 1e6,
             self.elapsed_seconds,
