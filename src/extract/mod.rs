@@ -3,4 +3,5 @@
 //! and leaves to `auditdata` every row it is not sure of.
 
 pub mod auditdata;
+pub mod fast;
 pub mod peek;

@@ -72,36 +72,36 @@ pub fn peek(json: &[u8]) -> Option<Peek<'_>> {
 
 /// A cursor over JSON text for [`peek`]; every method returns `None` on anything it does not
 /// accept.
-struct Peeker<'a> {
-    j: &'a [u8],
-    i: usize,
+pub(super) struct Peeker<'a> {
+    pub(super) j: &'a [u8],
+    pub(super) i: usize,
 }
 
 impl<'a> Peeker<'a> {
-    fn ws(&mut self) {
+    pub(super) fn ws(&mut self) {
         while self.j.get(self.i) == Some(&b' ') {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, b: u8) -> bool {
+    pub(super) fn eat(&mut self, b: u8) -> bool {
         let hit = self.j.get(self.i) == Some(&b);
         self.i += usize::from(hit);
         hit
     }
 
-    fn byte(&mut self, b: u8) -> Option<()> {
+    pub(super) fn byte(&mut self, b: u8) -> Option<()> {
         self.eat(b).then_some(())
     }
 
-    fn end(&mut self) -> bool {
+    pub(super) fn end(&mut self) -> bool {
         self.ws();
         self.i == self.j.len()
     }
 
     /// A key at the cursor as bytes, decoded when it has escapes: compared with the keys we
     /// want without a UTF-8 check (keys are ASCII, and one with other bytes is not wanted).
-    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
+    pub(super) fn key(&mut self) -> Option<Cow<'a, [u8]>> {
         let start = self.i + 1;
         let escaped = self.skip_string()?;
         let raw = self.j.get(start..self.i - 1)?;
@@ -112,14 +112,17 @@ impl<'a> Peeker<'a> {
     }
 
     /// A string at the cursor, decoded; borrowed when it has no escapes.
-    fn string(&mut self) -> Option<Cow<'a, str>> {
+    pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i + 1;
         let escaped = self.skip_string()?;
         let raw = self.j.get(start..self.i - 1)?;
         if !escaped {
             // Invalid UTF-8 never matches a key we want; as text it is replaced, as the full
             // run's retry replaces it.
-            return Some(String::from_utf8_lossy(raw));
+            return Some(match std::str::from_utf8(raw) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(raw),
+            });
         }
         Some(Cow::Owned(unescape(raw)))
     }
@@ -148,7 +151,7 @@ impl<'a> Peeker<'a> {
     /// The text a full run takes from a scalar: a string's or a boolean's own text; `None`
     /// for null, a list or an object (which it skips). A number is formatted anew by the full
     /// parser (1.50 reads "1.5"): rare enough there to leave to it.
-    fn scalar_text(&mut self) -> Option<Option<Cow<'a, str>>> {
+    pub(super) fn scalar_text(&mut self) -> Option<Option<Cow<'a, str>>> {
         match self.j.get(self.i)? {
             b'"' => self.string().map(Some),
             b't' | b'f' => {
@@ -162,7 +165,7 @@ impl<'a> Peeker<'a> {
     }
 
     /// Skips one value of any kind, nested ones included, checking its grammar.
-    fn value(&mut self) -> Option<()> {
+    pub(super) fn value(&mut self) -> Option<()> {
         // Open containers, innermost last: true for an object, false for an array.
         let mut stack = [false; PEEK_DEPTH];
         let mut depth = 0;
@@ -222,7 +225,7 @@ impl<'a> Peeker<'a> {
         Some(())
     }
 
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
+    pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
         if self.j.get(self.i..self.i + word.len())? != word {
             return None;
         }
