@@ -3,5 +3,4 @@
 //! and leaves to `auditdata` every row it is not sure of.
 
 pub mod auditdata;
-pub mod fast;
 pub mod peek;
