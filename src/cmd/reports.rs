@@ -133,8 +133,6 @@ pub fn finish(
         let before = dir.previous_problems();
         let new = now.iter().filter(|p| before.as_ref().is_none_or(|b| !b.contains(p)));
         summary.state_files = Some(counts.clone());
-        // The speed of what this run read, not of what the state directory gave it.
-        summary.mb_per_second = Summary::speed(counts.csv_bytes_read, elapsed);
         summary.new_problems_since_last_run = Some(new.cloned().collect());
     }
     let record_problems = || -> Result<()> {
@@ -161,6 +159,7 @@ pub fn finish(
             .install(|| print(which, fields, users, &meetings, &summary))
             .context("cannot write the report to standard output")?;
         record_problems()?;
+        summary.clock(started.elapsed().as_secs_f64());
         if !config.quiet {
             ui.say(summary.human(&format!("{name} printed to standard output")).trim_end());
         }
@@ -168,30 +167,43 @@ pub fn finish(
         return Ok(Outcome { summary, unread: 0 });
     }
 
-    // Every report at once, each staged on its own task while the tables format their batches
-    // on the other workers; the whole set is staged before it replaces the previous one.
+    // The reports at once, each staged on its own task while the tables format their batches
+    // on the other workers, then the summary, so that its elapsed time counts the writing; the
+    // whole set is staged before it replaces the previous one.
     let Some(out) = out else { bail!("no output directory") };
     let dir = out.staging();
+    let unclocked = summary.clone();
     let inputs = report::Inputs {
         fields,
         users,
         meetings: &meetings,
-        summary: &summary,
+        summary: &unclocked,
         files: &reports,
         windows: &windows,
         partial: &partial,
         excel_safe: config.excel_safe,
     };
-    let staged = pool.install(|| {
+    let reports_of_run = Report::of_run(config.audit_only);
+    let mut staged = pool.install(|| {
         use rayon::prelude::*;
-        Report::of_run(config.audit_only)
-            .into_par_iter()
+        reports_of_run
+            .par_iter()
+            .copied()
+            .filter(|r| *r != Report::Summary)
             .map(|r| report::stage(dir, r.name(), |w| r.write(w, &inputs)))
             .collect::<Result<Vec<&'static str>>>()
     })?;
+    if reports_of_run.contains(&Report::Summary) {
+        summary.clock(started.elapsed().as_secs_f64());
+        let inputs = report::Inputs { summary: &summary, ..inputs };
+        let name = Report::Summary.name();
+        staged.push(report::stage(dir, name, |w| Report::Summary.write(w, &inputs))?);
+    }
     testhook::crash_point("reports-staged");
     out.commit(&staged, ui)?;
     record_problems()?;
+    // The line on stderr counts the whole run.
+    summary.clock(started.elapsed().as_secs_f64());
     timings.lap("write reports");
     if !config.quiet {
         let written = format!("reports written to {}", escape::path(&config.out_dir));

@@ -248,6 +248,14 @@ impl Summary {
         s
     }
 
+    /// Sets the elapsed time (to the millisecond) and the speed: of every CSV byte, or with
+    /// `--state` of the bytes this run read.
+    pub fn clock(&mut self, seconds: f64) {
+        self.elapsed_seconds = (seconds * 1000.0).round() / 1000.0;
+        let bytes = self.state_files.as_ref().map_or(self.bytes_csv, |st| st.csv_bytes_read);
+        self.mb_per_second = Summary::speed(bytes, seconds);
+    }
+
     /// MB/s of `csv_bytes` in `seconds`, rounded.
     pub fn speed(csv_bytes: u64, seconds: f64) -> f64 {
         if seconds > 0.0 {
