@@ -1,24 +1,66 @@
-//! Per-stage throughput (criterion, `Throughput::Bytes`), so a regression shows which stage
-//! moved: CSV record scan, AuditData extraction, aggregation with merge. Input: the bundled
-//! sample archive in `testdata/sample`, concatenated in memory.
+//! Per-stage throughput (criterion, `Throughput::Bytes` of the input), so a regression shows
+//! which stage moved: CSV record scan, AuditData extraction, aggregation with merge, meetings,
+//! and the three meeting reports formatted (into a sink, so no disk is measured). Each stage
+//! runs on one thread.
+//!
+//! Input: two exports of 20,000 rows made by `scripts/gen_archive.py` (once, under
+//! `target/bench-data/`), shaped like the benchmark archive: the bundled sample's few meetings
+//! and short records made the aggregation look about twice as fast as it is on real exports.
+
+use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+use tala_bulk::analyze::meetings::{self, AllConnections};
 use tala_bulk::extract::auditdata::AuditParser;
+use tala_bulk::report::tables;
 use tala_bulk::source::csv::{Columns, Scanner};
 use tala_bulk::source::input::SliceFeed;
 use tala_bulk::state::partial::{position, Partial};
 
-/// The sample archive's files, each as bytes.
-fn sample() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .expect("testdata/sample exists")
+/// The generated exports, each as bytes (made the first time, with python3).
+fn exports() -> Vec<Vec<u8>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/bench-data/gen-2x20000");
+    if !dir.exists() {
+        let tmp = dir.with_extension("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let status = std::process::Command::new("python3")
+            .arg(root.join("scripts/gen_archive.py"))
+            .args(["--files", "2", "--row-cap", "20000", "--seed", "7", "--out"])
+            .arg(&tmp)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("python3 runs scripts/gen_archive.py");
+        assert!(status.success(), "scripts/gen_archive.py failed");
+        std::fs::rename(&tmp, &dir).expect("rename the generated exports");
+    }
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("generated exports")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read(p).expect("sample file")).collect()
+    paths.iter().map(|p| std::fs::read(p).expect("generated export")).collect()
+}
+
+/// The exports aggregated into two partial states (as two workers would build them), merged.
+fn aggregate(files: &[Vec<u8>], parser: &mut AuditParser) -> Partial {
+    let mut parts = [Partial::default(), Partial::default()];
+    scan_all(files, |i, cols, rec| {
+        let pos = position(i, rec.offset);
+        if let Some(json) = rec.field_mut(cols.audit_data) {
+            let hash = xxhash_rust::xxh3::xxh3_64(json);
+            parser.with_record(json, |r| {
+                if let Ok(r) = r {
+                    if r.is_meeting_detail() && r.meeting_id.is_some() {
+                        parts[i % 2].add(&r, pos, hash, None);
+                    }
+                }
+            });
+        }
+    });
+    let [a, b] = parts;
+    a.merge(b)
 }
 
 fn scan_all(
@@ -39,11 +81,11 @@ fn scan_all(
 }
 
 fn stages(c: &mut Criterion) {
-    let files = sample();
+    let files = exports();
     let bytes: u64 = files.iter().map(|f| f.len() as u64).sum();
     let mut group = c.benchmark_group("stages");
     group.throughput(Throughput::Bytes(bytes));
-    group.sample_size(20);
+    group.sample_size(10);
 
     group.bench_function("csv_scan", |b| {
         b.iter(|| {
@@ -68,24 +110,22 @@ fn stages(c: &mut Criterion) {
 
     group.bench_function("csv_scan+auditdata+aggregate+merge", |b| {
         let mut parser = AuditParser::new();
+        b.iter(|| aggregate(&files, &mut parser).records.len())
+    });
+
+    // The later stages on the merged state, per byte of the same input.
+    let partial = aggregate(&files, &mut AuditParser::new());
+    group.bench_function("meetings", |b| {
+        b.iter(|| meetings::build(&partial, &AllConnections, None).list.len())
+    });
+    let built = meetings::build(&partial, &AllConnections, None);
+    group.bench_function("meeting_reports", |b| {
         b.iter(|| {
-            // Two partial states (as two workers would build) merged into one.
-            let mut parts = [Partial::default(), Partial::default()];
-            scan_all(&files, |i, cols, rec| {
-                let pos = position(i, rec.offset);
-                if let Some(json) = rec.field_mut(cols.audit_data) {
-                    let hash = xxhash_rust::xxh3::xxh3_64(json);
-                    parser.with_record(json, |r| {
-                        if let Ok(r) = r {
-                            if r.is_meeting_detail() && r.meeting_id.is_some() {
-                                parts[i % 2].add(&r, pos, hash, None);
-                            }
-                        }
-                    });
-                }
-            });
-            let [a, b] = parts;
-            a.merge(b).records.len()
+            let fields = tables::Fields::new(&partial.strings, false);
+            let sink = std::io::sink;
+            tables::write_organizers(sink(), &fields, &built).expect("sink");
+            tables::write_attendees(sink(), &fields, None, &built).expect("sink");
+            tables::write_disconnections(sink(), &fields, None, &built).expect("sink");
         })
     });
     group.finish();
