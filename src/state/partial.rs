@@ -229,9 +229,9 @@ impl Records {
         }
     }
 
-    /// Records from many sources, each already split by [`Records::shard`]: one task per shard
-    /// fills its table, a record met in two sources absorbing the other.
-    pub(crate) fn from_parts(parts: Vec<Vec<Vec<(u128, Entry)>>>) -> Records {
+    /// Adds records from many sources, each already split by [`Records::shard`], one task per
+    /// shard; a record met twice absorbs the other copy.
+    pub(crate) fn absorb_parts(&mut self, parts: Vec<Vec<Vec<(u128, Entry)>>>) {
         use rayon::prelude::*;
         let mut by_shard: Vec<Vec<Vec<(u128, Entry)>>> =
             (0..RECORD_SHARDS).map(|_| Vec::with_capacity(parts.len())).collect();
@@ -242,17 +242,12 @@ impl Records {
                 }
             }
         }
-        let shards = by_shard
-            .into_par_iter()
-            .map(|lists| {
-                let mut map = HashMap::with_capacity(lists.iter().map(Vec::len).sum());
-                for (key, entry) in lists.into_iter().flatten() {
-                    Records::absorb(&mut map, key, entry);
-                }
-                map
-            })
-            .collect();
-        Records { shards }
+        self.shards.par_iter_mut().zip(by_shard).for_each(|(map, lists)| {
+            map.reserve(lists.iter().map(Vec::len).sum());
+            for (key, entry) in lists.into_iter().flatten() {
+                Records::absorb(map, key, entry);
+            }
+        });
     }
 
     /// Every kept record with its key, in no particular order.
