@@ -32,7 +32,10 @@ for b in 1 3; do
         target/release/tala-bulk map --plan "$seed/plan.json" --shard "$s" --out "$seed/maps" -q >/dev/null
     done
 done
-(cd scripts/fuzz && cargo +nightly run -q --bin partial_seed -- "../../$corpus/partial" "$seed"/maps/*.tbp)
+# And the one-file partials of a state directory, which carry a catalog.
+target/release/tala-bulk -q --state "$seed/state" --out "$seed/out" testdata/fixtures || true
+(cd scripts/fuzz && cargo +nightly run -q --bin partial_seed -- "../../$corpus/partial" \
+    "$seed"/maps/*.tbp "$seed"/state/files/*.tbp)
 rm -rf "$seed"
 # AuditData seeds: the JSON of the fixtures' rows.
 python3 - "$corpus/auditdata" <<'PY'

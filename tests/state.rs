@@ -6,7 +6,8 @@ use std::path::Path;
 use crate::util::{code, report_set, stderr, testdata, TestDir};
 
 /// The reports of `out`, summary.json without the state counts and the new problems (which
-/// say how this run went compared with the last, like its timing).
+/// say how this run went compared with the last, like its timing), and without the users
+/// database's path (runs with and without --state here learn into databases of their own).
 fn reports(t: &TestDir, out: &str) -> std::collections::BTreeMap<String, String> {
     let mut set = report_set(&t.join(out));
     if let Some(summary) = set.get_mut("summary.json") {
@@ -14,6 +15,9 @@ fn reports(t: &TestDir, out: &str) -> std::collections::BTreeMap<String, String>
         if let Some(o) = v.as_object_mut() {
             o.remove("state_files");
             o.remove("new_problems_since_last_run");
+            if let Some(options) = o.get_mut("options").and_then(|v| v.as_object_mut()) {
+                options.remove("users_database");
+            }
         }
         *summary = v.to_string();
     }
@@ -364,12 +368,21 @@ fn a_windowed_run_loads_only_the_files_of_its_meetings_and_reports_what_a_full_r
     assert_eq!(t.summary("w4")["conflicting_duplicates"].as_u64(), Some(1));
     same_as_plain(&t, "w4", &WINDOW);
 
-    // A users database learns from every record.
+    // A users database learns from every file's catalog, as a full run learns from every
+    // record.
     std::fs::remove_file(t.join("archive/d5.csv")).expect("remove");
-    let users = [&WINDOW[..], &["-u", "users.csv"]].concat();
-    assert_eq!(with_state(&t, "w5", &users).0, (0, 4, 1));
-    assert_eq!(loaded_from("w5"), Some(4));
-    same_as_plain(&t, "w5", &users);
+    assert_eq!(with_state(&t, "w5", &[&WINDOW[..], &["-u", "users-state.csv"]].concat()).0 .2, 1);
+    assert_eq!(loaded_from("w5"), Some(1));
+    let plain = t.run_out(
+        "w5-plain",
+        &[&CAP[..], &WINDOW[..], &["-u", "users-plain.csv", "archive"]].concat(),
+    );
+    assert!(matches!(code(&plain), 0 | 1), "{}", stderr(&plain));
+    assert_eq!(reports(&t, "w5"), reports(&t, "w5-plain"));
+    let learned = t.read("users-state.csv");
+    assert_eq!(learned, t.read("users-plain.csv"));
+    // The organizer and the attendees of every file, d3's gone: u1-u4, u7, u8.
+    assert_eq!(learned.lines().count(), 1 + 6, "{learned}");
 }
 
 /// A record that depends on its Id only (so its copies in several files are the same record),
@@ -378,14 +391,18 @@ fn a_windowed_run_loads_only_the_files_of_its_meetings_and_reports_what_a_full_r
 fn daily_record(id: u32, other: bool) -> String {
     let (day, hour, minute) = (4 + id * 7 % 4, id * 5 % 24, id * 11 % 50);
     let at = |m: u32| format!("2024-03-{day:02}T{hour:02}:{:02}:00", minute + m);
+    let who = format!("u{}", id % 5);
+    // An attendee's email varies with the record: the users database keeps the first.
+    let email = (format!("\"{who}@contoso.com\""), format!("\"{who}.{}@contoso.com\"", id % 3));
     crate::window::rec(
         id,
         &format!("m{}", id % 23),
-        &format!("u{}", id % 5),
+        &who,
         ["Teams", "Edge"][id as usize % 2],
         &at(0),
         &at(if other { 9 } else { 8 }),
     )
+    .replace(&email.0, &email.1)
 }
 
 fn windows() -> impl Strategy<Value = Vec<String>> {
@@ -414,6 +431,7 @@ proptest! {
         first in 1usize..8,
         gone in prop::option::of(0usize..8),
         window in windows(),
+        users in any::<bool>(),
     ) {
         let t = TestDir::new();
         std::fs::create_dir_all(t.join("archive")).expect("mkdir");
@@ -423,15 +441,27 @@ proptest! {
             std::fs::write(t.join(&name), crate::window::export(&records)).expect("write");
         };
         let window: Vec<&str> = window.iter().map(String::as_str).collect();
+        // With a users database: one for the runs with --state, one for those without.
+        let with_users = |db: &'static str| -> Vec<&str> {
+            let mut args = window.clone();
+            if users {
+                args.extend(["-u", db]);
+            }
+            args
+        };
+        let (state_args, plain_args) = (with_users("users-state.csv"), with_users("users-plain.csv"));
         let first = first.min(files.len());
         (0..first).for_each(put);
-        with_state(&t, "a", &window);
-        same_as_plain(&t, "a", &window);
+        with_state(&t, "a", &state_args);
+        same_as_plain(&t, "a", &plain_args);
         (first..files.len()).for_each(put);
         if let Some(g) = gone.filter(|g| *g < files.len() && files.len() > 1) {
             std::fs::remove_file(t.join(&format!("archive/f{g}.csv"))).expect("remove");
         }
-        with_state(&t, "b", &window);
-        same_as_plain(&t, "b", &window);
+        with_state(&t, "b", &state_args);
+        same_as_plain(&t, "b", &plain_args);
+        if users {
+            prop_assert_eq!(t.read("users-state.csv"), t.read("users-plain.csv"));
+        }
     }
 }

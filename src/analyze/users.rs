@@ -21,7 +21,7 @@ use hashbrown::HashMap;
 use crate::escape;
 use crate::lock::{Lock, LockError};
 use crate::messages::Ui;
-use crate::state::partial::Partial;
+use crate::state::partial::{Partial, Pos};
 use crate::testhook;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -221,25 +221,38 @@ impl UsersDb {
     /// record in archive order wins. Known UUIDs keep their email. Pairs that could not be
     /// written as one line and read back the same are not learned.
     pub fn learn(&mut self, partial: &Partial) {
+        // A state loaded for a window's meetings holds their records only; the pairs of every
+        // file came with it, from the files' catalogs.
+        if let Some(subset) = &partial.subset {
+            let pairs = subset.users.iter().map(|(at, uuid, email)| (*at, &**uuid, &**email));
+            return self.learn_pairs(pairs);
+        }
         let s = &partial.strings;
-        let mut found: HashMap<String, (u64, &str)> = HashMap::new();
-        for entry in partial.entries() {
+        let pairs = partial.entries().flat_map(|entry| {
             let r = &entry.rec;
-            let pairs = std::iter::once((r.organizer_id, r.organizer_email))
-                .chain(r.attendees.iter().filter(|a| a.is_object_id).map(|a| (a.key, a.upn)));
-            for (uuid, email) in pairs {
-                let (uuid, email) = (s.get(uuid), s.get(email));
-                if !storable(uuid) || !storable(email) {
-                    continue;
-                }
-                let uuid = normal(uuid);
-                if self.known.contains_key(&uuid) {
-                    continue;
-                }
-                let slot = found.entry(uuid).or_insert((entry.pos, email));
-                if entry.pos < slot.0 {
-                    *slot = (entry.pos, email);
-                }
+            std::iter::once((r.organizer_id, r.organizer_email))
+                .chain(r.attendees.iter().filter(|a| a.is_object_id).map(|a| (a.key, a.upn)))
+                .enumerate()
+                .map(move |(k, (uuid, email))| ((entry.pos, k as u32), s.get(uuid), s.get(email)))
+        });
+        self.learn_pairs(pairs)
+    }
+
+    /// [`UsersDb::learn`] from (where, UUID, email) pairs, in any order: where is the record's
+    /// archive position and the pair's place in it (the organizer first, then the attendees).
+    pub fn learn_pairs<'a>(&mut self, pairs: impl Iterator<Item = ((Pos, u32), &'a str, &'a str)>) {
+        let mut found: HashMap<String, ((Pos, u32), &str)> = HashMap::new();
+        for (pos, uuid, email) in pairs {
+            if !storable(uuid) || !storable(email) {
+                continue;
+            }
+            let uuid = normal(uuid);
+            if self.known.contains_key(&uuid) {
+                continue;
+            }
+            let slot = found.entry(uuid).or_insert((pos, email));
+            if pos < slot.0 {
+                *slot = (pos, email);
             }
         }
         for (uuid, (_, email)) in found {

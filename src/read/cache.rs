@@ -414,17 +414,17 @@ impl StateDir {
 /// Returns the state and the number of files whose records it holds.
 fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u64)> {
     use rayon::prelude::*;
-    let windowed = (config.since.is_some() || config.until.is_some())
-        && !config.audit_only
-        && config.users.is_none();
+    let windowed = (config.since.is_some() || config.until.is_some()) && !config.audit_only;
     if windowed {
         let clock = std::time::Instant::now();
         match loaded.par_iter().map(PartialFile::catalog).collect::<Result<Vec<_>>>() {
             Ok(catalogs) => {
                 let selected = window::select(&catalogs, config.since, config.until);
                 timing("catalogs read, the window's meetings found", clock);
-                if let Some(selection) = selected {
-                    drop(catalogs);
+                if let Some(mut selection) = selected {
+                    if config.users.is_some() {
+                        selection.subset.users = users_of(loaded, catalogs);
+                    }
                     let (files, meetings) = (&selection.files, &selection.subset.meetings);
                     let mut partial = codec::load_meetings(loaded, files, meetings)?.partial;
                     partial.subset = Some(selection.subset);
@@ -435,6 +435,32 @@ fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u6
         }
     }
     Ok((codec::load(loaded, None)?.partial, loaded.len() as u64))
+}
+
+/// The users database's pairs from every file's catalog, placed in archive order: each
+/// file's records come after those of the files before it (in the sorted table that `load`
+/// numbers them by).
+fn users_of(
+    loaded: &[PartialFile],
+    catalogs: Vec<codec::WireCatalog>,
+) -> Vec<((u64, u32), String, String)> {
+    let mut order: Vec<usize> = (0..loaded.len()).collect();
+    order.sort_by(|&a, &b| loaded[a].header.files.cmp(&loaded[b].header.files));
+    let mut rank = vec![0; loaded.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    let mut users = Vec::new();
+    for (i, catalog) in catalogs.into_iter().enumerate() {
+        for u in catalog.users {
+            users.push((
+                (crate::state::partial::position(rank[i], u.offset), u.place),
+                u.uuid,
+                u.email,
+            ));
+        }
+    }
+    users
 }
 
 /// With `TALA_BULK_TIMINGS`: how long a step of the state directory's work took.

@@ -317,6 +317,10 @@ pub struct Subset {
     pub meetings: hashbrown::HashSet<u128>,
     pub duplicates: u64,
     pub conflicts: u64,
+    /// The pairs every file's records carry, for the users database: ((the record's position,
+    /// the pair's place in it), UUID, email), the first of each UUID in its file, and only
+    /// pairs the database can store.
+    pub users: Vec<((Pos, u32), String, String)>,
 }
 
 impl Partial {

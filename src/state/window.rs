@@ -53,7 +53,7 @@ pub fn select(catalogs: &[WireCatalog], since: Option<Ts>, until: Option<Ts>) ->
         .collect();
     let files =
         catalogs.iter().map(|c| c.meetings.iter().any(|m| meetings.contains(&m.key))).collect();
-    Some(Selection { files, subset: Subset { meetings, duplicates, conflicts } })
+    Some(Selection { files, subset: Subset { meetings, duplicates, conflicts, users: Vec::new() } })
 }
 
 /// Top bits of a key that pick its range: the ranges are counted on their own, in parallel.
@@ -115,6 +115,7 @@ mod tests {
                 .iter()
                 .map(|&(key, first_join)| WireMeetingKey { key, first_join })
                 .collect(),
+            users: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Any bytes as a partial-state file: opening, checking and loading it must refuse what is
 //! damaged with an error, never panic or allocate what the bytes merely claim; what loads
-//! must encode again and load back to the same bytes. Inputs are in the fuzzing form
+//! must encode again and load back to the same bytes. A catalog (the one-file partials of a
+//! state directory) is read, a window's meetings selected from it and their records loaded. Inputs are in the fuzzing form
 //! (`partial_raw`: sections stored raw, checksums set here), so mutations reach the decoders.
 #![no_main]
 
@@ -20,6 +21,12 @@ fuzz_target!(|input: &[u8]| {
     let _ = file.file_states();
     for b in file.buckets() {
         let _ = file.bucket(b);
+    }
+    if let Ok(catalog) = file.catalog() {
+        if let Some(selection) = tala_bulk::state::window::select(&[catalog], Some(0), None) {
+            let (files, meetings) = (&selection.files, &selection.subset.meetings);
+            let _ = codec::load_meetings(std::slice::from_ref(&file), files, meetings);
+        }
     }
     let meta = Meta { options: file.header.options.clone(), buckets: file.header.buckets };
     let Ok(loaded) = codec::load(std::slice::from_ref(&file), None) else { return };

@@ -134,6 +134,18 @@ pub struct WireCatalog {
     pub conflicts: u64,
     /// One per meeting with a record in the file, in key order.
     pub meetings: Vec<WireMeetingKey>,
+    /// For the users database: each UUID's email from the file's first record that pairs them
+    /// (by offset), pairs it could not store left out; in UUID order.
+    pub users: Vec<WireUser>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WireUser {
+    pub uuid: String,
+    pub email: String,
+    /// The record's offset, and the pair's place in it (the organizer 0, then the attendees).
+    pub offset: u64,
+    pub place: u32,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]

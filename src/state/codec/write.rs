@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::wire::*;
 use super::{bucket_of, Meta, BUCKET_HASH, FORMAT_VERSION, MAGIC, SUFFIX, ZSTD_LEVEL};
+use crate::analyze::users;
 use crate::escape;
 use crate::state::files::FileState;
 use crate::state::intern::{Interner, Sym};
@@ -177,7 +178,38 @@ fn catalog(partial: &Partial) -> Result<WireCatalog> {
         })
         .collect();
     meetings.sort_unstable_by_key(|m| m.key);
-    Ok(WireCatalog { records, copies, conflicts, meetings })
+    // As `UsersDb::learn` pairs them: the organizer, then each attendee with an object id;
+    // the earliest record wins, the first pair of a record on a tie.
+    let s = &partial.strings;
+    let mut first: hashbrown::HashMap<&str, ((u64, u32), &str)> = hashbrown::HashMap::new();
+    for entry in partial.entries() {
+        let r = &entry.rec;
+        let offset = entry.pos & ((1 << OFFSET_BITS) - 1);
+        let pairs = std::iter::once((r.organizer_id, r.organizer_email))
+            .chain(r.attendees.iter().filter(|a| a.is_object_id).map(|a| (a.key, a.upn)));
+        for (place, (uuid, email)) in pairs.enumerate() {
+            let (uuid, email) = (s.get(uuid), s.get(email));
+            if !users::storable(uuid) || !users::storable(email) {
+                continue;
+            }
+            let at = (offset, place as u32);
+            let slot = first.entry(uuid).or_insert((at, email));
+            if at < slot.0 {
+                *slot = (at, email);
+            }
+        }
+    }
+    let mut users: Vec<WireUser> = first
+        .into_iter()
+        .map(|(uuid, ((offset, place), email))| WireUser {
+            uuid: uuid.to_string(),
+            email: email.to_string(),
+            offset,
+            place,
+        })
+        .collect();
+    users.sort_unstable_by(|a, b| a.uuid.cmp(&b.uuid));
+    Ok(WireCatalog { records, copies, conflicts, meetings, users })
 }
 
 fn encode_sections(
