@@ -408,10 +408,10 @@ impl StateDir {
 }
 
 /// The state of every file: each file's contribution and, with a meeting window, only the
-/// records of the files that hold the window's meetings (see `state::window`). Every record
-/// is loaded without a window, with `--audit-only`, with a users database (which learns from
-/// every record), and when two files kept different content for one record Id.
-/// Returns the state and the number of files whose records it holds.
+/// records of the window's meetings, from the files that hold them (see `state::window`),
+/// with every file's users-database pairs when `-u` asks for them. Every record is loaded
+/// without a window, with `--audit-only`, and when two files kept different content for one
+/// record Id. Returns the state and the number of files whose records it holds.
 fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u64)> {
     use rayon::prelude::*;
     let windowed = (config.since.is_some() || config.until.is_some()) && !config.audit_only;
