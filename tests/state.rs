@@ -461,7 +461,9 @@ proptest! {
         with_state(&t, "b", &state_args);
         same_as_plain(&t, "b", &plain_args);
         if users {
-            prop_assert_eq!(t.read("users-state.csv"), t.read("users-plain.csv"));
+            // Missing when nothing was learned.
+            let db = |name: &str| std::fs::read_to_string(t.join(name)).ok();
+            prop_assert_eq!(db("users-state.csv"), db("users-plain.csv"));
         }
     }
 }

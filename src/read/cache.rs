@@ -417,20 +417,27 @@ fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u6
     let windowed = (config.since.is_some() || config.until.is_some()) && !config.audit_only;
     if windowed {
         let clock = std::time::Instant::now();
-        match loaded.par_iter().map(PartialFile::catalog).collect::<Result<Vec<_>>>() {
-            Ok(catalogs) => {
-                let selected = window::select(&catalogs, config.since, config.until);
-                timing("catalogs read, the window's meetings found", clock);
-                if let Some(mut selection) = selected {
-                    if config.users.is_some() {
-                        selection.subset.users = users_of(loaded, catalogs);
-                    }
-                    let (files, meetings) = (&selection.files, &selection.subset.meetings);
-                    let mut partial = codec::load_meetings(loaded, files, meetings)?.partial;
-                    partial.subset = Some(selection.subset);
-                    return Ok((partial, files.iter().filter(|f| **f).count() as u64));
-                }
+        let selected = loaded
+            .par_iter()
+            .map(PartialFile::catalog)
+            .collect::<Result<Vec<_>>>()
+            .map(|catalogs| window::select(&catalogs, config.since, config.until));
+        timing("catalogs read, the window's meetings found", clock);
+        let with_users = |mut selection: window::Selection| -> Result<window::Selection> {
+            if config.users.is_some() {
+                selection.subset.users = users_of(loaded)?;
             }
+            Ok(selection)
+        };
+        match selected.and_then(|s| s.map(with_users).transpose()) {
+            Ok(Some(selection)) => {
+                let (files, meetings) = (&selection.files, &selection.subset.meetings);
+                let mut partial = codec::load_meetings(loaded, files, meetings)?.partial;
+                let from = files.iter().filter(|f| **f).count() as u64;
+                partial.subset = Some(selection.subset);
+                return Ok((partial, from));
+            }
+            Ok(None) => {}
             Err(err) => ui.warn(format_args!("{err:#}; every record is loaded")),
         }
     }
@@ -440,27 +447,23 @@ fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u6
 /// The users database's pairs from every file's catalog, placed in archive order: each
 /// file's records come after those of the files before it (in the sorted table that `load`
 /// numbers them by).
-fn users_of(
-    loaded: &[PartialFile],
-    catalogs: Vec<codec::WireCatalog>,
-) -> Vec<((u64, u32), String, String)> {
+fn users_of(loaded: &[PartialFile]) -> Result<Vec<crate::state::partial::UserPair>> {
+    use rayon::prelude::*;
     let mut order: Vec<usize> = (0..loaded.len()).collect();
     order.sort_by(|&a, &b| loaded[a].header.files.cmp(&loaded[b].header.files));
     let mut rank = vec![0; loaded.len()];
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r;
     }
+    let each = loaded.par_iter().map(PartialFile::users).collect::<Result<Vec<_>>>()?;
     let mut users = Vec::new();
-    for (i, catalog) in catalogs.into_iter().enumerate() {
-        for u in catalog.users {
-            users.push((
-                (crate::state::partial::position(rank[i], u.offset), u.place),
-                u.uuid,
-                u.email,
-            ));
+    for (i, pairs) in each.into_iter().enumerate() {
+        for u in pairs {
+            let at = (crate::state::partial::position(rank[i], u.offset), u.place);
+            users.push((at, u.uuid, u.email));
         }
     }
-    users
+    Ok(users)
 }
 
 /// With `TALA_BULK_TIMINGS`: how long a step of the state directory's work took.

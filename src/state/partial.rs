@@ -317,11 +317,14 @@ pub struct Subset {
     pub meetings: hashbrown::HashSet<u128>,
     pub duplicates: u64,
     pub conflicts: u64,
-    /// The pairs every file's records carry, for the users database: ((the record's position,
-    /// the pair's place in it), UUID, email), the first of each UUID in its file, and only
-    /// pairs the database can store.
-    pub users: Vec<((Pos, u32), String, String)>,
+    /// The pairs every file's records carry, for the users database: the first of each UUID
+    /// in its file, and only pairs the database can store.
+    pub users: Vec<UserPair>,
 }
+
+/// A UUID-email pair where it was: (the record's position, the pair's place in the record:
+/// the organizer first, then the attendees), UUID, email.
+pub type UserPair = ((Pos, u32), String, String);
 
 impl Partial {
     /// Interns a meeting record and adds it, deduplicating by Id. `rec.meeting_id` must be set.

@@ -115,7 +115,6 @@ mod tests {
                 .iter()
                 .map(|&(key, first_join)| WireMeetingKey { key, first_join })
                 .collect(),
-            users: Vec::new(),
         }
     }
 

@@ -116,7 +116,7 @@ impl PartialFile {
             .iter()
             .filter_map(|s| match s.kind {
                 SectionKind::Bucket(b) => Some(b),
-                SectionKind::Files | SectionKind::Catalog => None,
+                SectionKind::Files | SectionKind::Catalog | SectionKind::Users => None,
             })
             .collect()
     }
@@ -181,6 +181,14 @@ impl PartialFile {
         let raw = self.section(SectionKind::Catalog)?;
         postcard::from_bytes(&raw).with_context(|| {
             format!("{}: partial state's catalog cannot be decoded", escape::path(&self.path))
+        })
+    }
+
+    /// The users-database pairs of a one-file partial of a state directory.
+    pub fn users(&self) -> Result<Vec<WireUser>> {
+        let raw = self.section(SectionKind::Users)?;
+        postcard::from_bytes(&raw).with_context(|| {
+            format!("{}: partial state's users cannot be decoded", escape::path(&self.path))
         })
     }
 

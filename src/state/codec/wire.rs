@@ -26,8 +26,10 @@ pub struct WireFile {
 pub enum SectionKind {
     Files,
     Bucket(u32),
-    /// Only in the one-file partials of a state directory: [`WireCatalog`].
+    /// Only in the one-file partials of a state directory: [`WireCatalog`], and the file's
+    /// users-database pairs (`Vec<WireUser>`), apart because only `-u` reads them.
     Catalog,
+    Users,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -134,11 +136,10 @@ pub struct WireCatalog {
     pub conflicts: u64,
     /// One per meeting with a record in the file, in key order.
     pub meetings: Vec<WireMeetingKey>,
-    /// For the users database: each UUID's email from the file's first record that pairs them
-    /// (by offset), pairs it could not store left out; in UUID order.
-    pub users: Vec<WireUser>,
 }
 
+/// For the users database: a UUID's email from the file's first record that pairs them, pairs
+/// the database could not store left out. A `Users` section holds them in UUID order.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct WireUser {
     pub uuid: String,

@@ -152,8 +152,8 @@ pub fn encode_cached(partial: &Partial, meta: &Meta) -> Result<Vec<u8>> {
 }
 
 /// The catalog of a one-file state: its records' keys and content and its meetings' first
-/// joins, each in key order.
-fn catalog(partial: &Partial) -> Result<WireCatalog> {
+/// joins, each in key order; and its users-database pairs.
+fn catalog(partial: &Partial) -> Result<(WireCatalog, Vec<WireUser>)> {
     if partial.files.len() != 1 || !partial.loose_copies.is_empty() {
         bail!("internal error: a catalog is made of one file's state, read on its own");
     }
@@ -209,7 +209,7 @@ fn catalog(partial: &Partial) -> Result<WireCatalog> {
         })
         .collect();
     users.sort_unstable_by(|a, b| a.uuid.cmp(&b.uuid));
-    Ok(WireCatalog { records, copies, conflicts, meetings, users })
+    Ok((WireCatalog { records, copies, conflicts, meetings }, users))
 }
 
 fn encode_sections(
@@ -257,7 +257,9 @@ fn encode_sections(
     let file_states: Vec<WireFileState> = partial.files.values().map(wire_file_state).collect();
     sections.insert(0, compress(SectionKind::Files, &file_states)?);
     if with_catalog {
-        sections.push(compress(SectionKind::Catalog, &catalog(partial)?)?);
+        let (catalog, users) = catalog(partial)?;
+        sections.push(compress(SectionKind::Catalog, &catalog)?);
+        sections.push(compress(SectionKind::Users, &users)?);
     }
     let mut infos = Vec::with_capacity(sections.len());
     let mut offset = 0;
