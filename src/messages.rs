@@ -8,6 +8,19 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// With `TALA_BULK_TIMINGS` set, prints `tala-bulk: timing: LINE` (for benchmarking and
+/// profiling): how long a phase or a step of one took.
+pub fn timing(line: impl Display) {
+    if timings_wanted() {
+        eprintln!("tala-bulk: timing: {line}");
+    }
+}
+
+/// Whether `TALA_BULK_TIMINGS` asks for timing lines.
+pub fn timings_wanted() -> bool {
+    std::env::var_os("TALA_BULK_TIMINGS").is_some()
+}
+
 /// Row warnings printed before the rest are only counted.
 pub const ROW_WARNINGS_SHOWN: u64 = 10;
 

@@ -167,7 +167,7 @@ pub fn build_in(
         (since.is_some() || until.is_some()).then(|| {
             let mut first: HashMap<Sym, Ts> = HashMap::new();
             for entry in partial.entries() {
-                if let (Some(join), false) = (entry.rec.join, entry.rec.attendees.is_empty()) {
+                if let Some(join) = entry.rec.first_join() {
                     let t = first.entry(entry.rec.meeting).or_insert(join);
                     *t = (*t).min(join);
                 }

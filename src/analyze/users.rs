@@ -229,11 +229,9 @@ impl UsersDb {
         }
         let s = &partial.strings;
         let pairs = partial.entries().flat_map(|entry| {
-            let r = &entry.rec;
-            std::iter::once((r.organizer_id, r.organizer_email))
-                .chain(r.attendees.iter().filter(|a| a.is_object_id).map(|a| (a.key, a.upn)))
-                .enumerate()
-                .map(move |(k, (uuid, email))| ((entry.pos, k as u32), s.get(uuid), s.get(email)))
+            let at = move |k: usize| (entry.pos, k as u32);
+            let pairs = entry.rec.user_pairs().enumerate();
+            pairs.map(move |(k, (uuid, email))| (at(k), s.get(uuid), s.get(email)))
         });
         self.learn_pairs(pairs)
     }

@@ -259,7 +259,7 @@ impl Timings {
         self.last = now;
     }
     pub fn print(&self, ui: &Ui) {
-        if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
+        if crate::messages::timings_wanted() {
             for (what, secs) in &self.laps {
                 ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s"));
             }

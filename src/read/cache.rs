@@ -444,22 +444,18 @@ fn load(loaded: &[PartialFile], config: &Config, ui: &Ui) -> Result<(Partial, u6
     Ok((codec::load(loaded, None)?.partial, loaded.len() as u64))
 }
 
-/// The users database's pairs from every file's catalog, placed in archive order: each
-/// file's records come after those of the files before it (in the sorted table that `load`
-/// numbers them by).
+/// The users database's pairs from every file's catalog, placed in archive order as `load`
+/// places the files' records ([`codec::places`]).
 fn users_of(loaded: &[PartialFile]) -> Result<Vec<crate::state::partial::UserPair>> {
     use rayon::prelude::*;
-    let mut order: Vec<usize> = (0..loaded.len()).collect();
-    order.sort_by(|&a, &b| loaded[a].header.files.cmp(&loaded[b].header.files));
-    let mut rank = vec![0; loaded.len()];
-    for (r, &i) in order.iter().enumerate() {
-        rank[i] = r;
-    }
+    let (_, places) = codec::places(loaded)?;
     let each = loaded.par_iter().map(PartialFile::users).collect::<Result<Vec<_>>>()?;
     let mut users = Vec::new();
-    for (i, pairs) in each.into_iter().enumerate() {
+    for (pairs, place) in each.into_iter().zip(places) {
+        // A state directory's partials hold one file each.
+        let Some(&file) = place.first() else { continue };
         for u in pairs {
-            let at = (crate::state::partial::position(rank[i], u.offset), u.place);
+            let at = (crate::state::partial::position(file, u.offset), u.place);
             users.push((at, u.uuid, u.email));
         }
     }
@@ -468,9 +464,8 @@ fn users_of(loaded: &[PartialFile]) -> Result<Vec<crate::state::partial::UserPai
 
 /// With `TALA_BULK_TIMINGS`: how long a step of the state directory's work took.
 fn timing(what: &str, from: std::time::Instant) {
-    if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
-        eprintln!("tala-bulk: timing: state: {what}: {:.3} s", from.elapsed().as_secs_f64());
-    }
+    let secs = from.elapsed().as_secs_f64();
+    crate::messages::timing(format_args!("state: {what}: {secs:.3} s"));
 }
 
 /// Writes `value` as JSON to `dir/name`, atomically.

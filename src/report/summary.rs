@@ -123,7 +123,7 @@ impl Summary {
             .filter(|(op, _)| crate::extract::auditdata::is_meeting_operation(op))
             .map(|(_, n)| n)
             .sum();
-        Summary {
+        let mut summary = Summary {
             tala_bulk_version: env!("CARGO_PKG_VERSION"),
             options: Options::of(config),
             files,
@@ -161,9 +161,11 @@ impl Summary {
             jobs: config.jobs,
             state_files: None,
             new_problems_since_last_run: None,
-            elapsed_seconds: (elapsed_seconds * 1000.0).round() / 1000.0,
-            mb_per_second: Summary::speed(c.csv_bytes, elapsed_seconds),
-        }
+            elapsed_seconds: 0.0,
+            mb_per_second: 0.0,
+        };
+        summary.clock(elapsed_seconds);
+        summary
     }
 
     /// Rows or files that could not be used: the reason for exit code 1.
@@ -253,16 +255,8 @@ impl Summary {
     pub fn clock(&mut self, seconds: f64) {
         self.elapsed_seconds = (seconds * 1000.0).round() / 1000.0;
         let bytes = self.state_files.as_ref().map_or(self.bytes_csv, |st| st.csv_bytes_read);
-        self.mb_per_second = Summary::speed(bytes, seconds);
-    }
-
-    /// MB/s of `csv_bytes` in `seconds`, rounded.
-    pub fn speed(csv_bytes: u64, seconds: f64) -> f64 {
-        if seconds > 0.0 {
-            (csv_bytes as f64 / 1e6 / seconds).round()
-        } else {
-            0.0
-        }
+        self.mb_per_second =
+            if seconds > 0.0 { (bytes as f64 / 1e6 / seconds).round() } else { 0.0 };
     }
 
     /// The human summary printed on stderr; `written` says where the reports went.

@@ -59,6 +59,20 @@ pub struct Rec {
 }
 
 impl Rec {
+    /// The time this record gives its meeting's first join: its JoinTime when it has
+    /// attendees, since every attendee of a record is a connection joined then. A meeting's
+    /// first join is the earliest of its records'.
+    pub fn first_join(&self) -> Option<Ts> {
+        self.join.filter(|_| !self.attendees.is_empty())
+    }
+
+    /// The UUID-email pairs the users database learns from this record, in their order within
+    /// it: the organizer, then each attendee keyed by an object id.
+    pub fn user_pairs(&self) -> impl Iterator<Item = (Sym, Sym)> + '_ {
+        std::iter::once((self.organizer_id, self.organizer_email))
+            .chain(self.attendees.iter().filter(|a| a.is_object_id).map(|a| (a.key, a.upn)))
+    }
+
     fn remap(&mut self, map: &[Sym]) {
         let m = |s: &mut Sym| *s = map[*s as usize];
         m(&mut self.meeting);

@@ -19,7 +19,7 @@ mod read;
 mod wire;
 mod write;
 
-pub use read::{load, load_meetings, Loaded, PartialFile};
+pub use read::{load, load_meetings, places, Loaded, PartialFile};
 pub use wire::*;
 pub use write::{encode, encode_cached, write_atomic, write_named};
 

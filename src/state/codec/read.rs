@@ -393,6 +393,29 @@ pub fn load(inputs: &[PartialFile], only: Option<u32>) -> Result<Loaded> {
     load_from(inputs, only, None)
 }
 
+/// Archive order across partials: the sorted union of their file tables, and for each input,
+/// each of its files' place in it. Positions of loaded records number files by these places.
+pub fn places(inputs: &[PartialFile]) -> Result<(Vec<WireFile>, Vec<Vec<usize>>)> {
+    let mut union: Vec<WireFile> =
+        inputs.iter().flat_map(|p| p.header.files.iter().cloned()).collect();
+    union.sort_unstable();
+    union.dedup();
+    if union.len() >= MAX_FILES {
+        bail!(
+            "the partial states cover {} files; at most {} fit in one run",
+            union.len(),
+            MAX_FILES - 1
+        );
+    }
+    let remaps: Vec<Vec<usize>> = inputs
+        .iter()
+        .map(|p| {
+            p.header.files.iter().map(|f| union.binary_search(f).unwrap_or_default()).collect()
+        })
+        .collect();
+    Ok((union, remaps))
+}
+
 /// [`load`] of every input's files, but only of the records of `meetings` (by
 /// [`super::meeting_key`]), read from the inputs marked in `files`: a windowed run with
 /// `--state` loads the files that hold the window's meetings. Positions are numbered in the
@@ -441,23 +464,7 @@ fn load_from(
             }
         }
     }
-    let mut union: Vec<WireFile> =
-        inputs.iter().flat_map(|p| p.header.files.iter().cloned()).collect();
-    union.sort_unstable();
-    union.dedup();
-    if union.len() >= MAX_FILES {
-        bail!(
-            "the partial states cover {} files; at most {} fit in one run",
-            union.len(),
-            MAX_FILES - 1
-        );
-    }
-    let remaps: Vec<Vec<usize>> = inputs
-        .iter()
-        .map(|p| {
-            p.header.files.iter().map(|f| union.binary_search(f).unwrap_or_default()).collect()
-        })
-        .collect();
+    let (union, remaps) = places(inputs)?;
     // Which buckets to read, and the check that each is complete.
     let wanted: BTreeSet<u32> = match only {
         Some(b) => [b].into(),
@@ -557,13 +564,10 @@ fn load_from(
     }
     partial.unkeyed.sort_by_key(|e| e.pos);
     partial.unkeyed.dedup_by_key(|e| e.pos);
-    if std::env::var_os("TALA_BULK_TIMINGS").is_some() {
-        eprintln!(
-            "tala-bulk: timing: partial states: {:.1} MB decoded in {decoded:.3} s, rebuilt in \
-             {:.3} s",
-            read_bytes as f64 / 1e6,
-            started.elapsed().as_secs_f64() - decoded
-        );
-    }
+    crate::messages::timing(format_args!(
+        "partial states: {:.1} MB decoded in {decoded:.3} s, rebuilt in {:.3} s",
+        read_bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64() - decoded
+    ));
     Ok(Loaded { partial, buckets: wanted, meta })
 }

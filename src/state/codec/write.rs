@@ -165,8 +165,7 @@ fn catalog(partial: &Partial) -> Result<(WireCatalog, Vec<WireUser>)> {
     let mut first: hashbrown::HashMap<Sym, Option<i64>> = hashbrown::HashMap::new();
     for entry in partial.entries() {
         let slot = first.entry(entry.rec.meeting).or_insert(None);
-        // The rule of `meetings::build_in`: the earliest JoinTime of records with attendees.
-        if let (Some(join), false) = (entry.rec.join, entry.rec.attendees.is_empty()) {
+        if let Some(join) = entry.rec.first_join() {
             *slot = Some(slot.map_or(join, |t| t.min(join)));
         }
     }
@@ -178,16 +177,13 @@ fn catalog(partial: &Partial) -> Result<(WireCatalog, Vec<WireUser>)> {
         })
         .collect();
     meetings.sort_unstable_by_key(|m| m.key);
-    // As `UsersDb::learn` pairs them: the organizer, then each attendee with an object id;
-    // the earliest record wins, the first pair of a record on a tie.
+    // As `UsersDb::learn` takes them: the earliest record wins, the first pair of a record on a
+    // tie.
     let s = &partial.strings;
     let mut first: hashbrown::HashMap<&str, ((u64, u32), &str)> = hashbrown::HashMap::new();
     for entry in partial.entries() {
-        let r = &entry.rec;
         let offset = entry.pos & ((1 << OFFSET_BITS) - 1);
-        let pairs = std::iter::once((r.organizer_id, r.organizer_email))
-            .chain(r.attendees.iter().filter(|a| a.is_object_id).map(|a| (a.key, a.upn)));
-        for (place, (uuid, email)) in pairs.enumerate() {
+        for (place, (uuid, email)) in entry.rec.user_pairs().enumerate() {
             let (uuid, email) = (s.get(uuid), s.get(email));
             if !users::storable(uuid) || !users::storable(email) {
                 continue;
