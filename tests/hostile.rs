@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{bin, code, report_set, stderr, testdata, TestDir};
+use crate::util::{bin, code, report_set, stderr, testdata, Mount, TestDir};
 
 fn good() -> String {
     testdata("fixtures/reconnect.csv")
@@ -582,23 +582,10 @@ fn a_very_deep_directory_tree_is_walked() {
     assert_eq!(t.read("r/disconnections.csv").lines().count(), 5);
 }
 
-/// Unmounts a scratch file system even when an assertion fails.
-struct Mount(std::path::PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_read_only_out_or_users_directory_is_found_before_reading() {
     let t = TestDir::new();
-    let ro = t.join("ro");
-    std::fs::create_dir(&ro).expect("mkdir");
-    let mut mount = Command::new("mount");
-    mount.args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"]).arg(&ro);
-    assert!(mount.status().expect("mount").success(), "tests run as root");
-    let _mount = Mount(ro.clone());
+    let _ro = Mount::tmpfs(&t.join("ro"), "ro,size=64k");
     // The input is a pipe nobody writes: a run that started reading would wait forever.
     mkfifo(&t.join("never.fifo"));
     for (args, message) in [

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::Stdio;
 
-use crate::util::{code, stderr, testdata, TestDir};
+use crate::util::{code, stderr, testdata, Mount, TestDir};
 
 /// One row of truncation.csv as (status, detail).
 fn audit_row(t: &TestDir, out: &str, file_suffix: &str) -> (String, String) {
@@ -422,26 +422,10 @@ fn a_killed_run_leaves_the_previous_reports_and_users_database_intact() {
     assert_eq!(leftovers, Vec::<String>::new());
 }
 
-/// Unmounts the scratch tmpfs even when an assertion fails.
-pub struct Mount(pub std::path::PathBuf);
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_is_a_clear_fatal_error_and_keeps_the_previous_reports() {
     let t = TestDir::new();
-    let disk = t.join("disk");
-    std::fs::create_dir(&disk).expect("mkdir");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .expect("mount runs");
-    assert!(mounted.success(), "this test needs to mount a small tmpfs (it runs as root)");
-    let _guard = Mount(disk.clone());
+    let _disk = Mount::tmpfs(&t.join("disk"), "size=256k");
     // Small reports fit; the sample archive's (about 450 KB) do not.
     let o = t.run_out("disk/r", &[&testdata("fixtures/reconnect.csv")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -50,11 +50,16 @@ fn copy_sample(t: &TestDir) {
     }
 }
 
-fn first_export(t: &TestDir) -> std::path::PathBuf {
+/// The first entry of `dir` by name.
+fn first_in(t: &TestDir, dir: &str) -> std::path::PathBuf {
     let mut names: Vec<_> =
-        std::fs::read_dir(t.join("archive")).expect("dir").flatten().map(|e| e.path()).collect();
+        std::fs::read_dir(t.join(dir)).expect("dir").flatten().map(|e| e.path()).collect();
     names.sort();
     names.remove(0)
+}
+
+fn first_export(t: &TestDir) -> std::path::PathBuf {
+    first_in(t, "archive")
 }
 
 #[test]
@@ -87,13 +92,7 @@ fn files_added_removed_and_rewritten_give_the_reports_of_a_full_run() {
 
 /// The first cached partial of the state directory.
 fn a_cached_partial(t: &TestDir) -> std::path::PathBuf {
-    let mut names: Vec<_> = std::fs::read_dir(t.join("state/files"))
-        .expect("dir")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    names.sort();
-    names.remove(0)
+    first_in(t, "state/files")
 }
 
 #[test]
@@ -175,15 +174,7 @@ fn a_full_disk_under_the_state_directory_fails_the_run_and_keeps_the_reports() {
     let o = t.run_out("r", &[&CAP[..], &["archive"]].concat());
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let before = report_set(&t.join("r"));
-    let disk = t.join("disk");
-    std::fs::create_dir(&disk).expect("mkdir");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .expect("mount runs");
-    assert!(mounted.success(), "this test needs to mount a small tmpfs (it runs as root)");
-    let _guard = crate::reliability::Mount(disk.clone());
+    let _disk = crate::util::Mount::tmpfs(&t.join("disk"), "size=64k");
     // The sample's six partials take about 300 KB.
     let o = t.run_out("r", &[&CAP[..], &["--state", "disk/state", "archive"]].concat());
     assert_eq!(code(&o), 3, "{}", stderr(&o));

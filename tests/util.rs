@@ -114,3 +114,26 @@ pub fn report_set(dir: &Path) -> std::collections::BTreeMap<String, String> {
     }
     all
 }
+
+/// A scratch tmpfs mounted on a new directory (tests run as root), unmounted when dropped, even
+/// when an assertion fails. `options`: mount options such as `size=64k` or `ro,size=64k`.
+pub struct Mount(PathBuf);
+
+impl Mount {
+    pub fn tmpfs(dir: &Path, options: &str) -> Mount {
+        std::fs::create_dir(dir).expect("mkdir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "this test needs to mount a small tmpfs (it runs as root)");
+        Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
