@@ -172,13 +172,17 @@ fn who(row: &mut Row<'_>, f: &Fields<'_>, users: Option<&UsersDb>, m: &Meeting, 
 }
 
 /// Meetings formatted per parallel batch item; batches of `BATCH` items are formatted on all
-/// workers, then written in order, so output order is fixed and memory stays bounded.
-const MEETINGS_PER_ITEM: usize = 2_000;
+/// workers, then written in order, so output order is fixed and memory stays bounded (two
+/// batches: one being written, one being formatted).
+const MEETINGS_PER_ITEM: usize = 1_000;
 const BATCH: usize = 16;
 
 /// Writes `header`, then every meeting's rows as `rows` formats them, in meeting order.
-/// Formatting CSV is the expensive part of writing a report, so it runs in parallel.
-fn write_rows<W: Write>(
+/// Formatting CSV is the expensive part of writing a report, so it runs in parallel, and each
+/// batch is written while the next is formatted: the write is the kernel copying the batch
+/// into the page cache (measured: 40% of the formatting's time on ext4), time the workers
+/// spent waiting when it ran between batches.
+fn write_rows<W: Write + Send>(
     mut out: W,
     header: &[&str],
     meetings: &Meetings,
@@ -197,10 +201,7 @@ fn write_rows<W: Write>(
     }
     out.write_all(&head)?;
     let items: Vec<&[Meeting]> = meetings.list.chunks(MEETINGS_PER_ITEM).collect();
-    // The buffers are reused from batch to batch: fresh ones would be new memory each time,
-    // and the kernel zeroing those pages cost more than the formatting.
-    let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
-    for batch in items.chunks(BATCH) {
+    let format = |batch: &[&[Meeting]], buffers: &mut [Vec<u8>]| {
         batch.par_iter().zip(buffers.par_iter_mut()).for_each(|(ms, buf)| {
             buf.clear();
             let mut writer = csv_core::Writer::new();
@@ -209,16 +210,32 @@ fn write_rows<W: Write>(
             for m in *ms {
                 rows(&mut row, m);
             }
-        });
-        for buf in &buffers[..batch.len()] {
-            out.write_all(buf)?;
-        }
+        })
+    };
+    // The buffers are reused from batch to batch: fresh ones would be new memory each time,
+    // and the kernel zeroing those pages cost more than the formatting.
+    let mut formatted: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut formatting: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    // How many of `formatted` hold the previous batch, still to be written.
+    let mut ready = 0;
+    for batch in items.chunks(BATCH) {
+        let to_write = &formatted[..ready];
+        let (written, ()) = rayon::join(
+            || to_write.iter().try_for_each(|buf| out.write_all(buf)),
+            || format(batch, &mut formatting),
+        );
+        written?;
+        std::mem::swap(&mut formatted, &mut formatting);
+        ready = batch.len();
+    }
+    for buf in &formatted[..ready] {
+        out.write_all(buf)?;
     }
     out.flush()?;
     Ok(())
 }
 
-pub fn write_organizers(out: impl Write, f: &Fields<'_>, meetings: &Meetings) -> Result<()> {
+pub fn write_organizers(out: impl Write + Send, f: &Fields<'_>, meetings: &Meetings) -> Result<()> {
     write_rows(out, &ORGANIZERS_HEADER, meetings, |row, m| {
         row.sym(f, m.id);
         row.sym(f, m.organizer_email);
@@ -233,7 +250,7 @@ pub fn write_organizers(out: impl Write, f: &Fields<'_>, meetings: &Meetings) ->
 }
 
 pub fn write_attendees(
-    out: impl Write,
+    out: impl Write + Send,
     f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
@@ -252,7 +269,7 @@ pub fn write_attendees(
 }
 
 pub fn write_disconnections(
-    out: impl Write,
+    out: impl Write + Send,
     f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
