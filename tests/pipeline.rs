@@ -412,3 +412,35 @@ pub fn summary_counts(t: &TestDir, out: &str) -> String {
     }
     serde_json::to_string_pretty(&s).expect("json")
 }
+
+/// A connection that a later record repeats (another Id, another UPN) is one row with the
+/// UPN of the first record in archive order, and counts as merged, whichever record a worker
+/// meets first; the organizer is the first record's too.
+#[test]
+fn a_repeated_connection_keeps_its_first_records_upn() {
+    use crate::window::{export, rec};
+    let t = TestDir::new();
+    let join = ("2024-03-05T09:00:00", "2024-03-05T09:30:00");
+    let first = rec(9, "meet-u", "u1", "Teams", join.0, join.1);
+    let later = rec(1, "meet-u", "u1", "Teams", join.0, join.1)
+        .replace("u1@contoso.com", "renamed@contoso.com")
+        .replace("org@contoso.com", "other-org@contoso.com");
+    std::fs::write(t.join("a.csv"), export(&[first])).expect("write");
+    std::fs::write(t.join("b.csv"), export(&[later])).expect("write");
+    for jobs in ["1", "2"] {
+        let out = t.run_out(jobs, &["--jobs", jobs, "b.csv", "a.csv"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_report!(
+            t,
+            jobs,
+            "attendees.csv",
+            &format!(
+                "{ATT_HEADER}\
+meet-u,u1,u1@contoso.com,User,,2024-03-05T09:00:00,2024-03-05T09:30:00,198.51.100.7,Teams,
+"
+            )
+        );
+        assert!(t.read(&format!("{jobs}/organizers.csv")).contains("\nmeet-u,org@contoso.com,"));
+        assert_eq!(t.summary(jobs)["identical_connections_merged"], 1);
+    }
+}

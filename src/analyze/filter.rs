@@ -45,6 +45,10 @@ impl ConnFilter for IpFilter {
         }
         addr.parse::<IpAddr>().is_ok_and(|ip| self.nets.iter().any(|net| net.contains(&ip)))
     }
+
+    fn keeps_all(&self) -> bool {
+        self.is_empty()
+    }
 }
 
 #[cfg(test)]

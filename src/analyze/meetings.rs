@@ -10,7 +10,7 @@ use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::state::intern::{Interner, Sym};
-use crate::state::partial::{Entry, Partial, Pos};
+use crate::state::partial::{Entry, Partial, Pos, Rec};
 use crate::timestamp::Ts;
 
 /// One distinct connection (SPEC 2 "Connection").
@@ -66,12 +66,19 @@ pub struct Meeting {
 /// Which connections the disconnection rule looks at (the `-i` / `--cidr` filters of tala).
 pub trait ConnFilter: Sync {
     fn keep(&self, client_ip: &str) -> bool;
+    /// Keeps every connection: no client IP needs to be looked at.
+    fn keeps_all(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps every connection.
 pub struct AllConnections;
 impl ConnFilter for AllConnections {
     fn keep(&self, _: &str) -> bool {
+        true
+    }
+    fn keeps_all(&self) -> bool {
         true
     }
 }
@@ -131,14 +138,6 @@ fn cmp_time(a: Option<Ts>, b: Option<Ts>) -> Ordering {
     }
 }
 
-struct Acc {
-    first: Pos,
-    /// Organizer email, id, organization and meeting type of the first record.
-    organizer: [Sym; 4],
-    conns: HashMap<Conn, (Pos, Sym)>,
-    merged: u64,
-}
-
 /// Meetings are spread over this many shards by a hash of their id, so shards can be built in
 /// parallel without sharing anything: every record of a meeting lands in the same shard.
 const SHARDS: usize = 64;
@@ -185,7 +184,7 @@ pub fn build_in(
     }
     let built: Vec<Vec<Meeting>> = shards
         .into_par_iter()
-        .map(|entries| build_shard(strings, filter, max_gap, &entries))
+        .map(|mut entries| build_shard(strings, filter, max_gap, &mut entries))
         .collect();
     let mut list: Vec<Meeting> = built.into_iter().flatten().collect();
     list.par_sort_unstable_by(|a, b| {
@@ -197,80 +196,87 @@ pub fn build_in(
     meetings
 }
 
-/// The meetings of one shard.
+/// The meetings of one shard. Sorting does what hash maps did (measured: a map per meeting
+/// for its connections was most of the time spent building meetings): the entries by meeting
+/// and archive position, so each meeting is one run whose first entry is its first record;
+/// then each meeting's connections in report order and, among equal ones, by position, so
+/// each distinct connection is one run whose first element is its first record's.
 fn build_shard(
     strings: &Interner,
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
-    entries: &[&Entry],
+    entries: &mut [&Entry],
 ) -> Vec<Meeting> {
-    let mut accs: HashMap<Sym, Acc> = HashMap::new();
-    for entry in entries {
-        let r = &entry.rec;
-        let organizer =
-            [r.organizer_email, r.organizer_id, r.organizer_organization, r.meeting_type];
-        let acc = accs.entry(r.meeting).or_insert_with(|| Acc {
-            first: entry.pos,
-            organizer,
-            conns: HashMap::new(),
-            merged: 0,
-        });
-        if entry.pos < acc.first {
-            acc.first = entry.pos;
-            acc.organizer = organizer;
+    entries.sort_unstable_by_key(|e| (e.rec.meeting, e.pos));
+    let mut meetings = Vec::new();
+    // One buffer for every meeting of the shard: (connection, position, UPN) per attendee.
+    let mut seen: Vec<(Conn, Pos, Sym)> = Vec::new();
+    for run in entries.chunk_by(|a, b| a.rec.meeting == b.rec.meeting) {
+        let Some(first) = run.first() else { continue };
+        seen.clear();
+        for entry in run {
+            let r = &entry.rec;
+            seen.extend(r.attendees.iter().map(|a| {
+                let conn = Conn {
+                    key: a.key,
+                    key_type: a.key_type,
+                    organization: a.organization,
+                    join: r.join,
+                    leave: r.leave,
+                    client_ip: r.client_ip,
+                    device: r.device,
+                    property: r.property,
+                };
+                (conn, entry.pos, a.upn)
+            }));
         }
-        for a in &r.attendees {
-            let conn = Conn {
-                key: a.key,
-                key_type: a.key_type,
-                organization: a.organization,
-                join: r.join,
-                leave: r.leave,
-                client_ip: r.client_ip,
-                device: r.device,
-                property: r.property,
-            };
-            match acc.conns.entry(conn) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    acc.merged += 1;
-                    if entry.pos < o.get().0 {
-                        *o.get_mut() = (entry.pos, a.upn);
-                    }
-                }
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert((entry.pos, a.upn));
-                }
-            }
-        }
+        meetings.push(meeting(strings, filter, max_gap, &first.rec, &mut seen));
     }
-    accs.into_iter().map(|(id, acc)| meeting(strings, filter, max_gap, id, acc)).collect()
+    meetings
 }
 
+/// Report order of connections within a meeting (README "Row order"): every field takes
+/// part, compared as strings, so the order is total and the same whatever the symbols are.
+fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
+    // Equal symbols are equal strings: most fields of an attendee's connections are.
+    let s = |a: Sym, b: Sym| {
+        if a == b {
+            Ordering::Equal
+        } else {
+            strings.get(a).as_bytes().cmp(strings.get(b).as_bytes())
+        }
+    };
+    s(x.key, y.key)
+        .then_with(|| cmp_time(x.join, y.join))
+        .then_with(|| cmp_time(x.leave, y.leave))
+        .then_with(|| s(x.key_type, y.key_type))
+        .then_with(|| s(x.organization, y.organization))
+        .then_with(|| s(x.client_ip, y.client_ip))
+        .then_with(|| s(x.device, y.device))
+        .then_with(|| s(x.property, y.property))
+}
+
+/// One meeting from its first record (the organizer's fields) and every attendee of its
+/// records (`seen`, reordered here).
 fn meeting(
     strings: &Interner,
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
-    id: Sym,
-    acc: Acc,
+    first: &Rec,
+    seen: &mut [(Conn, Pos, Sym)],
 ) -> Meeting {
-    let s = |sym: Sym| strings.get(sym).as_bytes();
-    let mut connections: Vec<Connection> =
-        acc.conns.into_iter().map(|(conn, (_, upn))| Connection { conn, upn }).collect();
-    // Report order within a meeting (README "Row order"); every field takes part so the
-    // order is total and identical whatever order the hash map produced.
-    connections.sort_unstable_by(|a, b| {
-        let (x, y) = (&a.conn, &b.conn);
-        s(x.key)
-            .cmp(s(y.key))
-            .then_with(|| cmp_time(x.join, y.join))
-            .then_with(|| cmp_time(x.leave, y.leave))
-            .then_with(|| s(x.key_type).cmp(s(y.key_type)))
-            .then_with(|| s(x.organization).cmp(s(y.organization)))
-            .then_with(|| s(x.client_ip).cmp(s(y.client_ip)))
-            .then_with(|| s(x.device).cmp(s(y.device)))
-            .then_with(|| s(x.property).cmp(s(y.property)))
-            .then_with(|| s(a.upn).cmp(s(b.upn)))
-    });
+    seen.sort_unstable_by(|a, b| cmp_conn(strings, &a.0, &b.0).then(a.1.cmp(&b.1)));
+    // A connection met again repeats one already seen (counted as merged); the UPN is its
+    // first record's.
+    let mut connections: Vec<Connection> = Vec::new();
+    let mut merged = 0u64;
+    for &(conn, _, upn) in seen.iter() {
+        if connections.last().is_some_and(|c| c.conn == conn) {
+            merged += 1;
+        } else {
+            connections.push(Connection { conn, upn });
+        }
+    }
     let first_join = connections.iter().filter_map(|c| c.conn.join).min();
     let last_leave = connections.iter().filter_map(|c| c.conn.leave).max();
     let mut number_attendees = 0u64;
@@ -291,14 +297,12 @@ fn meeting(
         }
         start = end;
     }
-    let [organizer_email, organizer_id, organizer_organization, meeting_type] = acc.organizer;
-    let merged = acc.merged;
     Meeting {
-        id,
-        organizer_email,
-        organizer_id,
-        organizer_organization,
-        meeting_type,
+        id: first.meeting,
+        organizer_email: first.organizer_email,
+        organizer_id: first.organizer_id,
+        organizer_organization: first.organizer_organization,
+        meeting_type: first.meeting_type,
         first_join,
         last_leave,
         number_attendees,
@@ -331,22 +335,27 @@ fn attendee_groups(
     range: std::ops::Range<usize>,
     groups: &mut Vec<Group>,
 ) -> u64 {
-    let mut members: Vec<usize> =
-        range.filter(|&i| filter.keep(strings.get(connections[i].conn.client_ip))).collect();
+    // Without a filter the addresses are not looked at: each is a string elsewhere in memory.
+    let mut members: Vec<usize> = match filter.keeps_all() {
+        true => range.collect(),
+        false => {
+            range.filter(|&i| filter.keep(strings.get(connections[i].conn.client_ip))).collect()
+        }
+    };
     let matching = members.len() as u64;
     if members.len() < 2 {
         return matching;
     }
     // `members` are already in connection order (join, leave, then the other fields); a stable
     // sort by device keeps that order within each device's group.
-    members.sort_by(|&i, &j| {
-        let device = |k: usize| device_label(strings, connections[k].conn.device).as_bytes();
-        device(i).cmp(device(j))
+    // Equal symbols are the same device, without looking at the strings.
+    let device = |k: usize| connections[k].conn.device;
+    let label = |k: usize| device_label(strings, device(k)).as_bytes();
+    members.sort_by(|&i, &j| match device(i) == device(j) {
+        true => Ordering::Equal,
+        false => label(i).cmp(label(j)),
     });
-    let same_device = |i: &usize, j: &usize| {
-        device_label(strings, connections[*i].conn.device)
-            == device_label(strings, connections[*j].conn.device)
-    };
+    let same_device = |i: &usize, j: &usize| device(*i) == device(*j) || label(*i) == label(*j);
     // With --max-gap a device's connections chain only while each join follows the previous
     // leave closely enough; an unknown gap breaks the chain.
     let close_enough = |i: &usize, j: &usize| match max_gap {
