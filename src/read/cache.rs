@@ -205,7 +205,7 @@ impl StateDir {
     ) -> Result<(Partial, Counts)> {
         let options = config.result_options();
         let clock = std::time::Instant::now();
-        let Triage { reused, to_read } = self.triage(files, &options, ui);
+        let Triage { reused, to_read } = pool.install(|| self.triage(files, &options, ui));
         timing("files checked", clock);
         let dropped = {
             let current: std::collections::HashSet<&[u8]> =
@@ -275,38 +275,46 @@ impl StateDir {
     /// Sorts the archive's files into those whose cached partial can be used and those to read
     /// (with their stat, taken before they are read).
     fn triage(&self, files: &[ArchiveFile], options: &str, ui: &Ui) -> Triage {
+        use rayon::prelude::*;
         let known: HashMap<&[u8], &Entry> =
             self.index.entries.iter().map(|e| (e.path.raw(), e)).collect();
+        // Each file on a worker: checking a cached partial reads it whole (its checksums), and
+        // a file whose change time moved is hashed whole.
+        // A miss carries the reason a cached partial was refused, warned of in archive order.
+        type Miss = (usize, Option<Stat>, Option<String>);
+        let checked: Vec<Result<(Entry, PartialFile), Miss>> = files
+            .par_iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let Origin::File(path) = &file.origin else { return Err((i, None, None)) };
+                let stat = Stat::of(path);
+                let Some(now) = stat else { return Err((i, stat, None)) };
+                let entry = known.get(file.key.as_slice()).filter(|e| e.stat.same_times(&now));
+                // Only the change time, device or inode moved: the whole content is hashed to
+                // tell a hard link, chmod or move (reused) from a rewrite in place (read again).
+                let same_inode = entry.is_some_and(|e| e.stat == now);
+                let unchanged = same_inode
+                    || entry.is_some_and(|e| full_hash(path).is_some_and(|h| h == e.hash));
+                match entry.filter(|_| unchanged) {
+                    Some(entry) => match self.reuse(entry, &file.key, options, path) {
+                        Ok(partial) => Ok((Entry { stat: now, ..(*entry).clone() }, partial)),
+                        Err(why) => Err((i, stat, Some(why))),
+                    },
+                    None => Err((i, stat, None)),
+                }
+            })
+            .collect();
         let mut reused = Vec::new();
         let mut to_read = Vec::new();
-        for (i, file) in files.iter().enumerate() {
-            let Origin::File(path) = &file.origin else {
-                to_read.push((i, None));
-                continue;
-            };
-            let stat = Stat::of(path);
-            let Some(now) = stat else {
-                to_read.push((i, stat));
-                continue;
-            };
-            let entry = known.get(file.key.as_slice()).filter(|e| e.stat.same_times(&now));
-            // Only the change time, device or inode moved: the whole content is hashed to
-            // tell a hard link, chmod or move (reused) from a rewrite in place (read again).
-            let same_inode = entry.is_some_and(|e| e.stat == now);
-            let unchanged =
-                same_inode || entry.is_some_and(|e| full_hash(path).is_some_and(|h| h == e.hash));
-            match entry.filter(|_| unchanged) {
-                Some(entry) => match self.reuse(entry, &file.key, options, path) {
-                    Ok(partial) => {
-                        let entry = Entry { stat: now, ..(*entry).clone() };
-                        reused.push((entry, partial))
+        for c in checked {
+            match c {
+                Ok(hit) => reused.push(hit),
+                Err((i, stat, why)) => {
+                    if let Some(why) = why {
+                        ui.warn(format_args!("{}: {why}; read again", files[i].name));
                     }
-                    Err(why) => {
-                        ui.warn(format_args!("{}: {why}; read again", file.name));
-                        to_read.push((i, stat));
-                    }
-                },
-                None => to_read.push((i, stat)),
+                    to_read.push((i, stat));
+                }
             }
         }
         Triage { reused, to_read }

@@ -16,7 +16,7 @@ use crate::escape;
 use crate::state::files::{
     Counts, ErrorRow, FileErrors, FileReport, FileState, FileStatus, Skip, Warn,
 };
-use crate::state::intern::Sym;
+use crate::state::intern::{Interner, Sym};
 use crate::state::partial::{
     position, Att, Entry, Partial, Rec, Records, Seen, MAX_FILES, OFFSET_BITS, RECORD_SHARDS,
 };
@@ -340,6 +340,26 @@ fn rebuild(
     Ok(out)
 }
 
+/// Decoded record sections: (input, bucket, its records).
+type Sections = Vec<(usize, u32, WireBucket)>;
+
+/// The symbols of each section's strings in `strings`, the strings that no kept record uses
+/// (`used`) left out: they get a symbol no record will ask for.
+fn intern_sections(
+    strings: &mut Interner,
+    wire: &[(usize, u32, WireBucket)],
+    used: &[Option<Vec<bool>>],
+) -> Vec<Vec<Sym>> {
+    wire.iter()
+        .zip(used)
+        .map(|((_, _, w), used)| {
+            let used = |n: usize| used.as_ref().is_none_or(|u| u.get(n).copied().unwrap_or(true));
+            let sym = |(n, s): (usize, &String)| if used(n) { strings.intern(s) } else { 0 };
+            w.strings.iter().enumerate().map(sym).collect()
+        })
+        .collect()
+}
+
 /// Keeps the records of `meetings` in `wire` (and any whose meeting number is out of range, for
 /// the rebuild to refuse); returns which of its strings they use.
 fn keep_meetings(wire: &mut WireBucket, meetings: &hashbrown::HashSet<u128>) -> Vec<bool> {
@@ -521,6 +541,30 @@ fn load_from(
     let mut partial = files;
     let mut decoded = 0.0;
     let group = 2 * rayon::current_num_threads().max(1);
+    // Turns a group's wire records into entries and puts them in place.
+    let place = |records: &mut Records,
+                 unkeyed: &mut Vec<Entry>,
+                 wire: Sections,
+                 syms: Vec<Vec<Sym>>|
+     -> Result<()> {
+        let rebuilt = wire
+            .into_par_iter()
+            .zip(syms)
+            .map(|((i, b, w), syms)| {
+                let shown = escape::path(&inputs[i].path);
+                rebuild(w, (b, meta.buckets), &syms, &remaps[i], &shown)
+            })
+            .collect::<Result<Vec<Rebuilt>>>()?;
+        let mut keyed = Vec::with_capacity(rebuilt.len());
+        for part in rebuilt {
+            keyed.push(part.keyed);
+            unkeyed.extend(part.unkeyed);
+        }
+        records.absorb_parts(keyed);
+        Ok(())
+    };
+    // The group decoded and interned last, placed while the next one is interned.
+    let mut previous: Option<(Sections, Vec<Vec<Sym>>)> = None;
     for jobs in jobs.chunks(group) {
         let clock = std::time::Instant::now();
         let mut wire = jobs
@@ -536,31 +580,21 @@ fn load_from(
             }
         };
         decoded += clock.elapsed().as_secs_f64();
-        let syms: Vec<Vec<Sym>> = wire
-            .iter()
-            .zip(&used)
-            .map(|((_, _, w), used)| {
-                let used = |n: usize| used.as_ref().is_none_or(|u| u[n]);
-                // A string no kept record uses gets a symbol no record will ask for.
-                let sym =
-                    |(n, s): (usize, &String)| if used(n) { partial.strings.intern(s) } else { 0 };
-                w.strings.iter().enumerate().map(sym).collect()
-            })
-            .collect();
-        let rebuilt = wire
-            .into_par_iter()
-            .zip(syms)
-            .map(|((i, b, w), syms)| {
-                let shown = escape::path(&inputs[i].path);
-                rebuild(w, (b, meta.buckets), &syms, &remaps[i], &shown)
-            })
-            .collect::<Result<Vec<Rebuilt>>>()?;
-        let mut keyed = Vec::with_capacity(rebuilt.len());
-        for part in rebuilt {
-            keyed.push(part.keyed);
-            partial.unkeyed.extend(part.unkeyed);
-        }
-        partial.records.absorb_parts(keyed);
+        // Interning is one table, so one thread: it runs while the other workers rebuild and
+        // place the previous group, which needs only that group's symbols.
+        let Partial { strings, records, unkeyed, .. } = &mut partial;
+        let (syms, placed) = rayon::join(
+            || intern_sections(strings, &wire, &used),
+            || match previous.take() {
+                Some((wire, syms)) => place(records, unkeyed, wire, syms),
+                None => Ok(()),
+            },
+        );
+        placed?;
+        previous = Some((wire, syms));
+    }
+    if let Some((wire, syms)) = previous.take() {
+        place(&mut partial.records, &mut partial.unkeyed, wire, syms)?;
     }
     partial.unkeyed.sort_by_key(|e| e.pos);
     partial.unkeyed.dedup_by_key(|e| e.pos);
