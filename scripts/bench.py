@@ -29,7 +29,8 @@ and peak RSS (from wait4, per process):
                         export, with all meetings and with --since its day; and the state
                         directory's size against the archive's
 
-The ratios the project tracks (README "Performance") are printed after the table.
+The ratios the project tracks (README "Performance") are printed after the table, with the
+phases of one more run (TALA_BULK_TIMINGS=1: reading and merging, meetings, writing reports).
 """
 
 import argparse
@@ -237,6 +238,7 @@ def main():
           f"{w(f'tala-bulk --jobs {n}') / w(f'tala-bulk --jobs {n} --audit-only'):.1f}x faster")
     twice = results[f"tala-bulk --jobs {n} (archive + copy)"][1] / results[f"tala-bulk --jobs {n}"][1]
     print(f"- peak RSS, archive + copy / archive: {twice:.2f}")
+    phases(exe, n, out, plain)
     if not args.no_duckdb:
         print(f"- duckdb / tala-bulk --jobs {n}: "
               f"{w(f'duckdb SQL ({n} threads)') / w(f'tala-bulk --jobs {n}'):.1f}x")
@@ -250,6 +252,19 @@ def main():
         split(exe, plain, args)
     if not args.no_nightly:
         nightly(exe, plain, args, mb, rows)
+
+
+def phases(exe, n, out, plain):
+    """Where a run's time goes: one more run with TALA_BULK_TIMINGS=1, its phases beside the
+    wall time of that run."""
+    env = dict(os.environ, TALA_BULK_TIMINGS="1")
+    start = time.perf_counter()
+    proc = subprocess.run([exe, "-q", "--jobs", str(n), "--out", str(out), str(plain)], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    laps = [line.split("timing: ", 1)[1] for line in proc.stderr.splitlines()
+            if "timing: " in line]
+    print(f"- phases of one more --jobs {n} run ({wall:.2f} s): " + "; ".join(laps))
 
 
 def split(exe, plain, args):
