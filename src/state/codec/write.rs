@@ -235,28 +235,36 @@ fn encode_sections(
         }
     }
     let strings = &partial.strings;
-    let mut sections: Vec<(SectionKind, u64, Vec<u8>)> = grouped
-        .into_par_iter()
-        .map(|(bucket, mut group)| {
-            group.sort_unstable_by_key(|(key, entry)| (key.is_none(), *key, entry.pos));
-            let mut numbering = Numbering::new(strings);
-            let entries = group
-                .iter()
-                .map(|(key, entry)| wire_entry(*key, entry, &mut numbering, &place))
-                .collect::<Result<Vec<_>>>()?;
-            compress(
-                SectionKind::Bucket(bucket),
-                &WireBucket { strings: numbering.strings, entries },
-            )
-        })
-        .collect::<Result<_>>()?;
-    let file_states: Vec<WireFileState> = partial.files.values().map(wire_file_state).collect();
-    sections.insert(0, compress(SectionKind::Files, &file_states)?);
-    if with_catalog {
+    let records = || -> Result<Vec<(SectionKind, u64, Vec<u8>)>> {
+        grouped
+            .into_par_iter()
+            .map(|(bucket, mut group)| {
+                group.sort_unstable_by_key(|(key, entry)| (key.is_none(), *key, entry.pos));
+                let mut numbering = Numbering::new(strings);
+                let entries = group
+                    .iter()
+                    .map(|(key, entry)| wire_entry(*key, entry, &mut numbering, &place))
+                    .collect::<Result<Vec<_>>>()?;
+                compress(
+                    SectionKind::Bucket(bucket),
+                    &WireBucket { strings: numbering.strings, entries },
+                )
+            })
+            .collect()
+    };
+    // A state directory's partial has one bucket: its catalog is made beside it.
+    let catalogs = || -> Result<Vec<(SectionKind, u64, Vec<u8>)>> {
+        if !with_catalog {
+            return Ok(Vec::new());
+        }
         let (catalog, users) = catalog(partial)?;
-        sections.push(compress(SectionKind::Catalog, &catalog)?);
-        sections.push(compress(SectionKind::Users, &users)?);
-    }
+        Ok(vec![compress(SectionKind::Catalog, &catalog)?, compress(SectionKind::Users, &users)?])
+    };
+    let (records, catalogs) = rayon::join(records, catalogs);
+    let file_states: Vec<WireFileState> = partial.files.values().map(wire_file_state).collect();
+    let mut sections = vec![compress(SectionKind::Files, &file_states)?];
+    sections.extend(records?);
+    sections.extend(catalogs?);
     let mut infos = Vec::with_capacity(sections.len());
     let mut offset = 0;
     for (kind, raw_len, packed) in &sections {
