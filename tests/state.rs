@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use tala_bulk::state::codec::{Header, SectionKind, MAGIC};
+
 use crate::util::{code, report_set, stderr, testdata, TestDir};
 
 /// The reports of `out`, summary.json without the state counts and the new problems (which
@@ -374,6 +376,61 @@ fn a_windowed_run_loads_only_the_files_of_its_meetings_and_reports_what_a_full_r
     assert_eq!(learned, t.read("users-plain.csv"));
     // The organizer and the attendees of every file, d3's gone: u1-u4, u7, u8.
     assert_eq!(learned.lines().count(), 1 + 6, "{learned}");
+
+    // A catalog that its checksums pass but that cannot be decoded (a partial from a foreign
+    // or broken writer): every record is loaded instead, with a warning, and the reports stay.
+    let partial = first_in(&t, "state/files");
+    let intact = std::fs::read(&partial).expect("partial");
+    replace_section(&partial, SectionKind::Catalog, &[0xff; 3]);
+    let (counts, err) = with_state(&t, "w6", &WINDOW);
+    assert_eq!((counts, loaded_from("w6")), ((0, 4, 0), Some(4)));
+    assert!(err.contains("every record is loaded"), "{err}");
+    same_as_plain(&t, "w6", &WINDOW);
+    // The same for the users' pairs, which only -u reads; the database learns what a run
+    // without --state learns.
+    std::fs::write(&partial, &intact).expect("restore");
+    replace_section(&partial, SectionKind::Users, &[0xff; 3]);
+    assert_eq!(with_state(&t, "w7", &WINDOW).0, (0, 4, 0));
+    assert_eq!(loaded_from("w7"), Some(1), "without -u the pairs are not read");
+    let (_, err) = with_state(&t, "w8", &[&WINDOW[..], &["-u", "users-state2.csv"]].concat());
+    assert!(err.contains("every record is loaded"), "{err}");
+    assert_eq!(loaded_from("w8"), Some(4));
+    let plain = t.run_out(
+        "w8-plain",
+        &[&CAP[..], &WINDOW[..], &["-u", "users-plain2.csv", "archive"]].concat(),
+    );
+    assert!(matches!(code(&plain), 0 | 1), "{}", stderr(&plain));
+    assert_eq!(reports(&t, "w8"), reports(&t, "w8-plain"));
+    assert_eq!(t.read("users-state2.csv"), t.read("users-plain2.csv"));
+}
+
+/// Rewrites section `kind` of the partial at `path` with the postcard bytes `raw`, its
+/// lengths and checksums set as tala-bulk sets them: damage only the section's decoder sees.
+fn replace_section(path: &Path, kind: SectionKind, raw: &[u8]) {
+    let data = std::fs::read(path).expect("partial");
+    let len = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes")) as usize;
+    let mut header: Header = postcard::from_bytes(&data[16..16 + len]).expect("header");
+    let body = &data[24 + len..];
+    let mut sections = Vec::new();
+    for s in &mut header.sections {
+        let packed = if s.kind == kind {
+            s.raw_len = raw.len() as u64;
+            zstd::bulk::compress(raw, 1).expect("zstd")
+        } else {
+            body[s.offset as usize..(s.offset + s.len) as usize].to_vec()
+        };
+        s.offset = sections.len() as u64;
+        s.len = packed.len() as u64;
+        s.checksum = xxhash_rust::xxh3::xxh3_64(&packed);
+        sections.extend_from_slice(&packed);
+    }
+    let head = postcard::to_stdvec(&header).expect("header");
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&head).to_le_bytes());
+    out.extend_from_slice(&sections);
+    std::fs::write(path, out).expect("write partial");
 }
 
 /// A record that depends on its Id only (so its copies in several files are the same record),
