@@ -176,3 +176,83 @@ fn audit_only_writes_the_same_audit_and_nothing_else() {
     }
     assert!(stderr(&o).contains("tala-bulk: audit of 4 files"), "{}", stderr(&o));
 }
+
+/// A collector's own cap (100 rows here), which `--row-cap` was not told: three exports of
+/// exactly 100 rows; two of them hold only the last hours of their 6-hour windows (the export
+/// kept the newest records), and are found capped; the third fills its window and stays
+/// complete, as does an export of another size. The re-export pieces are sized for 100 rows.
+/// `--row-cap` given turns the inference off.
+#[test]
+fn a_cap_shared_by_late_starting_exports_is_found_without_row_cap() {
+    use crate::window::{export, rec};
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("archive")).expect("mkdir");
+    // `rows` records of the 6-hour window from `hour`, evenly from `from` minutes in.
+    let put = |hour: u32, rows: u32, from: u32| {
+        let records: Vec<String> = (0..rows)
+            .map(|i| {
+                let minute = from + (360 - from) * i / rows;
+                let at = format!("2024-03-01T{:02}:{:02}:00", hour + minute / 60, minute % 60);
+                rec(hour * 1000 + i, &format!("m{hour}-{i}"), "u1", "Teams", &at, &at)
+            })
+            .collect();
+        let end = match hour + 6 {
+            24 => "20240302000000".to_string(),
+            h => format!("20240301{h:02}0000"),
+        };
+        let name = format!("UAL-20240301{hour:02}0000-{end}.csv");
+        std::fs::write(t.join("archive").join(name), export(&records)).expect("write");
+    };
+    put(0, 100, 240);
+    put(6, 100, 200);
+    put(12, 100, 0);
+    put(18, 57, 240);
+    let out = t.run_out("r", &["archive"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let statuses: Vec<String> = t
+        .read("r/truncation.csv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(11, ',').collect();
+            format!("{} {}", &f[0][f[0].len() - 10..], f[9])
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["060000.csv capped", "120000.csv capped", "180000.csv complete", "000000.csv complete"]
+    );
+    let truncation = t.read("r/truncation.csv");
+    assert!(
+        truncation.contains(
+            ",capped,\"inferred cap: 100 rows, as in 3 files of the archive, and its records \
+             start 4 h 00 min after its window's start: the export probably kept the newest \
+             records up to a cap; re-export this time window in smaller pieces\""
+        ),
+        "{truncation}"
+    );
+    assert_eq!(t.summary("r")["inferred_row_caps"], serde_json::json!([{"rows": 100, "files": 2}]));
+    assert!(
+        stderr(&out).contains("row cap found in the archive: 100 rows; 2 files"),
+        "{}",
+        stderr(&out)
+    );
+    // 100 rows in the last 2 h of the window (the records' span, a little under 2 h): about
+    // 305 in 6 h, 80 a piece under the cap of 100: 4 pieces of 90 min.
+    let coverage = t.read("r/coverage.csv");
+    assert!(
+        coverage.contains(
+            "re-export,2024-03-01T00:00:00,2024-03-01T01:29:59,5400,\
+             archive/UAL-20240301000000-20240301060000.csv,\"piece 1 of 4: 100 rows returned, \
+             about 305 estimated in the window\""
+        ),
+        "{coverage}"
+    );
+    let pieces = coverage.lines().filter(|l| l.starts_with("re-export,")).count();
+    assert_eq!(pieces, 4 + 3, "{coverage}");
+
+    let given = t.run_out("given", &["--row-cap", "1000", "archive"]);
+    assert_eq!(code(&given), 0, "{}", stderr(&given));
+    assert!(!t.read("given/truncation.csv").contains("capped"));
+    assert_eq!(t.summary("given")["inferred_row_caps"], serde_json::json!([]));
+}

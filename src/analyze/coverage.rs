@@ -65,8 +65,9 @@ fn span(f: &FileReport) -> Option<(Ts, Ts, bool)> {
 }
 
 /// Gaps and capped-only windows between the archive's first and last record, then re-export
-/// pieces per capped file (in file order).
-pub fn analyse(files: &[FileReport], row_cap: u64) -> Vec<Window> {
+/// pieces per capped file (in file order). A capped file's cap is its row count, whichever
+/// cap it hit: `--row-cap`, a known one or one found in the archive.
+pub fn analyse(files: &[FileReport]) -> Vec<Window> {
     let mut out = Vec::new();
     let first = files.iter().filter_map(|f| f.earliest).min();
     let last = files.iter().filter_map(|f| f.latest).max();
@@ -74,7 +75,7 @@ pub fn analyse(files: &[FileReport], row_cap: u64) -> Vec<Window> {
         sweep(files, first, last, &mut out);
     }
     for f in files.iter().filter(|f| f.status == FileStatus::Capped) {
-        re_export(f, row_cap, &mut out);
+        re_export(f, f.rows, &mut out);
     }
     out
 }
@@ -234,7 +235,7 @@ mod tests {
                 None,
             ),
         ];
-        let got = analyse(&files, 100);
+        let got = analyse(&files);
         let show: Vec<(Kind, String, String, String)> = got
             .iter()
             .map(|w| {
@@ -270,7 +271,7 @@ mod tests {
             ("2024-03-01T00:00:00", "2024-03-01T00:00:01"),
             Some(("1000-01-01T00:00:00", "2999-12-31T23:59:59")),
         )];
-        let windows = analyse(&files, 2);
+        let windows = analyse(&files);
         let pieces = windows.iter().filter(|w| w.kind == Kind::ReExport).count();
         assert_eq!(pieces as i64, MAX_PIECES);
         assert!(windows.len() <= MAX_PIECES as usize + 2);
@@ -295,6 +296,6 @@ mod tests {
                 None,
             ),
         ];
-        assert_eq!(analyse(&files, 100), []);
+        assert_eq!(analyse(&files), []);
     }
 }

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::analyze::{coverage, meetings, users};
+use crate::analyze::{caps, coverage, meetings, users};
 use crate::escape;
 use crate::exit;
-use crate::flags::{Config, StdoutReport};
+use crate::flags::{Config, StdoutReport, DEFAULT_ROW_CAP};
 use crate::messages::Ui;
 use crate::read::cache::{Counts as StateCounts, StateDir};
 use crate::read::{self, file_size};
@@ -98,13 +98,20 @@ pub fn finish(
 ) -> Result<Outcome> {
     let started = timings.started;
     let Targets { out, mut users } = targets;
+    let mut partial = partial;
+    // Caps of the exports' own, found from every file at once; a --row-cap other than the
+    // default says what the cap is.
+    let inferred = match config.row_cap == DEFAULT_ROW_CAP {
+        true => caps::infer(partial.files.values_mut().map(|f| &mut f.report)),
+        false => Vec::new(),
+    };
     let reports: Vec<FileReport> = partial.reports().cloned().collect();
     if !reports.iter().any(|f| f.export) {
         let names: Vec<&str> = reports.iter().map(|f| f.name.as_str()).collect();
         return Err(exit::NothingRead::new(&names, out.is_some(), &config.out_dir).into());
     }
 
-    let windows = coverage::analyse(&reports, config.row_cap);
+    let windows = coverage::analyse(&reports);
     let meetings = if config.audit_only {
         meetings::Meetings::default()
     } else {
@@ -127,6 +134,7 @@ pub fn finish(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = Summary::new(&partial, &meetings, &windows, config, elapsed);
+    summary.inferred_row_caps = inferred;
     // With --state: what is new since the last completed run, recorded once the reports are.
     let problems = state.as_ref().map(|_| coverage::problems(&reports, &windows));
     if let (Some((dir, counts)), Some(now)) = (&state, &problems) {

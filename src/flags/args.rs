@@ -112,7 +112,9 @@ struct ResultArgs {
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..))]
     max_gap: Option<i64>,
 
-    /// Data rows at which an export is considered capped by the portal.
+    /// Data rows at which an export is considered capped by the portal. With the default,
+    /// caps of the exports' own are also found in the archive (README "Caps found in the
+    /// archive"); another value turns that off.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ROW_CAP,
           value_parser = clap::value_parser!(u64).range(1..))]
     row_cap: u64,

@@ -77,6 +77,8 @@ pub struct Summary {
     pub attendees_affected_percent: f64,
     /// Windows no file covers, windows only capped files cover, re-export pieces suggested.
     pub coverage: BTreeMap<&'static str, u64>,
+    /// Row caps found in the archive (`analyze::caps`): each with the files it marked capped.
+    pub inferred_row_caps: Vec<crate::analyze::caps::InferredCap>,
     pub earliest_creation_time: Option<String>,
     pub latest_creation_time: Option<String>,
     pub jobs: usize,
@@ -156,6 +158,7 @@ impl Summary {
                 .iter()
                 .map(|k| (k.name(), windows.iter().filter(|w| w.kind == *k).count() as u64))
                 .collect(),
+            inferred_row_caps: Vec::new(),
             earliest_creation_time: c.earliest.map(timestamp::format),
             latest_creation_time: c.latest.map(timestamp::format),
             jobs: config.jobs,
@@ -209,6 +212,14 @@ impl Summary {
             g("capped-only"),
             g("re-export")
         );
+        for cap in &self.inferred_row_caps {
+            let _ = writeln!(
+                s,
+                "  row cap found in the archive: {} rows; {} files of that count whose records \
+                 leave part of their window uncovered are counted as capped",
+                cap.rows, cap.files
+            );
+        }
         if let Some(st) = &self.state_files {
             let _ = writeln!(
                 s,
