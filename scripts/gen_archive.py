@@ -798,15 +798,37 @@ def _work(job):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Generate a Purview audit-log export archive.")
-    p.add_argument("--out", required=True)
-    p.add_argument("--files", type=int, default=40)
-    p.add_argument("--row-cap", type=int, default=50000)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--meetings", type=int, default=None)
-    p.add_argument("--overlap", type=float, default=0.15)
-    p.add_argument("--capped-every", type=int, default=5)
-    p.add_argument("--jobs", type=int, default=None)
+    p = argparse.ArgumentParser(
+        description="Generate a Purview audit-log export archive: CSV exports of Teams "
+                    "MeetingParticipantDetail records (and other operations) over consecutive, "
+                    "overlapping time windows, some of them capped. Same arguments, same bytes.",
+        epilog="Example: python3 scripts/gen_archive.py --out /tmp/s --files 6 --row-cap 300 "
+               "--seed 7. One summary line per file goes to stderr, then the totals (rows, "
+               "duplicates, distinct records, capped files, records lost to the caps).")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="directory to write into (created with its parents); use an empty one: "
+                        "files whose names come up again are overwritten, others left alone")
+    p.add_argument("--files", type=int, default=40, metavar="N",
+                   help="number of export files, one per time window (default 40)")
+    p.add_argument("--row-cap", type=int, default=50000, metavar="N",
+                   help="data rows at which an export stops, keeping its newest records, as "
+                        "Purview's do (default 50000)")
+    p.add_argument("--seed", type=int, default=1, metavar="S",
+                   help="random seed (default 1); the same arguments give byte-identical files")
+    p.add_argument("--meetings", type=int, default=None, metavar="N",
+                   help="total meetings, approximately. Default: scaled so a normal window "
+                        "holds 70-98%% of --row-cap rows and every --capped-every-th window "
+                        "more; when given, record density scales by N / that default and files "
+                        "are capped wherever their window happens to exceed --row-cap")
+    p.add_argument("--overlap", type=float, default=0.15, metavar="F",
+                   help="fraction of a window shared with the next one, 0 to 0.45 "
+                        "(default 0.15): the records there are in both files")
+    p.add_argument("--capped-every", type=int, default=5, metavar="K",
+                   help="every K-th window (K-1, 2K-1, ... from 0) holds more records than "
+                        "--row-cap, so its file is capped (default 5; 0: never)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes (default: the CPU count, or 1 for small archives); "
+                        "the output does not depend on it")
     p.add_argument("--from-file", type=int, default=0, metavar="K",
                    help="write only the files from the K-th (0-based) on, as a run with --files "
                         "would write them: with the same seed, --files N+1 --from-file N writes "
