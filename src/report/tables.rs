@@ -180,8 +180,8 @@ const BATCH: usize = 16;
 /// Writes `header`, then every meeting's rows as `rows` formats them, in meeting order.
 /// Formatting CSV is the expensive part of writing a report, so it runs in parallel, and each
 /// batch is written while the next is formatted: the write is the kernel copying the batch
-/// into the page cache (measured: 40% of the formatting's time on ext4), time the workers
-/// spent waiting when it ran between batches.
+/// into the page cache (in a profile of the bench archive's reports on ext4, about half the
+/// formatting's CPU time), time the workers spent waiting when it ran between batches.
 fn write_rows<W: Write + Send>(
     mut out: W,
     header: &[&str],
