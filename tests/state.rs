@@ -515,3 +515,34 @@ proptest! {
         }
     }
 }
+
+/// The benchmark's nightly export comes from `gen_archive.py --from-file`: with the same seed
+/// it must write the file a run with one more file writes, byte for byte, and nothing else.
+#[test]
+fn the_generator_writes_the_next_export_of_an_archive_alone() {
+    let t = TestDir::new();
+    let gen = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen_archive.py");
+    let run = |out: &str, extra: &[&str]| {
+        let status = std::process::Command::new("python3")
+            .arg(&gen)
+            .args(["--out", &t.join(out).to_string_lossy(), "--row-cap", "200", "--seed", "3"])
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("python3 runs scripts/gen_archive.py");
+        assert!(status.success(), "gen_archive.py {extra:?}");
+    };
+    run("all", &["--files", "4"]);
+    run("next", &["--files", "4", "--from-file", "3"]);
+    let names = |dir: &str| -> Vec<std::ffi::OsString> {
+        let mut n: Vec<_> =
+            std::fs::read_dir(t.join(dir)).expect("dir").flatten().map(|e| e.file_name()).collect();
+        n.sort();
+        n
+    };
+    let (all, next) = (names("all"), names("next"));
+    assert_eq!((all.len(), next.len()), (4, 1));
+    assert_eq!(next[0], all[3]);
+    let read = |dir: &str| std::fs::read(t.join(dir).join(&all[3])).expect("export");
+    assert_eq!(read("next"), read("all"));
+}
