@@ -43,6 +43,9 @@ enum Uncovered {
 
 fn uncovered(f: &FileReport) -> Option<Uncovered> {
     let ((start, end), earliest, latest) = (f.window?, f.earliest?, f.latest?);
+    if end <= start {
+        return None;
+    }
     let length = (end - start + 1) as f64;
     let least = (length * UNCOVERED).ceil() as Ts;
     if earliest - start >= least {
@@ -185,6 +188,13 @@ mod tests {
         let mut one =
             vec![export(0, 500, 240, 359), export(6, 500, 1, 359), export(12, 500, 0, 358)];
         assert_eq!(infer(one.iter_mut()), []);
+        // A window that ends before it starts says nothing either.
+        let mut reversed =
+            vec![export(0, 500, 240, 359), export(6, 500, 240, 359), export(12, 500, 240, 359)];
+        for f in &mut reversed {
+            f.window = f.window.map(|(s, _)| (s - 1, s - 3600));
+        }
+        assert_eq!(infer(reversed.iter_mut()), []);
         // No window in the names: nothing to measure against.
         let mut unnamed =
             vec![export(0, 500, 240, 359), export(6, 500, 240, 359), export(12, 500, 240, 359)];
