@@ -26,8 +26,9 @@ and peak RSS (from wait4, per process):
                         --rows rows added (the export that follows the archive's last, its
                         window overlapping the last one's, as a nightly collector's): a full run
                         over archive + export against --state runs that read only the new
-                        export, with all meetings and with --since its day; and the state
-                        directory's size against the archive's
+                        export, with all meetings and with --since its day, run in turns
+                        (full, --state, windowed, full, ...) so drift in the machine's load
+                        touches each alike; and the state directory's size against the archive's
 
 The ratios the project tracks (README "Performance") are printed after the table, with the
 phases of one more run (TALA_BULK_TIMINGS=1: reading and merging, meetings, writing reports).
@@ -368,16 +369,28 @@ def nightly(exe, plain, args, mb, rows):
         ("--state --since/--until its day, new export read",
          restored(run + ["--state", str(state)] + since + [str(archive)])),
     ]
+    # Each case replaces its own last reports, as a nightly job does: replacing another case's
+    # (a day's 41 MB by all 463 MB, or back) costs what removing those files costs.
+    cases = [(name, [str(base / f"out-{k}") if a == out else a for a in argv])
+             for k, (name, argv) in enumerate(cases)]
     print()
     print(f"Nightly (--state, one new export of {args.rows} rows; building the state: "
           f"{build_wall:.2f} s, {build_rss:,.0f} MB)")
     print("| command | wall s | peak RSS MB |")
     print("| --- | ---: | ---: |")
+    # Interleaved (full, --state, windowed, full, ...): the machine's load drifts over minutes,
+    # and the ratios compare runs, so each round gives every case the same conditions.
+    walls = {name: [] for name, _ in cases}
+    peaks = {name: 0.0 for name, _ in cases}
+    for _ in range(args.runs):
+        for name, argv in cases:
+            wall, rss = timed(argv, 1, ok=(0, 1))
+            walls[name].append(wall)
+            peaks[name] = max(peaks[name], rss)
     results = {}
-    for name, argv in cases:
-        wall, rss = timed(argv, args.runs, ok=(0, 1))
-        results[name] = wall
-        print(f"| {name} | {wall:.2f} | {rss:,.0f} |", flush=True)
+    for name, _ in cases:
+        results[name] = statistics.median(walls[name])
+        print(f"| {name} | {results[name]:.2f} | {peaks[name]:,.0f} |", flush=True)
     full = results["full run, archive + new export"]
     size = sum(f.stat().st_size for f in state.rglob("*") if f.is_file())
     archive_bytes = sum(f.stat().st_size for f in archive.iterdir())
