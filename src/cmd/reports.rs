@@ -212,9 +212,13 @@ pub fn finish(
     // take a few tenths of a second on the bench archive (ext4 freeing the old reports' blocks,
     // 0.26 s for attendees.csv on a file system mounted with `discard`; the allocator walking
     // a million records), and neither needs the other.
-    let freed = std::thread::spawn(move || drop((partial, meetings)));
+    // (Where no thread can be started, the refused closure frees them at once, before the
+    // swap: `std::thread::spawn` would panic instead.)
+    let freeing = std::thread::Builder::new().spawn(move || drop((partial, meetings)));
     out.commit(&staged, ui)?;
-    let _ = freed.join();
+    if let Ok(thread) = freeing {
+        let _ = thread.join();
+    }
     record_problems()?;
     // The line on stderr counts the whole run.
     summary.clock(started.elapsed().as_secs_f64());
