@@ -188,27 +188,40 @@ struct ChannelReader {
 }
 
 impl ChannelReader {
-    fn spawn(mut reader: Box<dyn Read + Send>) -> ChannelReader {
+    /// Starts the thread that reads `reader`; where no thread can be started, hands `reader`
+    /// back to be read inline.
+    fn spawn(reader: Box<dyn Read + Send>) -> Result<ChannelReader, Box<dyn Read + Send>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_CHUNKS);
-        std::thread::spawn(move || loop {
-            let mut buf = vec![0; STREAM_WINDOW];
-            // A decoder that panics on some input ends this thread, and with it the channel;
-            // the reader then reports an error (see `ended`).
-            let n = match reader.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
+        // The reader goes to the thread once it runs, so a refused thread leaves it here.
+        let (give, take) = std::sync::mpsc::sync_channel::<Box<dyn Read + Send>>(1);
+        let started = std::thread::Builder::new().spawn(move || {
+            let Ok(mut reader) = take.recv() else { return };
+            loop {
+                let mut buf = vec![0; STREAM_WINDOW];
+                // A decoder that panics on some input ends this thread, and with it the
+                // channel; the reader then reports an error (see `ended`).
+                let n = match reader.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                buf.truncate(n);
+                // A closed channel means the parser stopped reading: nothing more to do.
+                if tx.send(Ok(buf)).is_err() || n == 0 {
                     return;
                 }
-            };
-            buf.truncate(n);
-            // A closed channel means the parser stopped reading: nothing more to do.
-            if tx.send(Ok(buf)).is_err() || n == 0 {
-                return;
             }
         });
-        ChannelReader { rx, chunk: Vec::new(), pos: 0, ended: false }
+        if started.is_err() {
+            return Err(reader);
+        }
+        match give.send(reader) {
+            Ok(()) => Ok(ChannelReader { rx, chunk: Vec::new(), pos: 0, ended: false }),
+            Err(refused) => Err(refused.0),
+        }
     }
 }
 
@@ -244,7 +257,10 @@ impl Opened {
         if self.format == Format::Csv {
             return self;
         }
-        Opened { reader: Box::new(ChannelReader::spawn(self.reader)), ..self }
+        match ChannelReader::spawn(self.reader) {
+            Ok(threaded) => Opened { reader: Box::new(threaded), ..self },
+            Err(inline) => Opened { reader: inline, ..self },
+        }
     }
 
     /// Runs `f` with a [`Feed`] over the (decoded) bytes.
@@ -564,7 +580,9 @@ mod tests {
 
     #[test]
     fn a_decoder_thread_that_dies_is_an_error_not_the_end_of_the_file() {
-        let mut reader = ChannelReader::spawn(Box::new(Dies(3)));
+        let Ok(mut reader) = ChannelReader::spawn(Box::new(Dies(3))) else {
+            panic!("no thread for the decoder")
+        };
         let mut got = Vec::new();
         let err = reader.read_to_end(&mut got).unwrap_err();
         assert_eq!(got, b"xxx");
