@@ -72,36 +72,36 @@ pub fn peek(json: &[u8]) -> Option<Peek<'_>> {
 
 /// A cursor over JSON text for [`peek`]; every method returns `None` on anything it does not
 /// accept.
-pub(super) struct Peeker<'a> {
-    pub(super) j: &'a [u8],
-    pub(super) i: usize,
+struct Peeker<'a> {
+    j: &'a [u8],
+    i: usize,
 }
 
 impl<'a> Peeker<'a> {
-    pub(super) fn ws(&mut self) {
+    fn ws(&mut self) {
         while self.j.get(self.i) == Some(&b' ') {
             self.i += 1;
         }
     }
 
-    pub(super) fn eat(&mut self, b: u8) -> bool {
+    fn eat(&mut self, b: u8) -> bool {
         let hit = self.j.get(self.i) == Some(&b);
         self.i += usize::from(hit);
         hit
     }
 
-    pub(super) fn byte(&mut self, b: u8) -> Option<()> {
+    fn byte(&mut self, b: u8) -> Option<()> {
         self.eat(b).then_some(())
     }
 
-    pub(super) fn end(&mut self) -> bool {
+    fn end(&mut self) -> bool {
         self.ws();
         self.i == self.j.len()
     }
 
     /// A key at the cursor as bytes, decoded when it has escapes: compared with the keys we
     /// want without a UTF-8 check (keys are ASCII, and one with other bytes is not wanted).
-    pub(super) fn key(&mut self) -> Option<Cow<'a, [u8]>> {
+    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
         let start = self.i + 1;
         let escaped = self.skip_string()?;
         let raw = self.j.get(start..self.i - 1)?;
@@ -112,7 +112,7 @@ impl<'a> Peeker<'a> {
     }
 
     /// A string at the cursor, decoded; borrowed when it has no escapes.
-    pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
+    fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.i + 1;
         let escaped = self.skip_string()?;
         let raw = self.j.get(start..self.i - 1)?;
@@ -151,7 +151,7 @@ impl<'a> Peeker<'a> {
     /// The text a full run takes from a scalar: a string's or a boolean's own text; `None`
     /// for null, a list or an object (which it skips). A number is formatted anew by the full
     /// parser (1.50 reads "1.5"): rare enough there to leave to it.
-    pub(super) fn scalar_text(&mut self) -> Option<Option<Cow<'a, str>>> {
+    fn scalar_text(&mut self) -> Option<Option<Cow<'a, str>>> {
         match self.j.get(self.i)? {
             b'"' => self.string().map(Some),
             b't' | b'f' => {
@@ -165,7 +165,7 @@ impl<'a> Peeker<'a> {
     }
 
     /// Skips one value of any kind, nested ones included, checking its grammar.
-    pub(super) fn value(&mut self) -> Option<()> {
+    fn value(&mut self) -> Option<()> {
         // Open containers, innermost last: true for an object, false for an array.
         let mut stack = [false; PEEK_DEPTH];
         let mut depth = 0;
@@ -225,7 +225,7 @@ impl<'a> Peeker<'a> {
         Some(())
     }
 
-    pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
         if self.j.get(self.i..self.i + word.len())? != word {
             return None;
         }
