@@ -312,7 +312,7 @@ def split(exe, plain, args):
           f"bucket partials: {size('merge') / 1e6:.0f} MB")
     same = all((base / "out" / r).read_bytes() == (base / "local" / r).read_bytes()
                for r in ("organizers.csv", "attendees.csv", "disconnections.csv",
-                         "truncation.csv", "coverage.csv", "errors.csv"))
+                         "truncation.csv", "redownload.csv", "redownload.ps1", "errors.csv"))
     print(f"- reports byte-identical to the local run: {same}")
     py = ROOT / "scripts" / ".venv" / "bin" / "python"
     if py.exists():

@@ -111,22 +111,23 @@ fn truncated_streams_keep_every_record_before_the_cut() {
 }
 
 const AUDIT_TRUNCATION: &str = "\
-path,format,bytes,rows,meeting_records,earliest,latest,window_start,window_end,status,detail
+path,format,bytes,rows,meeting_records,earliest_utc,latest_utc,window_start_utc,window_end_utc,status,detail
 audit/UAL-20240301000000-20240301010000.csv,csv,1728,2,2,2024-03-01T00:10:00,2024-03-01T00:50:00,2024-03-01T00:00:00,2024-03-01T01:00:00,complete,
 audit/UAL-20240301030000-20240301040000.csv,csv,1728,2,2,2024-03-01T03:05:00,2024-03-01T04:30:00,2024-03-01T03:00:00,2024-03-01T04:00:00,complete,1 records outside the window in the file name
-audit/capped.csv,csv,2572,3,3,2024-03-01T03:00:00,2024-03-01T03:40:00,,,capped,exactly the row cap (3 rows): the export probably stopped there; re-export this time window in smaller pieces
+audit/capped.csv,csv,2572,3,3,2024-03-01T03:00:00,2024-03-01T03:40:00,,,capped,exactly the row cap (3 rows): the export probably stopped there; no window in its name: redownload.csv asks for what no other file holds of the span of its records
 audit/cut-mid-record.csv,csv,1528,2,1,2024-03-01T00:20:00,2024-03-01T00:20:00,,,cut,ends inside row 2
 ";
 
-/// Gaps: 01:00:01-02:59:59 between the two named windows, and 04:00:01-04:30:00 where only a
-/// record outside its file's window lies. capped.csv (03:00-03:40, 3 rows, cap 3) needs two
-/// pieces; it is inside the second named window, so nothing is covered by capped files only.
-const AUDIT_COVERAGE: &str = "\
-kind,start,end,duration_seconds,file,detail
-gap,2024-03-01T01:00:01,2024-03-01T02:59:59,7199,,no file covers this window: export it
-gap,2024-03-01T04:00:01,2024-03-01T04:30:00,1800,,no file covers this window: export it
-re-export,2024-03-01T03:00:00,2024-03-01T03:19:59,1200,audit/capped.csv,\"piece 1 of 2: 3 rows returned, about 3 estimated in the window\"
-re-export,2024-03-01T03:20:00,2024-03-01T03:40:00,1201,audit/capped.csv,\"piece 2 of 2: 3 rows returned, about 3 estimated in the window\"
+/// Gaps: 01:00:01-02:59:59 between the two named windows, in two pieces (at the named files'
+/// rate of 2 rows an hour, ~4 rows, more than 80% of the cap of 3), and 04:00:01-04:30:00 where
+/// only a record outside its file's window lies, rounded out to whole minutes. capped.csv
+/// (03:00-03:40, no window in its name) lies inside the second named window, which holds it
+/// completely: nothing of it is asked for.
+const AUDIT_REDOWNLOAD: &str = "\
+start,end,reason,files,estimated_rows
+2024-03-01T01:00:00,2024-03-01T02:00:00,gap,audit/UAL-20240301000000-20240301010000.csv;audit/UAL-20240301030000-20240301040000.csv,2
+2024-03-01T02:00:00,2024-03-01T03:00:00,gap,audit/UAL-20240301000000-20240301010000.csv;audit/UAL-20240301030000-20240301040000.csv,2
+2024-03-01T04:00:00,2024-03-01T04:31:00,gap,audit/UAL-20240301030000-20240301040000.csv,1
 ";
 
 fn audit_run(extra: &[&str]) -> (TestDir, std::process::Output) {
@@ -146,21 +147,16 @@ fn audit_run(extra: &[&str]) -> (TestDir, std::process::Output) {
 }
 
 #[test]
-fn truncation_audit_and_coverage() {
+fn truncation_audit_and_redownload() {
     let (t, o) = audit_run(&[]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_text("truncation.csv", AUDIT_TRUNCATION, &t.read("r/truncation.csv"));
-    assert_text("coverage.csv", AUDIT_COVERAGE, &t.read("r/coverage.csv"));
+    assert_text("redownload.csv", AUDIT_REDOWNLOAD, &t.read("r/redownload.csv"));
     let err = stderr(&o);
     assert!(err.contains("files: 2 complete, 1 capped, 1 cut, 0 empty, 0 unreadable"), "{err}");
-    assert!(
-        err.contains(
-            "coverage: 2 gaps, 0 windows covered only by capped files, 2 re-export pieces"
-        ),
-        "{err}"
-    );
+    assert!(err.contains("re-download: 3 windows (0 capped, 3 gaps, 0 after cut files)"), "{err}");
     let s = t.summary("r");
-    assert_eq!(s["coverage"]["gap"], 2);
+    assert_eq!(s["redownload"], serde_json::json!({"capped": 0, "gap": 3, "cut": 0}));
     // The good rows of the cut file are still reported: 8 attendees in all.
     assert_eq!(s["attendees"], 8);
 }
@@ -170,7 +166,10 @@ fn audit_only_writes_the_same_audit_and_nothing_else() {
     let (t, o) = audit_run(&["--audit-only"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_text("truncation.csv", AUDIT_TRUNCATION, &t.read("r/truncation.csv"));
-    assert_text("coverage.csv", AUDIT_COVERAGE, &t.read("r/coverage.csv"));
+    assert_text("redownload.csv", AUDIT_REDOWNLOAD, &t.read("r/redownload.csv"));
+    assert!(t
+        .read("r/redownload.ps1")
+        .contains("Export-Window '2024-03-01T04:00:00' '2024-03-01T04:31:00'"));
     for absent in ["organizers.csv", "attendees.csv", "disconnections.csv", "summary.json"] {
         assert!(!t.join(&format!("r/{absent}")).exists(), "{absent} written by --audit-only");
     }
@@ -180,7 +179,8 @@ fn audit_only_writes_the_same_audit_and_nothing_else() {
 /// A collector's own cap (100 rows here), which `--row-cap` was not told: three exports of
 /// exactly 100 rows; two of them hold only the last hours of their 6-hour windows (the export
 /// kept the newest records), and are found capped; the third fills its window and stays
-/// complete, as does an export of another size. The re-export pieces are sized for 100 rows.
+/// complete, as does an export of another size. The windows to export again are sized for 100
+/// rows.
 /// `--row-cap` given turns the inference off.
 #[test]
 fn a_cap_shared_by_late_starting_exports_is_found_without_row_cap() {
@@ -227,7 +227,9 @@ fn a_cap_shared_by_late_starting_exports_is_found_without_row_cap() {
         truncation.contains(
             ",capped,\"inferred cap: 100 rows, as in 3 files of the archive, and its records \
              start 4 h 00 min after its window's start: the export probably kept the newest \
-             records up to a cap; re-export this time window in smaller pieces\""
+             records up to a cap; its records fill only the later part of its window (the \
+             export kept the newest): redownload.csv asks for the part before its first record \
+             that no other file holds\""
         ),
         "{truncation}"
     );
@@ -237,19 +239,24 @@ fn a_cap_shared_by_late_starting_exports_is_found_without_row_cap() {
         "{}",
         stderr(&out)
     );
-    // 100 rows in the last 2 h of the window (the records' span, a little under 2 h): about
-    // 305 in 6 h, 80 a piece under the cap of 100: 4 pieces of 90 min.
-    let coverage = t.read("r/coverage.csv");
-    assert!(
-        coverage.contains(
-            "re-export,2024-03-01T00:00:00,2024-03-01T01:29:59,5400,\
-             archive/UAL-20240301000000-20240301060000.csv,\"piece 1 of 4: 100 rows returned, \
-             about 305 estimated in the window\""
-        ),
-        "{coverage}"
+    // Only the part of each window before its first record is asked for, in pieces of 80
+    // rows at most at the file's own rate (100 rows in the last ~2 h): 4 h, ~205 rows, in
+    // three pieces; 3 h 20 min, ~127 rows, in two.
+    let (a, b) = (
+        "archive/UAL-20240301000000-20240301060000.csv",
+        "archive/UAL-20240301060000-20240301120000.csv",
     );
-    let pieces = coverage.lines().filter(|l| l.starts_with("re-export,")).count();
-    assert_eq!(pieces, 4 + 3, "{coverage}");
+    assert_eq!(
+        t.read("r/redownload.csv"),
+        format!(
+            "start,end,reason,files,estimated_rows\n\
+             2024-03-01T00:00:00,2024-03-01T01:20:00,capped,{a},68\n\
+             2024-03-01T01:20:00,2024-03-01T02:40:00,capped,{a},68\n\
+             2024-03-01T02:40:00,2024-03-01T04:01:00,capped,{a},68\n\
+             2024-03-01T06:00:00,2024-03-01T07:40:00,capped,{b},63\n\
+             2024-03-01T07:40:00,2024-03-01T09:21:00,capped,{b},64\n"
+        )
+    );
 
     let given = t.run_out("given", &["--row-cap", "1000", "archive"]);
     assert_eq!(code(&given), 0, "{}", stderr(&given));

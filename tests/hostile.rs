@@ -427,8 +427,12 @@ fn files_kept_in_out_stay_and_a_directory_in_it_is_refused() {
     assert_eq!(code(&t.run_out("r", &[&good()])), 0);
     std::fs::write(t.join("r/notes.txt"), "mine").expect("write");
     std::os::unix::fs::symlink("notes.txt", t.join("r/link")).expect("link");
+    // What versions before 0.4 wrote in place of redownload.csv: not carried, so it cannot
+    // stay behind as if it were this run's.
+    std::fs::write(t.join("r/coverage.csv"), "kind,start,end\n").expect("write");
     let o = t.run_out("r", &["-u", "r/users.csv", &good()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!t.join("r/coverage.csv").exists());
     let o = t.run_out("r", &["--audit-only", &good()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(t.read("r/notes.txt"), "mine");
@@ -524,7 +528,7 @@ fn a_file_that_shrinks_while_it_is_read_is_cut_not_a_crash() {
 }
 
 #[test]
-fn a_window_in_a_file_name_cannot_make_coverage_grow() {
+fn a_window_in_a_file_name_cannot_make_the_redownload_list_grow() {
     let t = TestDir::new();
     let at = |s: &str| serde_json::json!({"CreationTime": s});
     let who = serde_json::json!({"UserObjectId": "u-1"});
@@ -536,9 +540,14 @@ fn a_window_in_a_file_name_cannot_make_coverage_grow() {
     std::fs::write(t.join("UAL-20240101000000-20241231235959.csv"), csv).expect("write");
     let o = t.run_out("r", &["--row-cap", "2", "UAL-20240101000000-20241231235959.csv"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let coverage = t.read("r/coverage.csv");
-    assert_eq!(coverage.lines().filter(|l| l.starts_with("re-export,")).count(), 1000);
-    assert!(coverage.contains("limited to 1000 pieces"), "{}", &coverage[..500]);
+    // The year before the first record and the year after the last are asked for, in at most
+    // 1,000 pieces.
+    let list = t.read("r/redownload.csv");
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1000, "{}", &list[..500]);
+    assert!(rows[0].starts_with("2024-01-01T00:00:00,"), "{}", rows[0]);
+    assert!(rows[999].starts_with("2024-12-31T"), "{}", rows[999]);
+    assert!(rows[999].contains(",2025-01-01T00:00:00,capped,"), "{}", rows[999]);
 }
 
 #[test]
@@ -779,7 +788,7 @@ fn audit_only_reads_every_row_as_a_full_run_does() {
     let full = t.run_out("full", &inputs);
     let fast = t.run_out("fast", &[&["--audit-only"][..], &inputs].concat());
     assert_eq!(code(&full), code(&fast), "{}", stderr(&fast));
-    for report in ["truncation.csv", "coverage.csv", "errors.csv"] {
+    for report in ["truncation.csv", "redownload.csv", "redownload.ps1", "errors.csv"] {
         crate::util::assert_text(
             report,
             &t.read(&format!("full/{report}")),

@@ -582,12 +582,15 @@ fn the_users_database_filters_and_audit_only_work_through_a_split_run() {
         learned.lines().count() > 3 && learned.contains("okey-0,organizer0@contoso.com"),
         "{learned}"
     );
-    // --audit-only: partials without records, the same three audit reports.
+    // --audit-only: partials without records, the same audit reports.
     let audit = ["--row-cap", "6", "--audit-only"];
     let local = run(&t, &[&["--out", "a-local", "-q"][..], &audit, &["archive"]].concat());
     let split = split_with(&t, &audit, &[], "a-split");
     assert_eq!((code(&local), code(&split)), (1, 1), "{}", stderr(&split));
     let set = report_set(&t.join("a-split"));
-    assert_eq!(set.keys().collect::<Vec<_>>(), ["coverage.csv", "errors.csv", "truncation.csv"]);
+    assert_eq!(
+        set.keys().collect::<Vec<_>>(),
+        ["errors.csv", "redownload.csv", "redownload.ps1", "truncation.csv"]
+    );
     assert_eq!(set, report_set(&t.join("a-local")));
 }

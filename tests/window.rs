@@ -1,6 +1,6 @@
 //! `--since` / `--until` (issue "Nightly runs"): the meeting reports cover the meetings first
 //! joined in the window; deduplication, "first in archive order", the truncation audit and
-//! coverage still see the whole archive.
+//! the re-download list still see the whole archive.
 
 use crate::util::{code, report_set, stderr, TestDir};
 
@@ -127,7 +127,7 @@ meet-b,org@contoso.com,okey-w,,ScheduledMeeting,2024-03-05T10:00:00,2024-03-06T0
     );
     // The audit covers every file either way.
     let (all, win) = (report_set(&t.join("all")), report_set(&t.join("win")));
-    for audit in ["truncation.csv", "coverage.csv", "errors.csv"] {
+    for audit in ["truncation.csv", "redownload.csv", "redownload.ps1", "errors.csv"] {
         assert_eq!(all[audit], win[audit], "{audit}");
     }
 }

@@ -93,8 +93,7 @@ pub fn infer<'a>(files: impl IntoIterator<Item = &'a mut FileReport>) -> Vec<Inf
             f.status = FileStatus::Capped;
             f.detail = format!(
                 "inferred cap: {rows} rows, as in {sharing} files of the archive, and its \
-                 records {}: the export probably kept the {kept} records up to a cap; \
-                 re-export this time window in smaller pieces",
+                 records {}: the export probably kept the {kept} records up to a cap",
                 which.replace("{}", &duration(secs))
             );
             marked += 1;
@@ -169,7 +168,7 @@ mod tests {
             files[0].detail,
             "inferred cap: 2000 rows, as in 4 files of the archive, and its records start \
              4 h 00 min after its window's start: the export probably kept the newest records up \
-             to a cap; re-export this time window in smaller pieces"
+             to a cap"
         );
         assert!(files[3].detail.contains("records end 3 h 00 min before its window's end"));
         assert!(files[3].detail.contains("kept the oldest records"));

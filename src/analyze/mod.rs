@@ -1,7 +1,7 @@
 //! Analyze: the merged state turned into what the reports show. `meetings` builds meetings,
 //! connections and suspected disconnections; `caps` finds row caps in the archive; `coverage`
-//! the gaps and re-export pieces; `users` the users database; `filter` the IP filters of the
-//! disconnection rule.
+//! what the files hold and the windows to export again; `users` the users database; `filter`
+//! the IP filters of the disconnection rule.
 
 pub mod caps;
 pub mod coverage;

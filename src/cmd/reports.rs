@@ -105,13 +105,14 @@ pub fn finish(
         true => caps::infer(partial.files.values_mut().map(|f| &mut f.report)),
         false => Vec::new(),
     };
-    let reports: Vec<FileReport> = partial.reports().cloned().collect();
+    let mut reports: Vec<FileReport> = partial.reports().cloned().collect();
     if !reports.iter().any(|f| f.export) {
         let names: Vec<&str> = reports.iter().map(|f| f.name.as_str()).collect();
         return Err(exit::NothingRead::new(&names, out.is_some(), &config.out_dir).into());
     }
 
-    let windows = coverage::analyse(&reports);
+    let coverage = coverage::analyse(&reports, config.row_cap);
+    coverage.annotate(&mut reports);
     let meetings = if config.audit_only {
         meetings::Meetings::default()
     } else {
@@ -133,10 +134,10 @@ pub fn finish(
         db.learn(&partial);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let mut summary = Summary::new(&partial, &meetings, &windows, config, elapsed);
+    let mut summary = Summary::new(&partial, &meetings, &coverage, config, elapsed);
     summary.inferred_row_caps = inferred;
     // With --state: what is new since the last completed run, recorded once the reports are.
-    let problems = state.as_ref().map(|_| coverage::problems(&reports, &windows));
+    let problems = state.as_ref().map(|_| coverage::problems(&reports, &coverage));
     if let (Some((dir, counts)), Some(now)) = (&state, &problems) {
         let before = dir.previous_problems();
         let new = now.iter().filter(|p| before.as_ref().is_none_or(|b| !b.contains(p)));
@@ -187,7 +188,7 @@ pub fn finish(
         meetings: &meetings,
         summary: &unclocked,
         files: &reports,
-        windows: &windows,
+        windows: &coverage.windows,
         partial: &partial,
         excel_safe: config.excel_safe,
     };

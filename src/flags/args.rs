@@ -17,7 +17,7 @@ Examples:
   tala-bulk --jobs 32 --out /srv/r archive/   32 worker threads, reports into /srv/r
   tala-bulk exports/*.csv.zst            compressed exports are read as they are
   cat export.csv | tala-bulk             one export from stdin
-  tala-bulk --audit-only archive/        only truncation.csv, coverage.csv, errors.csv: fast
+  tala-bulk --audit-only archive/        only the audit and the re-download list: fast
   cat export.csv | tala-bulk -o > organizers.csv   one report to stdout, like tala
   tala-bulk -d --cidr 10.0.0.0/8 -u users.csv x.csv   readable disconnections on 10/8
   tala-bulk show --oneline export.csv    one line per audit record, any operation
@@ -27,8 +27,9 @@ Examples:
                                          finalize; scripts/spark/ runs them on Spark)
 
 Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json,
-truncation.csv (one row per input file), coverage.csv (gaps, capped-only windows, re-export
-pieces) and errors.csv. The whole set replaces the previous one in one step.
+truncation.csv (one row per input file), redownload.csv (the windows to export again, in
+pieces that fit under the cap) with redownload.ps1 (the PowerShell that exports them), and
+errors.csv. Every time is UTC. The whole set replaces the previous one in one step.
 Exit codes: 0 success; 1 reports written but some rows or files were skipped;
             2 usage error; 3 fatal error (previous reports left untouched);
             4 no audit export found in the input (nothing written).";
@@ -119,8 +120,9 @@ struct ResultArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     row_cap: u64,
 
-    /// Fast mode for the nightly audit: write only truncation.csv, coverage.csv and
-    /// errors.csv, reading just the row count and CreationTime of each record.
+    /// Fast mode for the nightly audit: write only truncation.csv, redownload.csv,
+    /// redownload.ps1 and errors.csv, reading just the row count and CreationTime of each
+    /// record.
     #[arg(long)]
     audit_only: bool,
 

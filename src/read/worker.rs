@@ -371,16 +371,10 @@ fn status_by_rows(row_cap: u64, rows: u64) -> (FileStatus, String) {
     if rows == 0 {
         (FileStatus::Empty, "header only".into())
     } else if rows == row_cap {
-        let why = format!(
-            "exactly the row cap ({rows} rows): the export probably stopped \
-                           there; re-export this time window in smaller pieces"
-        );
+        let why = format!("exactly the row cap ({rows} rows): the export probably stopped there");
         (FileStatus::Capped, why)
     } else if KNOWN_CAPS.contains(&rows) {
-        let why = format!(
-            "{rows} rows, a known export cap: the export may have stopped \
-                           there; re-export this time window in smaller pieces"
-        );
+        let why = format!("{rows} rows, a known export cap: the export may have stopped there");
         (FileStatus::Capped, why)
     } else {
         (FileStatus::Complete, String::new())

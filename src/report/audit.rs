@@ -1,6 +1,8 @@
 //! The truncation audit (`truncation.csv`, one row per input file in archive order) and the
-//! coverage report (`coverage.csv`), always written, so the admin knows which exports are
-//! incomplete and which time windows to export again (SPEC 2.3).
+//! windows to export again (`redownload.csv`, and `redownload.ps1` to export them), always
+//! written, so the admin knows which exports are incomplete and what to download again
+//! (SPEC 2.3). Every time in them is UTC, and the column names say so where SPEC leaves the
+//! names to us.
 
 use std::io::Write;
 
@@ -12,7 +14,12 @@ use crate::state::files::FileReport;
 use crate::timestamp::{self, Ts};
 
 pub const TRUNCATION: &str = "truncation.csv";
-pub const COVERAGE: &str = "coverage.csv";
+pub const REDOWNLOAD: &str = "redownload.csv";
+pub const REDOWNLOAD_SCRIPT: &str = "redownload.ps1";
+
+/// Reports earlier versions wrote that this one does not: not carried into a new report set,
+/// where they would stay behind, stale, beside the reports that replace them.
+pub const RETIRED: [&str; 1] = ["coverage.csv"];
 
 pub const TRUNCATION_HEADER: [&str; 11] = [
     "path",
@@ -20,16 +27,16 @@ pub const TRUNCATION_HEADER: [&str; 11] = [
     "bytes",
     "rows",
     "meeting_records",
-    "earliest",
-    "latest",
-    "window_start",
-    "window_end",
+    "earliest_utc",
+    "latest_utc",
+    "window_start_utc",
+    "window_end_utc",
     "status",
     "detail",
 ];
 
-pub const COVERAGE_HEADER: [&str; 6] =
-    ["kind", "start", "end", "duration_seconds", "file", "detail"];
+/// SPEC 2.3's columns: `start` inclusive and `end` exclusive, UTC, on whole minutes.
+pub const REDOWNLOAD_HEADER: [&str; 5] = ["start", "end", "reason", "files", "estimated_rows"];
 
 fn time(t: Option<Ts>) -> String {
     t.map(timestamp::format).unwrap_or_default()
@@ -69,21 +76,84 @@ pub fn write_truncation(out: impl Write, files: &[FileReport], excel_safe: bool)
     Ok(())
 }
 
-pub fn write_coverage(out: impl Write, windows: &[Window], excel_safe: bool) -> Result<()> {
+pub fn write_redownload(out: impl Write, windows: &[Window], excel_safe: bool) -> Result<()> {
     let cell = |s: &str| escape::excel_cell(s, excel_safe).into_owned();
     let mut w = csv::WriterBuilder::new().from_writer(out);
-    w.write_record(COVERAGE_HEADER)?;
+    w.write_record(REDOWNLOAD_HEADER)?;
     for c in windows {
         w.write_record([
-            c.kind.name(),
             &timestamp::format(c.start),
             &timestamp::format(c.end),
-            &(c.end - c.start + 1).to_string(),
-            &cell(&c.file),
-            &c.detail,
+            c.reason.name(),
+            &cell(&c.files.join(";")),
+            &c.estimated_rows.to_string(),
         ])?;
     }
     w.flush()?;
+    Ok(())
+}
+
+/// The top of redownload.ps1: what it does, and the function each window calls. The portal's
+/// exports and `Search-UnifiedAuditLog` take the same windows; the script uses the cmdlet, in
+/// pages of 5,000 (`ReturnLargeSet` serves up to 50,000 records per search, unsorted), so it
+/// runs unattended. Files are named after their window, which tala-bulk reads back.
+const SCRIPT_HEAD: &str = r#"# Run in Exchange Online PowerShell, after Connect-ExchangeOnline. Each window is searched
+# with Search-UnifiedAuditLog and saved as UAL-<start>-<end>.csv (UTC, end inclusive) in the
+# folder given (default: the current one). Put those files into the archive and run tala-bulk
+# again: the windows they cover drop out of redownload.csv.
+param([string]$Folder = '.')
+$ErrorActionPreference = 'Stop'
+
+function Export-Window([string]$Start, [string]$End) {
+    $utc = [Globalization.DateTimeStyles]'AssumeUniversal, AdjustToUniversal'
+    $culture = [Globalization.CultureInfo]::InvariantCulture
+    $from = [DateTime]::Parse($Start, $culture, $utc)
+    $to = [DateTime]::Parse($End, $culture, $utc)
+    $name = 'UAL-{0:yyyyMMddHHmmss}-{1:yyyyMMddHHmmss}.csv' -f $from, $to.AddSeconds(-1)
+    $path = Join-Path $Folder $name
+    $session = [Guid]::NewGuid().ToString()
+    $rows = [Collections.Generic.List[object]]::new()
+    do {
+        $page = @(Search-UnifiedAuditLog -StartDate $from -EndDate $to `
+            -RecordType MicrosoftTeams -Operations MeetingParticipantDetail `
+            -SessionId $session -SessionCommand ReturnLargeSet -ResultSize 5000)
+        $rows.AddRange($page)
+    } while ($page.Count -gt 0 -and $page[-1].ResultIndex -lt $page[-1].ResultCount)
+    if ($rows.Count -eq 0) {
+        # A header and no rows: tala-bulk then knows the window is empty, not missing.
+        Set-Content -Path $path -Encoding UTF8 -Value '"RecordType","CreationDate","UserIds","Operations","AuditData"'
+    } else {
+        $rows | Export-Csv -Path $path -NoTypeInformation -Encoding UTF8
+    }
+    if ($rows.Count -ge 50000) {
+        Write-Warning "${name}: 50,000 records, the most one search returns; run tala-bulk again to split it"
+    }
+    Write-Host "${name}: $($rows.Count) records"
+}
+"#;
+
+/// redownload.ps1: one `Export-Window` line per row of redownload.csv, in the same order, each
+/// after a comment with the row's reason, files and estimate.
+pub fn write_script(mut out: impl Write, windows: &[Window], version: &str) -> Result<()> {
+    writeln!(
+        out,
+        "# redownload.ps1, by tala-bulk {version}: the {} windows of redownload.csv.",
+        windows.len()
+    )?;
+    out.write_all(SCRIPT_HEAD.as_bytes())?;
+    for c in windows {
+        // File names are printable already (escape::path); text() keeps any control character
+        // that reached one from ending the comment line.
+        let files = escape::text(&c.files.join("; ")).into_owned();
+        writeln!(out, "\n# {}: {files} (about {} rows)", c.reason.name(), c.estimated_rows)?;
+        writeln!(
+            out,
+            "Export-Window '{}' '{}'",
+            timestamp::format(c.start),
+            timestamp::format(c.end)
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }
 

@@ -29,7 +29,8 @@ pub enum Report {
     Disconnections,
     Summary,
     Truncation,
-    Coverage,
+    Redownload,
+    RedownloadScript,
     Errors,
 }
 
@@ -46,23 +47,25 @@ pub struct Inputs<'a> {
 }
 
 impl Report {
-    pub const ALL: [Report; 7] = [
+    pub const ALL: [Report; 8] = [
         Report::Organizers,
         Report::Attendees,
         Report::Disconnections,
         Report::Summary,
         Report::Truncation,
-        Report::Coverage,
+        Report::Redownload,
+        Report::RedownloadScript,
         Report::Errors,
     ];
 
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         tables::ORGANIZERS,
         tables::ATTENDEES,
         tables::DISCONNECTIONS,
         summary::SUMMARY,
         audit::TRUNCATION,
-        audit::COVERAGE,
+        audit::REDOWNLOAD,
+        audit::REDOWNLOAD_SCRIPT,
         audit::ERRORS,
     ];
 
@@ -72,7 +75,8 @@ impl Report {
 
     /// The reports of a run: with `--audit-only`, the audit alone (its records were not kept).
     pub fn of_run(audit_only: bool) -> Vec<Report> {
-        let audit = [Report::Truncation, Report::Coverage, Report::Errors];
+        let audit =
+            [Report::Truncation, Report::Redownload, Report::RedownloadScript, Report::Errors];
         if audit_only {
             audit.to_vec()
         } else {
@@ -92,7 +96,10 @@ impl Report {
                 Ok(w.write_all(b"\n")?)
             }
             Report::Truncation => audit::write_truncation(w, i.files, i.excel_safe),
-            Report::Coverage => audit::write_coverage(w, i.windows, i.excel_safe),
+            Report::Redownload => audit::write_redownload(w, i.windows, i.excel_safe),
+            Report::RedownloadScript => {
+                audit::write_script(w, i.windows, env!("CARGO_PKG_VERSION"))
+            }
             Report::Errors => audit::write_errors(w, i.partial, i.excel_safe),
         }
     }

@@ -264,6 +264,10 @@ impl OutDir {
             if written.iter().any(|w| OsStr::new(w) == name) {
                 continue;
             }
+            // The old set goes with the swap: a retired report is not carried into the new one.
+            if super::audit::RETIRED.iter().any(|r| OsStr::new(r) == name) {
+                continue;
+            }
             let (from, to) = (entry.path(), self.staging.join(&name));
             let kind = entry.file_type()?;
             let shown = escape::path(Path::new(&name));
@@ -301,7 +305,7 @@ fn fold(dir: &Path, live: &Path, ui: &Ui) {
         let name = entry.file_name();
         let path = entry.path();
         let target = live.join(&name);
-        let ours = REPORT_NAMES.iter().any(|r| OsStr::new(r) == name);
+        let ours = REPORT_NAMES.iter().chain(&super::audit::RETIRED).any(|r| OsStr::new(r) == name);
         let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
         let removable = match std::fs::symlink_metadata(&target) {
             Ok(there) => {

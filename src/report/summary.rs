@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::analyze::coverage::{Kind, Window};
+use crate::analyze::coverage::{Analysis, Reason};
 use crate::analyze::meetings::Meetings;
 use crate::escape;
 use crate::extract::auditdata::MEETING_OPERATION;
@@ -75,8 +75,8 @@ pub struct Summary {
     pub meetings_affected_percent: f64,
     pub attendees_affected: u64,
     pub attendees_affected_percent: f64,
-    /// Windows no file covers, windows only capped files cover, re-export pieces suggested.
-    pub coverage: BTreeMap<&'static str, u64>,
+    /// Windows of redownload.csv per reason: capped, gap, cut.
+    pub redownload: BTreeMap<&'static str, u64>,
     /// Row caps found in the archive (`analyze::caps`): each with the files it marked capped.
     pub inferred_row_caps: Vec<crate::analyze::caps::InferredCap>,
     pub earliest_creation_time: Option<String>,
@@ -85,8 +85,8 @@ pub struct Summary {
     /// With `--state`: files read, reused from the state directory, and dropped since the
     /// last run. Like the timing, not part of what two runs over the same files share.
     pub state_files: Option<crate::read::cache::Counts>,
-    /// With `--state`: the truncation problems (files capped, cut or unreadable; gaps and
-    /// windows only capped files cover) that the last completed run did not report.
+    /// With `--state`: the truncation problems (files capped, cut or unreadable; windows to
+    /// export again) that the last completed run did not report.
     pub new_problems_since_last_run: Option<Vec<String>>,
     /// The only fields that vary between identical runs.
     pub elapsed_seconds: f64,
@@ -108,7 +108,7 @@ impl Summary {
     pub fn new(
         partial: &Partial,
         meetings: &Meetings,
-        windows: &[Window],
+        coverage: &Analysis,
         config: &Config,
         elapsed_seconds: f64,
     ) -> Summary {
@@ -154,10 +154,7 @@ impl Summary {
                 meetings.attendees_affected(),
                 meetings.attendees(),
             ),
-            coverage: [Kind::Gap, Kind::CappedOnly, Kind::ReExport]
-                .iter()
-                .map(|k| (k.name(), windows.iter().filter(|w| w.kind == *k).count() as u64))
-                .collect(),
+            redownload: Reason::ALL.iter().map(|r| (r.name(), coverage.count(*r))).collect(),
             inferred_row_caps: Vec::new(),
             earliest_creation_time: c.earliest.map(timestamp::format),
             latest_creation_time: c.latest.map(timestamp::format),
@@ -197,20 +194,21 @@ impl Summary {
     /// File statuses and coverage findings: the audit part of the human summary.
     fn files_line(&self) -> String {
         let f = |k: &str| self.files.get(k).copied().unwrap_or(0);
-        let g = |k: &str| self.coverage.get(k).copied().unwrap_or(0);
+        let g = |k: &str| self.redownload.get(k).copied().unwrap_or(0);
         let mut s = format!(
             "  files: {} complete, {} capped, {} cut, {} empty, {} unreadable, {} not an export\n\
-             \x20 coverage: {} gaps, {} windows covered only by capped files, {} re-export pieces \
-             (truncation.csv, coverage.csv)\n",
+             \x20 re-download: {} windows ({} capped, {} gaps, {} after cut files) \
+             (redownload.csv, redownload.ps1)\n",
             f("complete"),
             f("capped"),
             f("cut"),
             f("empty"),
             f("unreadable"),
             f("not-an-export"),
+            g("capped") + g("gap") + g("cut"),
+            g("capped"),
             g("gap"),
-            g("capped-only"),
-            g("re-export")
+            g("cut")
         );
         for cap in &self.inferred_row_caps {
             let _ = writeln!(
