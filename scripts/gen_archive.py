@@ -4,7 +4,7 @@
 Usage:
     python3 scripts/gen_archive.py --out DIR [--files N] [--row-cap N] [--seed S]
                                    [--meetings N] [--overlap FRACTION]
-                                   [--capped-every K] [--jobs N]
+                                   [--capped-every K] [--jobs N] [--truth FILE]
 
     --out DIR          directory to write into (created with its parents)
     --files N          number of CSV files = time windows (default 40)
@@ -22,6 +22,9 @@ Usage:
                        records than --row-cap (default 5; 0 = never)
     --jobs N           worker processes (default: CPU count, or 1 when --files x
                        --row-cap < 200,000; the output does not depend on it)
+    --truth FILE       also write every record generated for each window, kept or
+                       left out by the cap (file,row,id,creation_time; row empty when
+                       left out), to check a reader's list of what is missing
 
 Examples:
     python3 scripts/gen_archive.py --out /tmp/s --files 6 --row-cap 300 --seed 7
@@ -699,13 +702,15 @@ LAYOUTS = [
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _CFG = None
+_TRUTH = False
 _GEN = None
 _CACHE = {}
 
 
 def _init(args, cfg=None):
-    global _CFG, _GEN
+    global _CFG, _GEN, _TRUTH
     _CFG = cfg or Config(args)
+    _TRUTH = bool(args.truth)
     _GEN = Gen(_CFG)
     _CACHE.clear()
 
@@ -787,9 +792,13 @@ def write_file(i, out_dir):
     lost = sum(1 for c, _u, _o, _d in recs[cfg.cap:] if c >= ws + cfg.O or i == 0)
     first = ts(rows[-1][0]) if rows else "-"
     last = ts(rows[0][0]) if rows else "-"
+    # Every record of the window, kept or not, for --truth: (row in the file or None, Id,
+    # CreationTime). Rows are counted from 1 after the header.
+    truth = ([(n + 1 if n < cfg.cap else None, d["Id"], ts(c)) for n, (c, _u, _o, d)
+              in enumerate(recs)] if _TRUTH else None)
     return dict(i=i, name=name, rows=len(rows), total=total, window=(ts(ws), ts(we)),
                 span=(first, last), layout=layout, left=left, right=right, lost=lost,
-                capped=total > cfg.cap)
+                capped=total > cfg.cap, truth=truth)
 
 
 def _work(job):
@@ -829,6 +838,12 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes (default: the CPU count, or 1 for small archives); "
                         "the output does not depend on it")
+    p.add_argument("--truth", default=None, metavar="FILE",
+                   help="also write FILE, a CSV of every record generated for each window, "
+                        "kept or not: file,row,id,creation_time, with row (from 1, after the "
+                        "header) empty for a record the row cap left out. A record whose Id "
+                        "has no row in any file is missing from the archive: what a reader's "
+                        "list of windows to export again must cover")
     p.add_argument("--from-file", type=int, default=0, metavar="K",
                    help="write only the files from the K-th (0-based) on, as a run with --files "
                         "would write them: with the same seed, --files N+1 --from-file N writes "
@@ -866,13 +881,21 @@ def main(argv=None):
         # Contiguous chunks let a worker reuse the slots shared by neighbouring windows.
         results = pool.imap(_work, work, chunksize=max(1, math.ceil(a.files / (jobs * 3))))
     done = []
+    truth = open(a.truth, "w", newline="") if a.truth else None
     try:
+        if truth:
+            csv.writer(truth).writerow(["file", "row", "id", "creation_time"])
         for r in results:
             done.append(r)
+            if truth:
+                csv.writer(truth).writerows([r["name"], "" if row is None else row, i, c]
+                                            for row, i, c in r.pop("truth"))
             flag = f"  CAPPED ({r['total']} in window)" if r["capped"] else ""
             print(f"{r['name']}  rows={r['rows']}  window={r['window'][0]}..{r['window'][1]}"
                   f"  layout={r['layout']}{flag}", file=sys.stderr)
     finally:
+        if truth:
+            truth.close()
         if pool is not None:
             pool.close()
             pool.join()

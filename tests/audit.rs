@@ -157,6 +157,26 @@ fn truncation_audit_and_redownload() {
     assert!(err.contains("re-download: 3 windows (0 capped, 3 gaps, 0 after cut files)"), "{err}");
     let s = t.summary("r");
     assert_eq!(s["redownload"], serde_json::json!({"capped": 0, "gap": 3, "cut": 0}));
+    // redownload.ps1: a comment and an Export-Window line per window, the two pieces of the
+    // first gap one after the other.
+    let script = t.read("r/redownload.ps1");
+    let (a, b) = (
+        "audit/UAL-20240301000000-20240301010000.csv",
+        "audit/UAL-20240301030000-20240301040000.csv",
+    );
+    assert!(
+        script.ends_with(&format!(
+            "\n# gap: {a}; {b} (about 2 rows)\n\
+             Export-Window '2024-03-01T01:00:00' '2024-03-01T02:00:00'\n\
+             \n# gap: {a}; {b} (about 2 rows)\n\
+             Export-Window '2024-03-01T02:00:00' '2024-03-01T03:00:00'\n\
+             \n# gap: {b} (about 1 row)\n\
+             Export-Window '2024-03-01T04:00:00' '2024-03-01T04:31:00'\n"
+        )),
+        "{script}"
+    );
+    assert!(script.starts_with("# redownload.ps1, by tala-bulk "), "{script}");
+    assert!(script.contains("-RecordType MicrosoftTeams -Operations MeetingParticipantDetail"));
     // The good rows of the cut file are still reported: 8 attendees in all.
     assert_eq!(s["attendees"], 8);
 }

@@ -7,6 +7,7 @@ mod audit;
 mod hostile;
 mod merge_props;
 mod pipeline;
+mod redownload;
 mod reliability;
 mod stages;
 mod state;

@@ -145,7 +145,11 @@ pub fn write_script(mut out: impl Write, windows: &[Window], version: &str) -> R
         // File names are printable already (escape::path); text() keeps any control character
         // that reached one from ending the comment line.
         let files = escape::text(&c.files.join("; ")).into_owned();
-        writeln!(out, "\n# {}: {files} (about {} rows)", c.reason.name(), c.estimated_rows)?;
+        let rows = match c.estimated_rows {
+            1 => "1 row".to_string(),
+            n => format!("{n} rows"),
+        };
+        writeln!(out, "\n# {}: {files} (about {rows})", c.reason.name())?;
         writeln!(
             out,
             "Export-Window '{}' '{}'",
