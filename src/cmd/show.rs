@@ -21,7 +21,9 @@ use crate::extract::auditdata::{text, AuditParser};
 use crate::flags::config::Config;
 use crate::source::csv::{Columns, Scanner};
 use crate::source::discover;
-use crate::source::input;
+use crate::source::input::{self, Feed};
+use crate::source::json::{self, JsonScanner};
+use crate::source::Rows;
 
 /// RecordType and UserType names (Office 365 Management Activity API), embedded so the binary
 /// needs no data files. New values keep appearing: unknown numbers print as numbers.
@@ -87,7 +89,12 @@ pub fn run(config: &Config, oneline: bool) -> Result<u64> {
             }
         };
         let name = &file.name;
+        let mut shown = Shown { name, parser: &mut parser, out: &mut out, oneline, flush_each };
         let readable = opened.with_feed(|feed| -> Result<bool> {
+            // An API content blob or NDJSON: each element is a record's AuditData.
+            if let Some(kind) = feed.peek().ok().and_then(json::sniff) {
+                return shown.rows(&mut JsonScanner::new(kind), Columns::single(), feed);
+            }
             scanner.reset();
             let cols = match scanner.next_record(feed) {
                 Ok(Some(h)) => Columns::from_header(&h.fields().collect::<Vec<_>>()),
@@ -101,47 +108,7 @@ pub fn run(config: &Config, oneline: bool) -> Result<u64> {
                 eprintln!("tala-bulk: warning: {name}: no AuditData column; skipped");
                 return Ok(false);
             };
-            loop {
-                let mut rec = match scanner.next_record(feed) {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return Ok(true),
-                    Err(e) => {
-                        eprintln!("tala-bulk: warning: {name}: stopped: {e}");
-                        return Ok(false);
-                    }
-                };
-                let field = |i: Option<usize>| {
-                    i.and_then(|i| rec.field(i)).map(|f| String::from_utf8_lossy(f).into_owned())
-                };
-                let (date, user, op) =
-                    (field(cols.creation_date), field(cols.user), field(cols.operation));
-                let row = rec.row;
-                let Some(json) = rec.field_mut(cols.audit_data) else { continue };
-                parser.with_value(json, |v| -> io::Result<()> {
-                    if oneline {
-                        write_oneline(&mut out, v, date.as_deref(), user.as_deref(), op.as_deref())
-                    } else {
-                        let shown = |v: &Option<String>| {
-                            escape::text(v.as_deref().unwrap_or("?")).into_owned()
-                        };
-                        writeln!(
-                            out,
-                            "{name}: row {row}  {}  {}  {}",
-                            shown(&date),
-                            shown(&user),
-                            shown(&op)
-                        )?;
-                        match v {
-                            Some(v) => write_value(&mut out, v, 4, None)?,
-                            None => writeln!(out, "    (AuditData is not JSON)")?,
-                        }
-                        writeln!(out)
-                    }
-                })?;
-                if flush_each {
-                    out.flush()?;
-                }
-            }
+            shown.rows(&mut scanner, cols, feed)
         })?;
         if !readable {
             unread += 1;
@@ -149,6 +116,70 @@ pub fn run(config: &Config, oneline: bool) -> Result<u64> {
     }
     out.flush()?;
     Ok(unread)
+}
+
+/// Where `show` prints one file's records, and how.
+struct Shown<'a, W: Write> {
+    name: &'a str,
+    parser: &'a mut AuditParser,
+    out: &'a mut W,
+    oneline: bool,
+    flush_each: bool,
+}
+
+impl<W: Write> Shown<'_, W> {
+    /// Prints every record of one input; `false` when it stopped on a read error.
+    fn rows<R: Rows>(&mut self, rows: &mut R, cols: Columns, feed: &mut dyn Feed) -> Result<bool> {
+        let (name, oneline, unit) = (self.name, self.oneline, rows.unit());
+        loop {
+            let mut rec = match rows.next_record(feed) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(true),
+                Err(e) => {
+                    eprintln!("tala-bulk: warning: {name}: stopped: {e}");
+                    return Ok(false);
+                }
+            };
+            let field = |i: Option<usize>| {
+                i.and_then(|i| rec.field(i)).map(|f| String::from_utf8_lossy(f).into_owned())
+            };
+            let (date, user, op) =
+                (field(cols.creation_date), field(cols.user), field(cols.operation));
+            let row = rec.row;
+            let Some(json) = rec.field_mut(cols.audit_data) else { continue };
+            let out = &mut *self.out;
+            self.parser.with_value(json, |v| -> io::Result<()> {
+                if oneline {
+                    return write_oneline(out, v, date.as_deref(), user.as_deref(), op.as_deref());
+                }
+                // A key of AuditData where the input has no column for it (JSON).
+                let obj = v.and_then(|v| v.as_object());
+                let key = |k: &str| obj.as_ref().and_then(|o| o.get(k)).and_then(text);
+                let or_key = |column: Option<String>, k: &str| {
+                    column.or_else(|| key(k).map(|c| c.into_owned()))
+                };
+                let (date, user, op) =
+                    (or_key(date, "CreationTime"), or_key(user, "UserId"), or_key(op, "Operation"));
+                let shown =
+                    |v: &Option<String>| escape::text(v.as_deref().unwrap_or("?")).into_owned();
+                writeln!(
+                    out,
+                    "{name}: {unit} {row}  {}  {}  {}",
+                    shown(&date),
+                    shown(&user),
+                    shown(&op)
+                )?;
+                match v {
+                    Some(v) => write_value(out, v, 4, None)?,
+                    None => writeln!(out, "    (AuditData is not JSON)")?,
+                }
+                writeln!(out)
+            })?;
+            if self.flush_each {
+                self.out.flush()?;
+            }
+        }
+    }
 }
 
 /// Nesting levels shown; deeper values are summarised in one line. Real records nest three or

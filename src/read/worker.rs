@@ -12,6 +12,8 @@ use crate::messages::Ui;
 use crate::source::csv::{Columns, Part, Record, Scanner};
 use crate::source::discover::ArchiveFile;
 use crate::source::input::{self, Feed, StreamFeed};
+use crate::source::json::{self, JsonScanner};
+use crate::source::Rows;
 use crate::state::claims::Claims;
 use crate::state::files::{
     Counts, FileErrors, FileReport, FileState, FileStatus, Skip, Warn, ERROR_EXCERPT_BYTES,
@@ -39,6 +41,8 @@ pub struct Worker<'a> {
     op_buf: String,
     /// The start of the current row, for errors.csv.
     excerpt_buf: Vec<u8>,
+    /// A JSON record without its whitespace, for its content hash.
+    compact_buf: Vec<u8>,
     /// The window files are read into, kept from file to file.
     window: Vec<u8>,
     /// `--audit-only`: read each row's Operation, CreationTime and MeetingDetailId only.
@@ -59,6 +63,11 @@ pub struct FileScan {
     /// The header named an AuditData column.
     export: bool,
     status: Option<(FileStatus, String)>,
+    /// A JSON input, and how it holds its records.
+    json: Option<json::Kind>,
+    /// Records with an Operation of their own (in AuditData): a JSON input without any holds
+    /// no audit records.
+    with_operation: u64,
 }
 
 impl FileScan {
@@ -73,6 +82,8 @@ impl FileScan {
             all.meeting_records += part.meeting_records;
             all.outside_window += part.outside_window;
             all.export |= part.export;
+            all.with_operation += part.with_operation;
+            all.json = all.json.or(part.json);
             // Only the last part reaches the end of the file, where a cut shows.
             all.status = all.status.or(part.status);
         }
@@ -104,6 +115,7 @@ impl<'a> Worker<'a> {
             parser: AuditParser::new(),
             op_buf: String::new(),
             excerpt_buf: Vec::with_capacity(ERROR_EXCERPT_BYTES),
+            compact_buf: Vec::new(),
             window: Vec::new(),
             audit_only,
             overlap,
@@ -156,10 +168,12 @@ impl<'a> Worker<'a> {
         cols: Columns,
         part: &Part,
     ) -> FileScan {
-        self.scanner.resume_at(part.start, part.row);
+        let mut scanner = std::mem::take(&mut self.scanner);
+        scanner.resume_at(part.start, part.row);
         let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut self.window));
-        let scan = self.scan_rows(index, file, cols, &mut feed, true, part.start);
+        let scan = self.scan_rows(&mut scanner, index, file, cols, &mut feed, true, part.start);
         self.window = feed.into_buffer();
+        self.scanner = scanner;
         scan
     }
 
@@ -170,45 +184,61 @@ impl<'a> Worker<'a> {
         feed: &mut dyn Feed,
         progress: bool,
     ) -> FileScan {
-        let mut scan = FileScan::default();
-        let scanner = &mut self.scanner;
-        scanner.reset();
-        let utf16_without_bom;
-        let columns = match scanner.next_record(feed) {
-            Err(err) => {
-                scan.status = Some((FileStatus::Unreadable, format!("read error: {err}")));
-                return scan;
-            }
-            Ok(None) => {
-                scan.status = Some((FileStatus::Empty, "no bytes".into()));
-                return scan;
-            }
-            Ok(Some(header)) => {
-                let names: Vec<&[u8]> = header.fields().collect();
-                let nuls = names.iter().flat_map(|n| n.iter()).filter(|&&b| b == 0).count();
-                // "A\0u\0d\0…": UTF-16 that came without the byte-order mark we read it by.
-                utf16_without_bom =
-                    nuls > 4 && names.iter().any(|n| n.windows(2).any(|w| w == b"A\0"));
-                Columns::from_header(&names)
-            }
-        };
-        let Some(cols) = columns else {
-            let detail = if utf16_without_bom {
-                "no AuditData column in the first row: the text looks like UTF-16 without a \
-                 byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)"
-            } else {
-                "no AuditData column in the first row"
-            };
-            scan.status = Some((FileStatus::NotAnExport, detail.into()));
-            scan.csv_bytes = scanner.consumed();
+        // JSON (an API content blob, NDJSON) is told apart by its first bytes.
+        if let Some(kind) = feed.peek().ok().and_then(json::sniff) {
+            let mut rows = JsonScanner::new(kind);
+            // One field, the element: its AuditData.
+            let cols = Columns::single();
+            let mut scan = self.scan_rows(&mut rows, index, file, cols, feed, progress, 0);
+            scan.json = Some(kind);
             return scan;
+        }
+        let mut scan = FileScan::default();
+        let mut scanner = std::mem::take(&mut self.scanner);
+        scanner.reset();
+        let scan = 'csv: {
+            let scanner = &mut scanner;
+            let utf16_without_bom;
+            let columns = match scanner.next_record(feed) {
+                Err(err) => {
+                    scan.status = Some((FileStatus::Unreadable, format!("read error: {err}")));
+                    break 'csv scan;
+                }
+                Ok(None) => {
+                    scan.status = Some((FileStatus::Empty, "no bytes".into()));
+                    break 'csv scan;
+                }
+                Ok(Some(header)) => {
+                    let names: Vec<&[u8]> = header.fields().collect();
+                    let nuls = names.iter().flat_map(|n| n.iter()).filter(|&&b| b == 0).count();
+                    // "A\0u\0d\0…": UTF-16 that came without the byte-order mark we read it by.
+                    utf16_without_bom =
+                        nuls > 4 && names.iter().any(|n| n.windows(2).any(|w| w == b"A\0"));
+                    Columns::from_header(&names)
+                }
+            };
+            let Some(cols) = columns else {
+                let detail = if utf16_without_bom {
+                    "no AuditData column in the first row: the text looks like UTF-16 without a \
+                 byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)"
+                } else {
+                    "no AuditData column in the first row"
+                };
+                scan.status = Some((FileStatus::NotAnExport, detail.into()));
+                scan.csv_bytes = scanner.consumed();
+                break 'csv scan;
+            };
+            self.scan_rows(scanner, index, file, cols, feed, progress, 0)
         };
-        self.scan_rows(index, file, cols, feed, progress, 0)
+        self.scanner = scanner;
+        scan
     }
 
     /// Reads data rows until the feed ends; `reported` is where progress was last reported.
-    fn scan_rows(
+    #[allow(clippy::too_many_arguments)]
+    fn scan_rows<R: Rows>(
         &mut self,
+        scanner: &mut R,
         index: usize,
         file: &ArchiveFile,
         cols: Columns,
@@ -217,11 +247,20 @@ impl<'a> Worker<'a> {
         mut reported: u64,
     ) -> FileScan {
         let Worker {
-            ui, claims, scanner, parser, op_buf, excerpt_buf, partial, audit_only, ..
+            ui,
+            claims,
+            parser,
+            op_buf,
+            excerpt_buf,
+            compact_buf,
+            partial,
+            audit_only,
+            ..
         } = self;
         let audit_only = *audit_only;
         let (name, window) = (file.name.as_str(), file.window);
         let mut scan = FileScan { export: true, ..FileScan::default() };
+        let (is_json, unit) = (scanner.is_json(), scanner.unit());
         loop {
             // At the top, so that rows skipped with `continue` still move the bar.
             if progress && scanner.consumed() - reported >= PROGRESS_STEP {
@@ -233,8 +272,8 @@ impl<'a> Worker<'a> {
                 Ok(None) => break,
                 Err(err) => {
                     // Numbered in the whole file, also when this is a later part of it.
-                    let read = scanner.next_row().saturating_sub(1);
-                    let detail = format!("stopped after row {read}: {err}");
+                    let (unit, read) = (scanner.unit(), scanner.read_so_far());
+                    let detail = format!("stopped after {unit} {read}: {err}");
                     scan.status = Some((FileStatus::Cut, detail));
                     break;
                 }
@@ -299,7 +338,12 @@ impl<'a> Worker<'a> {
                 let Some(json) = record.field_mut(cols.audit_data) else {
                     break 'row Err(Skip::TooFewFields);
                 };
-                let hash = xxhash_rust::xxh3::xxh3_64(json);
+                // A JSON record's copies differ in layout (a pretty-printed blob, a compact
+                // line): its whitespace between tokens is not its content.
+                let hash = match is_json {
+                    true => json::content_hash(json, compact_buf),
+                    false => xxhash_rust::xxh3::xxh3_64(json),
+                };
                 let mut ctx = RowCtx {
                     partial,
                     scan: &mut scan,
@@ -329,11 +373,14 @@ impl<'a> Worker<'a> {
                 skip(&mut scan, ui, name, row, reason, excerpt_buf);
                 // A broken last row (not a merely incomplete record) means the file was cut.
                 if at_eof && reason != Skip::MissingMeetingId {
-                    scan.status = Some((FileStatus::Cut, format!("ends inside row {row}")));
+                    scan.status = Some((FileStatus::Cut, format!("ends inside {unit} {row}")));
                 }
             }
         }
         scan.csv_bytes = scanner.consumed();
+        if scan.status.is_none() {
+            scan.status = scanner.cut().map(|why| (FileStatus::Cut, why));
+        }
         if progress {
             ui.advance(scan.csv_bytes - reported);
         }
@@ -350,6 +397,9 @@ fn audit_only_tally(
     time: Option<Ts>,
     meeting_id: bool,
 ) -> Result<(), Skip> {
+    if op.is_some() {
+        scan.with_operation += 1;
+    }
     let op = op.unwrap_or("");
     scan.counts.count_operation(op);
     if let Some(t) = time {
@@ -412,17 +462,40 @@ pub fn finish_file(
     scan: FileScan,
 ) -> FileState {
     let FileScan { csv_bytes, mut counts, mut errors, .. } = scan;
+    let mut scan_status = scan.status;
+    let mut meeting_records = scan.meeting_records;
+    if let Some(kind) = scan.json {
+        // A JSON input that holds no audit record (an API error, some other JSON) contributes
+        // nothing; one that does is complete however many records it has: no cap applies.
+        if counts.rows > 0 && scan.with_operation == 0 {
+            let why = "JSON that holds no audit records (no element has an Operation)";
+            scan_status = Some((FileStatus::NotAnExport, why.into()));
+            (counts, errors, meeting_records) = (Counts::default(), FileErrors::default(), 0);
+        }
+        let empty = match kind {
+            json::Kind::Array => "an empty array",
+            json::Kind::Lines | json::Kind::Values => "no records",
+        };
+        scan_status = scan_status.or(Some(match counts.rows {
+            0 => (FileStatus::Empty, empty.into()),
+            _ => (FileStatus::Complete, String::new()),
+        }));
+    }
+    let format = match scan.json {
+        Some(kind) => json_format(kind, format),
+        None => format,
+    };
     report.format = format;
     report.disk_bytes = disk_bytes;
     report.csv_bytes = csv_bytes;
     report.rows = counts.rows;
-    report.meeting_records = scan.meeting_records;
+    report.meeting_records = meeting_records;
     report.earliest = counts.earliest;
     report.latest = counts.latest;
     report.outside_window = scan.outside_window;
-    report.export = scan.export;
+    report.export = scan.export && !matches!(scan_status, Some((FileStatus::NotAnExport, _)));
     (report.status, report.detail) =
-        scan.status.unwrap_or_else(|| status_by_rows(row_cap, counts.rows));
+        scan_status.unwrap_or_else(|| status_by_rows(row_cap, counts.rows));
     if report.status.is_problem() {
         ui.warn(format_args!("{}: {}: {}", report.name, report.status.name(), report.detail));
         errors.whole = Some((report.status.name(), report.detail.clone()));
@@ -431,6 +504,17 @@ pub fn finish_file(
     counts.csv_bytes = csv_bytes;
     ui.file_done();
     FileState { report, counts, errors, path: Vec::new(), content: 0 }
+}
+
+/// truncation.csv's format of a JSON input: its kind, then its compression (`json+zst`).
+fn json_format(kind: json::Kind, compression: &'static str) -> &'static str {
+    match (kind.name(), compression.split('+').next()) {
+        ("json", Some("zst")) => "json+zst",
+        ("json", Some("gz")) => "json+gz",
+        ("ndjson", Some("zst")) => "ndjson+zst",
+        ("ndjson", Some("gz")) => "ndjson+gz",
+        (name, _) => name,
+    }
 }
 
 /// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV
@@ -487,6 +571,9 @@ fn use_record(
         Err(AuditError::NotObject) => return Err(Skip::NotAnObject),
         Ok(rec) => rec,
     };
+    if rec.operation.is_some() {
+        ctx.scan.with_operation += 1;
+    }
     let op: Cow<'_, str> = match (ctx.op_col, &rec.operation) {
         (Some(op), _) => Cow::Borrowed(op),
         (None, Some(op)) => Cow::Borrowed(&**op),

@@ -58,6 +58,11 @@ impl Columns {
         })
     }
 
+    /// A record of one field, its AuditData: a JSON element (`source::json`).
+    pub fn single() -> Columns {
+        Columns { audit_data: 0, operation: None, creation_date: None, user: None, width: 1 }
+    }
+
     /// A data row that repeats the header (exports concatenated by hand).
     pub fn is_header_again(&self, record: &Record<'_>) -> bool {
         record.field(self.audit_data).is_some_and(|f| f.eq_ignore_ascii_case(b"AuditData"))
@@ -77,6 +82,17 @@ pub struct Record<'s> {
 }
 
 impl<'s> Record<'s> {
+    /// A record over `out`, its fields ending at `ends` (for the other readers of records).
+    pub fn new(
+        out: &'s mut [u8],
+        ends: &'s [usize],
+        offset: u64,
+        row: u64,
+        at_eof: bool,
+    ) -> Record<'s> {
+        Record { out, ends, offset, row, at_eof }
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -245,6 +261,24 @@ impl Scanner {
                 csv_core::ReadRecordResult::End => return Ok(None),
             }
         }
+    }
+}
+
+impl super::Rows for Scanner {
+    fn next_record<'s>(&'s mut self, feed: &mut dyn Feed) -> io::Result<Option<Record<'s>>> {
+        Scanner::next_record(self, feed)
+    }
+    fn consumed(&self) -> u64 {
+        self.consumed
+    }
+    fn read_so_far(&self) -> u64 {
+        self.row.saturating_sub(1)
+    }
+    fn unit(&self) -> &'static str {
+        "row"
+    }
+    fn cut(&self) -> Option<String> {
+        None
     }
 }
 

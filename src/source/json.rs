@@ -1,0 +1,545 @@
+//! JSON scan: audit records as the Management Activity API delivers them, told apart from CSV
+//! by content. A content blob is a JSON array of record objects (compact or pretty-printed);
+//! collectors also keep one object per line (NDJSON), or objects one after another. Each
+//! element comes out as a [`Record`] of one field, the element's JSON text, which the worker
+//! reads as the AuditData of one CSV row. It streams: one element in memory at a time, at
+//! most [`MAX_ROW_BYTES`], whatever the file's size. Previous stage: `source::input`; next:
+//! `extract`.
+
+use std::io;
+
+use memchr::{memchr, memchr2};
+
+use crate::source::csv::{Record, MAX_ROW_BYTES};
+use crate::source::input::Feed;
+use crate::source::Rows;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How a JSON input holds its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `[{...},{...}]`: an API content blob. Several arrays one after another are read too.
+    Array,
+    /// One value per line; blank lines are skipped. Records are numbered by line.
+    Lines,
+    /// Values one after another, across lines (a pretty-printed object, or several): a file
+    /// that starts with `{` whose first line is not a whole value. Numbered by record.
+    Values,
+}
+
+impl Kind {
+    /// The name truncation.csv gives the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Array => "json",
+            Kind::Lines | Kind::Values => "ndjson",
+        }
+    }
+}
+
+/// What the start of a decoded input says it is: `None` for CSV. After a BOM and whitespace,
+/// `[` starts an array and `{` objects; a CSV header starts with a column name.
+pub fn sniff(head: &[u8]) -> Option<Kind> {
+    let head = head.strip_prefix(BOM).unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    match head[start] {
+        b'[' => Some(Kind::Array),
+        b'{' => {
+            // The first line a whole value: NDJSON; else values spread over lines.
+            let line = &head[start..];
+            let line = &line[..memchr(b'\n', line).unwrap_or(line.len())];
+            let mut v = Value::default();
+            let whole = v.scan(line).is_some_and(|n| line[n..].iter().all(u8::is_ascii_whitespace));
+            Some(if whole || memchr(b'\n', &head[start..]).is_none() {
+                Kind::Lines
+            } else {
+                Kind::Values
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The hash that tells a record's copies apart by content: of the JSON text without the
+/// whitespace between its tokens, so a pretty-printed copy hashes as the compact one (and as
+/// a CSV export's AuditData, which is compact). `buf` is scratch space.
+pub fn content_hash(json: &[u8], buf: &mut Vec<u8>) -> u64 {
+    buf.clear();
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b.is_ascii_whitespace() {
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+        }
+        buf.push(b);
+    }
+    xxhash_rust::xxh3::xxh3_64(buf)
+}
+
+/// Where a scan of one value stands between chunks of input.
+#[derive(Debug, Default, Clone, Copy)]
+struct Value {
+    started: bool,
+    /// Brackets and braces open; 0 for a scalar.
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// A value that is neither object, array nor string (a number, `true`, garbage).
+    scalar: bool,
+}
+
+impl Value {
+    /// Scans `bytes`, the continuation of the value; the length of the value's last part when
+    /// it ends in them, `None` when it goes on. A scalar ends before `,`, `]`, `}` or
+    /// whitespace, which is not part of it.
+    fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                // Strings are most of a record: jump to the next quote or backslash.
+                match memchr2(b'"', b'\\', &bytes[i..]) {
+                    None => return None,
+                    Some(k) => {
+                        i += k;
+                        if bytes[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_string = false;
+                            if self.depth == 0 {
+                                return Some(i + 1);
+                            }
+                        }
+                        i += 1;
+                        continue;
+                    }
+                }
+            }
+            let b = bytes[i];
+            if !self.started {
+                self.started = true;
+                match b {
+                    b'{' | b'[' => self.depth = 1,
+                    b'"' => self.in_string = true,
+                    _ => self.scalar = true,
+                }
+                i += 1;
+                continue;
+            }
+            if self.scalar {
+                if matches!(b, b',' | b']' | b'}') || b.is_ascii_whitespace() {
+                    return Some(i);
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// Where the scanner stands between elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Before the first array's `[` (or after a closed array, where another may follow).
+    Outside,
+    /// Inside an array, before an element, a `,` or the `]`.
+    Inside,
+}
+
+/// The reusable state and buffers of one worker's JSON reading.
+pub struct JsonScanner {
+    kind: Kind,
+    out: Vec<u8>,
+    ends: [usize; 1],
+    consumed: u64,
+    /// The next record's number: element (from 1) or line.
+    row: u64,
+    line: u64,
+    at: At,
+    /// Arrays opened; one not closed at the end means the file was cut.
+    open: bool,
+    started: bool,
+}
+
+impl JsonScanner {
+    pub fn new(kind: Kind) -> JsonScanner {
+        JsonScanner {
+            kind,
+            out: Vec::with_capacity(64 * 1024),
+            ends: [0],
+            consumed: 0,
+            row: 1,
+            line: 1,
+            at: At::Outside,
+            open: false,
+            started: false,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Bytes of input consumed so far (after the BOM).
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// The number of the last record read (or reached, after an error).
+    pub fn last_row(&self) -> u64 {
+        match self.kind {
+            Kind::Lines => self.line.saturating_sub(1),
+            Kind::Array | Kind::Values => self.row.saturating_sub(1),
+        }
+    }
+
+    fn consume(&mut self, feed: &mut dyn Feed, n: usize) {
+        feed.consume(n);
+        self.consumed += n as u64;
+    }
+
+    fn record(&mut self, offset: u64, at_eof: bool, row: u64) -> Record<'_> {
+        self.ends = [self.out.len()];
+        Record::new(&mut self.out, &self.ends, offset, row, at_eof)
+    }
+
+    fn too_long(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "record {} is longer than {} MiB; the rest of the file is not read",
+                self.row,
+                MAX_ROW_BYTES >> 20
+            ),
+        )
+    }
+
+    /// Reads the next element. `Ok(None)` at the end of input ([`JsonScanner::end`] says
+    /// whether it was whole). A record that the input cut short comes out with `at_eof`, so
+    /// the caller can call the file cut when it does not parse.
+    pub fn next_record(&mut self, feed: &mut dyn Feed) -> io::Result<Option<Record<'_>>> {
+        if !self.started {
+            self.started = true;
+            if feed.peek()?.starts_with(BOM) {
+                feed.consume(BOM.len());
+            }
+        }
+        match self.kind {
+            Kind::Lines => self.next_line(feed),
+            Kind::Array | Kind::Values => self.next_value(feed),
+        }
+    }
+
+    fn next_line(&mut self, feed: &mut dyn Feed) -> io::Result<Option<Record<'_>>> {
+        loop {
+            // Blank lines are skipped, and counted.
+            let input = feed.peek()?;
+            if input.is_empty() {
+                return Ok(None);
+            }
+            let blank = input.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let lines = input[..blank].iter().filter(|&&b| b == b'\n').count();
+            self.line += lines as u64;
+            if blank == 0 {
+                break;
+            }
+            self.consume(feed, blank);
+        }
+        let (offset, row) = (self.consumed, self.line);
+        self.out.clear();
+        loop {
+            let input = feed.peek()?;
+            if input.is_empty() {
+                let record = self.record(offset, true, row);
+                return Ok(Some(record));
+            }
+            match memchr(b'\n', input) {
+                Some(k) => {
+                    self.out.extend_from_slice(&input[..k]);
+                    self.consume(feed, k + 1);
+                    self.line += 1;
+                    if self.out.last() == Some(&b'\r') {
+                        self.out.pop();
+                    }
+                    let record = self.record(offset, false, row);
+                    return Ok(Some(record));
+                }
+                None => {
+                    let n = input.len();
+                    if self.out.len() + n > MAX_ROW_BYTES {
+                        return Err(self.too_long());
+                    }
+                    self.out.extend_from_slice(input);
+                    self.consume(feed, n);
+                }
+            }
+        }
+    }
+
+    fn next_value(&mut self, feed: &mut dyn Feed) -> io::Result<Option<Record<'_>>> {
+        // Between elements: whitespace, commas, and the brackets of the arrays.
+        loop {
+            let input = feed.peek()?;
+            let Some(&b) = input.first() else { return Ok(None) };
+            if b.is_ascii_whitespace() {
+                let n = input.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                self.consume(feed, n);
+                continue;
+            }
+            if b == b',' && self.at == At::Inside {
+                self.consume(feed, 1);
+                continue;
+            }
+            match (self.kind, self.at, b) {
+                (Kind::Array, At::Outside, b'[') => {
+                    self.at = At::Inside;
+                    self.open = true;
+                    self.consume(feed, 1);
+                }
+                (Kind::Array, At::Inside, b']') => {
+                    self.at = At::Outside;
+                    self.open = false;
+                    self.consume(feed, 1);
+                }
+                (Kind::Array, At::Outside, _) => {
+                    // Data after the array that is not another array: the blob is damaged.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "data after the end of the array, after record {}",
+                            self.last_row()
+                        ),
+                    ));
+                }
+                _ => break,
+            }
+        }
+        let (offset, row) = (self.consumed, self.row);
+        self.row += 1;
+        self.out.clear();
+        let mut value = Value::default();
+        loop {
+            let input = feed.peek()?;
+            if input.is_empty() {
+                let record = self.record(offset, true, row);
+                return Ok(Some(record));
+            }
+            match value.scan(input) {
+                Some(n) => {
+                    self.out.extend_from_slice(&input[..n]);
+                    self.consume(feed, n);
+                    let record = self.record(offset, false, row);
+                    return Ok(Some(record));
+                }
+                None => {
+                    let n = input.len();
+                    if self.out.len() + n > MAX_ROW_BYTES {
+                        return Err(self.too_long());
+                    }
+                    self.out.extend_from_slice(input);
+                    self.consume(feed, n);
+                }
+            }
+        }
+    }
+}
+
+impl Rows for JsonScanner {
+    fn next_record<'s>(&'s mut self, feed: &mut dyn Feed) -> io::Result<Option<Record<'s>>> {
+        JsonScanner::next_record(self, feed)
+    }
+    fn consumed(&self) -> u64 {
+        self.consumed
+    }
+    fn read_so_far(&self) -> u64 {
+        self.last_row()
+    }
+    fn unit(&self) -> &'static str {
+        match self.kind {
+            Kind::Lines => "line",
+            Kind::Array | Kind::Values => "record",
+        }
+    }
+    fn is_json(&self) -> bool {
+        true
+    }
+    fn cut(&self) -> Option<String> {
+        (self.kind == Kind::Array && self.open).then(|| {
+            format!("the array is not closed: the input stops after record {}", self.last_row())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every record of `text` as (row, text, at_eof), then what `cut` says at the end, fed in
+    /// chunks of `chunk` bytes so values span refills.
+    fn read(text: &str, chunk: usize) -> (Vec<(u64, String, bool)>, Option<String>) {
+        struct Chunked<'a> {
+            data: &'a [u8],
+            pos: usize,
+            chunk: usize,
+        }
+        impl Feed for Chunked<'_> {
+            fn peek(&mut self) -> io::Result<&[u8]> {
+                let end = (self.pos + self.chunk).min(self.data.len());
+                Ok(&self.data[self.pos..end])
+            }
+            fn consume(&mut self, n: usize) {
+                self.pos += n;
+            }
+        }
+        let kind = sniff(text.as_bytes()).expect("JSON");
+        let mut s = JsonScanner::new(kind);
+        let mut feed = Chunked { data: text.as_bytes(), pos: 0, chunk };
+        let mut got = Vec::new();
+        loop {
+            match s.next_record(&mut feed) {
+                Ok(Some(r)) => got.push((
+                    r.row,
+                    String::from_utf8_lossy(r.field(0).unwrap_or_default()).into_owned(),
+                    r.at_eof,
+                )),
+                Ok(None) => break,
+                Err(e) => return (got, Some(format!("error: {e}"))),
+            }
+        }
+        (got, s.cut())
+    }
+
+    fn recs(v: &[(u64, &str, bool)]) -> Vec<(u64, String, bool)> {
+        v.iter().map(|(r, t, e)| (*r, t.to_string(), *e)).collect()
+    }
+
+    #[test]
+    fn kinds_are_told_by_the_first_bytes() {
+        assert_eq!(sniff(b"\xEF\xBB\xBF  \n[{}]"), Some(Kind::Array));
+        assert_eq!(sniff(b"{\"a\":1}\n{\"a\":2}\n"), Some(Kind::Lines));
+        assert_eq!(sniff(b"{\n  \"a\": 1\n}\n"), Some(Kind::Values));
+        assert_eq!(sniff(b"{\"a\":1}"), Some(Kind::Lines));
+        assert_eq!(sniff(b"CreationDate,UserIds,Operations,AuditData\n"), None);
+        assert_eq!(sniff(b"\"RecordType\",\"AuditData\"\n"), None);
+        assert_eq!(sniff(b"   "), None);
+    }
+
+    #[test]
+    fn array_elements_whatever_the_chunks() {
+        let text = r#" [ {"a":"x]}\"{["}, {"b":[1,{"c":2}]} ,{"d":"\\"}
+        ,3, "s", [1] ] "#;
+        for chunk in [1, 2, 3, 7, 1000] {
+            let (got, cut) = read(text, chunk);
+            assert_eq!(
+                got,
+                recs(&[
+                    (1, r#"{"a":"x]}\"{["}"#, false),
+                    (2, r#"{"b":[1,{"c":2}]}"#, false),
+                    (3, r#"{"d":"\\"}"#, false),
+                    (4, "3", false),
+                    (5, r#""s""#, false),
+                    (6, "[1]", false),
+                ]),
+                "chunk {chunk}"
+            );
+            assert_eq!(cut, None);
+        }
+    }
+
+    #[test]
+    fn arrays_one_after_another_are_one_input() {
+        let (got, cut) = read("[{\"a\":1}]\n[]\n[{\"a\":2}]\n", 4);
+        assert_eq!(got, recs(&[(1, "{\"a\":1}", false), (2, "{\"a\":2}", false)]));
+        assert_eq!(cut, None);
+    }
+
+    #[test]
+    fn an_array_cut_short_is_cut_after_its_last_whole_record() {
+        let (got, cut) = read("[{\"a\":1},{\"a\":2},{\"a\":", 5);
+        assert_eq!(
+            got,
+            recs(&[(1, "{\"a\":1}", false), (2, "{\"a\":2}", false), (3, "{\"a\":", true)])
+        );
+        assert_eq!(cut.as_deref(), Some("the array is not closed: the input stops after record 3"));
+        let (got, cut) = read("[{\"a\":1},", 5);
+        assert_eq!(got, recs(&[(1, "{\"a\":1}", false)]));
+        assert_eq!(cut.as_deref(), Some("the array is not closed: the input stops after record 1"));
+    }
+
+    #[test]
+    fn data_after_the_array_ends_the_input() {
+        let (got, end) = read("[{\"a\":1}] {\"b\":2}", 100);
+        assert_eq!(got, recs(&[(1, "{\"a\":1}", false)]));
+        assert_eq!(end.as_deref(), Some("error: data after the end of the array, after record 1"));
+    }
+
+    #[test]
+    fn lines_are_numbered_by_line_and_blank_lines_skipped() {
+        let text = "{\"a\":1}\r\n\n  \n{\"a\":2}\n{broken\n{\"a\":3}";
+        for chunk in [1, 3, 100] {
+            let (got, cut) = read(text, chunk);
+            assert_eq!(
+                got,
+                recs(&[
+                    (1, "{\"a\":1}", false),
+                    (4, "{\"a\":2}", false),
+                    (5, "{broken", false),
+                    (6, "{\"a\":3}", true),
+                ]),
+                "chunk {chunk}"
+            );
+            assert_eq!(cut, None);
+        }
+    }
+
+    #[test]
+    fn pretty_printed_values_one_after_another() {
+        let text = "{\n  \"a\": \"}\",\n  \"b\": [1, 2]\n}\n{\n  \"c\": 3\n}\n";
+        let (got, cut) = read(text, 4);
+        assert_eq!(
+            got,
+            recs(&[
+                (1, "{\n  \"a\": \"}\",\n  \"b\": [1, 2]\n}", false),
+                (2, "{\n  \"c\": 3\n}", false)
+            ])
+        );
+        assert_eq!(cut, None);
+    }
+
+    #[test]
+    fn layout_does_not_change_the_content_hash() {
+        let mut buf = Vec::new();
+        let compact = content_hash(br#"{"a":"x y","b":[1,2]}"#, &mut buf);
+        assert_eq!(content_hash(b"{ \"a\" : \"x y\",\n  \"b\": [ 1, 2 ] }", &mut buf), compact);
+        assert_ne!(content_hash(br#"{"a":"x  y","b":[1,2]}"#, &mut buf), compact);
+        assert_ne!(content_hash(br#"{"a":"x\" y","b":[1,2]}"#, &mut buf), compact);
+    }
+}
