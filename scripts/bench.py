@@ -3,7 +3,8 @@
 
 Usage:
     python3 scripts/bench.py [--files 40] [--rows 50000] [--runs 3] [--jobs N] [--no-duckdb]
-                             [--no-split] [--no-nightly] [--only split|nightly]
+                             [--no-split] [--no-nightly] [--no-blobs]
+                             [--only split|nightly|blobs]
 
 It builds the release binary, generates (once, kept under target/bench/) a ~2 GB archive with
 scripts/gen_archive.py and a zstd-compressed copy, warms the page cache, then times each command
@@ -18,6 +19,9 @@ and peak RSS (from wait4, per process):
                         duplicate: peak RSS should barely move), and --audit-only
   duckdb                the same three reports as SQL over the same CSVs (DuckDB from PyPI in a
                         venv under target/bench/), on N threads
+  blobs                 the same windows as Management Activity API content blobs
+                        (gen_archive.py --format json: every record, no cap) read with --jobs
+                        N; compared per record with the CSV archive
   split                 the stages of a split run on this machine, one after the other: plan,
                         map per shard (2 shards), merge per bucket (8 buckets), finalize, with
                         the partials' sizes against the input; and the Spark driver on
@@ -35,6 +39,7 @@ phases of one more run (TALA_BULK_TIMINGS=1: reading and merging, meetings, writ
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -166,7 +171,8 @@ def main():
     ap.add_argument("--no-duckdb", action="store_true")
     ap.add_argument("--no-nightly", action="store_true")
     ap.add_argument("--no-split", action="store_true")
-    ap.add_argument("--only", choices=["split", "nightly"],
+    ap.add_argument("--no-blobs", action="store_true")
+    ap.add_argument("--only", choices=["split", "nightly", "blobs"],
                     help="run only that section (after building the archive)")
     args = ap.parse_args()
     n = args.jobs
@@ -188,6 +194,8 @@ def main():
         return split(exe, plain, args)
     if args.only == "nightly":
         return nightly(exe, plain, args, mb, rows)
+    if args.only == "blobs":
+        return blobs(exe, n, args, None)
     out = BENCH / "out"
     xargs_zstd = ["sh", "-c", f"printf '%s\\0' \"$@\" | xargs -0 -P {n} -n 1 zstd -dcq > /dev/null", "sh",
                   *zst_files]
@@ -240,6 +248,8 @@ def main():
     twice = results[f"tala-bulk --jobs {n} (archive + copy)"][1] / results[f"tala-bulk --jobs {n}"][1]
     print(f"- peak RSS, archive + copy / archive: {twice:.2f}")
     phases(exe, n, out, plain)
+    if not args.no_blobs:
+        blobs(exe, n, args, (w(f"tala-bulk --jobs {n}"), rows))
     if not args.no_duckdb:
         print(f"- duckdb / tala-bulk --jobs {n}: "
               f"{w(f'duckdb SQL ({n} threads)') / w(f'tala-bulk --jobs {n}'):.1f}x")
@@ -253,6 +263,36 @@ def main():
         split(exe, plain, args)
     if not args.no_nightly:
         nightly(exe, plain, args, mb, rows)
+
+
+def blobs(exe, n, args, csv_run):
+    """The same windows as Management Activity API content blobs (gen_archive.py --format
+    json: compact JSON arrays, every record of each window, no cap, named by content id), read
+    by --jobs n. The blobs hold more records than the capped CSV exports, so the comparison is
+    per record. csv_run: the CSV archive's (wall, rows), when it was timed."""
+    arch = BENCH / f"archive-{args.files}x{args.rows}-json"
+    if not arch.exists():
+        tmp = arch.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        sh([sys.executable, ROOT / "scripts/gen_archive.py", "--out", tmp, "--files",
+            str(args.files), "--row-cap", str(args.rows), "--format", "json"])
+        tmp.rename(arch)
+    files = sorted(str(p) for p in arch.iterdir())
+    for f in files:  # warm the page cache
+        with open(f, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    mb = sum(os.path.getsize(f) for f in files) / 1e6
+    out = BENCH / "out-blobs"
+    wall, rss = timed([exe, "-q", "--jobs", str(n), "--out", str(out), str(arch)], args.runs)
+    records = json.loads((out / "summary.json").read_text())["rows"]
+    print()
+    print(f"| tala-bulk --jobs {n} (JSON blobs) | {wall:.2f} | {mb / wall:,.0f} | "
+          f"{records / wall:,.0f} | {rss:,.0f} |")
+    print(f"- JSON blob archive: {len(files)} files, {mb:.0f} MB, {records} records")
+    if csv_run:
+        per_csv = csv_run[0] / csv_run[1]
+        print(f"- time per record, JSON blobs / CSV: {wall / records / per_csv:.2f}")
 
 
 def phases(exe, n, out, plain):

@@ -107,11 +107,15 @@ Python 3.11 standard library only.
 import argparse
 import csv
 import datetime
+import gzip
+import hashlib
 import json
 import math
 import multiprocessing
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 
@@ -389,6 +393,7 @@ class Config:
         self.cap = a.row_cap
         self.overlap = a.overlap
         self.capped_every = a.capped_every
+        self.format = a.format
         self.O = int(round(WINDOW * a.overlap))
         self.S = WINDOW - self.O  # stride between window starts
         self.explicit_meetings = a.meetings is not None
@@ -754,10 +759,57 @@ def window_records(i):
     return recs
 
 
+def write_blob(i, out_dir, ws, we, recs):
+    """Window i as the Management Activity API delivers it: every record (no cap), in no
+    time order, as a compact JSON array or NDJSON (--format), named by a content id, so path
+    order is not time order. --format mixed: arrays for even i, NDJSON for odd, one array in
+    four pretty-printed with ASCII escapes, plain, gzip or zstd by turns. Every seventh blob
+    is delivered twice, under a second id."""
+    cfg = _CFG
+    recs = list(recs)
+    random.Random(f"{cfg.seed}:blob-order:{i}").shuffle(recs)
+    kind = "ndjson" if cfg.format == "ndjson" or (cfg.format == "mixed" and i % 2) else "json"
+    if kind == "ndjson":
+        text = "".join(_ENCODE(d) + "\n" for _c, _u, _o, d in recs)
+    elif cfg.format == "mixed" and i % 4 == 2:
+        text = json.dumps([d for _c, _u, _o, d in recs], indent=2, ensure_ascii=True) + "\n"
+    else:
+        text = "[" + ",".join(_ENCODE(d) for _c, _u, _o, d in recs) + "]"
+    data = text.encode("utf-8")
+    compression = ["", ".gz", ".zst"][i % 3] if cfg.format == "mixed" else ""
+    if compression == ".zst" and shutil.which("zstd") is None:
+        compression = ".gz"
+    if compression == ".gz":
+        data = gzip.compress(data, mtime=0)
+    elif compression == ".zst":
+        data = subprocess.run(["zstd", "-q", "-3", "-c"], input=data, check=True,
+                              stdout=subprocess.PIPE).stdout
+    names = []
+    for copy in range(2 if i % 7 == 6 else 1):
+        content_id = hashlib.sha256(f"{cfg.seed}:{i}:{copy}".encode()).hexdigest()[:24]
+        names.append(f"blob-{content_id}.{kind}{compression}")
+        path = os.path.join(out_dir, names[-1])
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
+    first = ts(min(r[0] for r in recs)) if recs else "-"
+    last = ts(max(r[0] for r in recs)) if recs else "-"
+    ids = [(d["Id"], o == MPD) for _c, _u, o, d in recs]
+    return dict(i=i, name=" ".join(names), rows=len(recs) * len(names), total=len(recs),
+                window=(ts(ws), ts(we)), span=(first, last), layout=kind + compression,
+                left=[x for x, (c, *_r) in zip(ids, recs) if c < ws + cfg.O],
+                right=[x for x, (c, *_r) in zip(ids, recs) if c >= we - cfg.O], lost=0,
+                capped=False, copies=len(names), mpd=sum(1 for _id, mpd in ids if mpd),
+                truth=[(n + 1, d["Id"], ts(c)) for n, (c, _u, _o, d) in enumerate(recs)]
+                if _TRUTH else None)
+
+
 def write_file(i, out_dir):
     cfg = _CFG
     ws, we = cfg.window(i)
     recs = window_records(i)
+    if cfg.format != "csv":
+        return write_blob(i, out_dir, ws, we, recs)
     total = len(recs)
     recs.sort(key=lambda r: -r[0])  # newest first; stable for ties
     rows = recs[:cfg.cap]
@@ -838,6 +890,14 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes (default: the CPU count, or 1 for small archives); "
                         "the output does not depend on it")
+    p.add_argument("--format", default="csv", choices=["csv", "json", "ndjson", "mixed"],
+                   help="csv: Purview exports (default); json: each window as a Management "
+                        "Activity API content blob, a JSON array of every record of the window "
+                        "(no row cap), in no time order, named blob-<content id>.json so path "
+                        "order is not time order; ndjson: the same, one record per line; mixed: "
+                        "arrays and NDJSON by turns, one array in four pretty-printed with ASCII "
+                        "escapes, plain, .gz and .zst by turns (.zst needs the zstd program). "
+                        "In every blob format, every seventh window's blob is delivered twice")
     p.add_argument("--truth", default=None, metavar="FILE",
                    help="also write FILE, a CSV of every record generated for each window, "
                         "kept or not: file,row,id,creation_time, with row (from 1, after the "
@@ -903,6 +963,9 @@ def main(argv=None):
     both = [x for k in range(len(done) - 1)
             for x in set(done[k]["right"]) & set(done[k + 1]["left"])]
     dups, dups_mpd = len(both), sum(1 for _id, mpd in both if mpd)
+    # Blobs delivered twice: every record of the second copy is a duplicate.
+    dups += sum(r["total"] * (r.get("copies", 1) - 1) for r in done)
+    dups_mpd += sum(r.get("mpd", 0) * (r.get("copies", 1) - 1) for r in done)
     capped = sum(1 for r in done if r["capped"])
     lost = sum(r["lost"] for r in done)
     print(f"total: {len(done)} files, {rows} rows, {dups} duplicate rows (same Id in two files; "

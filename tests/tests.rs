@@ -4,6 +4,7 @@
 mod util;
 
 mod audit;
+mod blobs;
 mod hostile;
 mod merge_props;
 mod pipeline;

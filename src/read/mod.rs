@@ -50,7 +50,7 @@ struct Plan {
 }
 
 /// Splits file `index` into parts for `jobs` workers after one pass of the CSV scanner over it;
-/// `None` when it cannot be split (not a plain UTF-8 file, or not an export), and it is then
+/// `None` when it cannot be split (not a plain UTF-8 CSV file, or not an export), and it is then
 /// read whole.
 fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
     let Origin::File(path) = &file.origin else { return None };
@@ -60,7 +60,13 @@ fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
     }
     let (len, content) = (opened.disk_bytes?, opened.content);
     let wanted = (len / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
-    let (bom, cols, parts) = opened.with_feed(|feed| csvscan::plan_parts(feed, len, wanted))?;
+    let (bom, cols, parts) = opened.with_feed(|feed| {
+        // JSON is read whole: its records are not CSV rows.
+        match feed.peek().ok().and_then(crate::source::json::sniff) {
+            Some(_) => None,
+            None => csvscan::plan_parts(feed, len, wanted),
+        }
+    })?;
     let handle = std::sync::Arc::new(std::fs::File::open(path).ok()?);
     let scans = std::sync::Mutex::new(parts.iter().map(|_| None).collect());
     Some(Plan { index, content, file: handle, disk_bytes: Some(len), bom, cols, parts, scans })

@@ -62,29 +62,89 @@ pub fn sniff(head: &[u8]) -> Option<Kind> {
 }
 
 /// The hash that tells a record's copies apart by content: of the JSON text without the
-/// whitespace between its tokens, so a pretty-printed copy hashes as the compact one (and as
-/// a CSV export's AuditData, which is compact). `buf` is scratch space.
+/// whitespace between its tokens, and with `\uXXXX` escapes of non-ASCII characters written
+/// as the characters, so a pretty-printed, ASCII-escaped copy hashes as the compact one (and
+/// as a CSV export's AuditData, which is compact UTF-8). `buf` is scratch space.
 pub fn content_hash(json: &[u8], buf: &mut Vec<u8>) -> u64 {
+    if is_canonical(json) {
+        return xxhash_rust::xxh3::xxh3_64(json);
+    }
     buf.clear();
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in json {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let n = json.len();
+    let mut i = 0;
+    while i < n {
+        let b = json[i];
+        i += 1;
+        if b != b'"' {
+            if !b.is_ascii_whitespace() {
+                buf.push(b);
             }
-        } else if b.is_ascii_whitespace() {
             continue;
-        } else if b == b'"' {
-            in_string = true;
         }
+        // A string: copied a run at a time up to its closing quote, escapes looked at.
         buf.push(b);
+        loop {
+            let Some(k) = memchr2(b'"', b'\\', &json[i..]) else {
+                buf.extend_from_slice(&json[i..]);
+                i = n;
+                break;
+            };
+            buf.extend_from_slice(&json[i..i + k]);
+            i += k;
+            if json[i] == b'"' {
+                buf.push(b'"');
+                i += 1;
+                break;
+            }
+            if let Some((c, len)) = non_ascii_escape(&json[i..]) {
+                let mut utf8 = [0; 4];
+                buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                i += len;
+                continue;
+            }
+            // Any other escape is kept as it is, with the byte it escapes.
+            let end = (i + 2).min(n);
+            buf.extend_from_slice(&json[i..end]);
+            i = end;
+        }
     }
     xxhash_rust::xxh3::xxh3_64(buf)
+}
+
+/// Whether `json` is already in the form [`content_hash`] hashes, checked without following its
+/// strings: no `\u` escape, no tab or line break (raw ones are outside strings in valid JSON),
+/// and no space beside `{ } [ ] , :` (whitespace between tokens always touches one of them;
+/// a string like "Smith, John" is only a false alarm, hashed the long way).
+fn is_canonical(json: &[u8]) -> bool {
+    if memchr::memchr3(b'\n', b'\r', b'\t', json).is_some() {
+        return false;
+    }
+    if memchr::memmem::find(json, b"\\u").is_some() {
+        return false;
+    }
+    let structural = |b: Option<&u8>| matches!(b, Some(b'{' | b'}' | b'[' | b']' | b',' | b':'));
+    !memchr::memchr_iter(b' ', json).any(|i| {
+        structural(i.checked_sub(1).and_then(|p| json.get(p))) || structural(json.get(i + 1))
+    })
+}
+
+/// A `\uXXXX` escape (or a surrogate pair of them) at the start of `s` that stands for a
+/// non-ASCII character: the character and the escape's length.
+fn non_ascii_escape(s: &[u8]) -> Option<(char, usize)> {
+    let unit = |at: usize| -> Option<u32> {
+        let hex = s.get(at..at + 6)?;
+        if &hex[..2] != b"\\u" {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let first = unit(0)?;
+    if (0xD800..0xDC00).contains(&first) {
+        let second = unit(6).filter(|u| (0xDC00..0xE000).contains(u))?;
+        let c = char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))?;
+        return Some((c, 12));
+    }
+    char::from_u32(first).filter(|c| !c.is_ascii()).map(|c| (c, 6))
 }
 
 /// Where a scan of one value stands between chunks of input.
@@ -342,13 +402,14 @@ impl JsonScanner {
                 _ => break,
             }
         }
+        // The record counts once it is read: an error inside it leaves the count before it.
         let (offset, row) = (self.consumed, self.row);
-        self.row += 1;
         self.out.clear();
         let mut value = Value::default();
         loop {
             let input = feed.peek()?;
             if input.is_empty() {
+                self.row += 1;
                 let record = self.record(offset, true, row);
                 return Ok(Some(record));
             }
@@ -356,6 +417,7 @@ impl JsonScanner {
                 Some(n) => {
                     self.out.extend_from_slice(&input[..n]);
                     self.consume(feed, n);
+                    self.row += 1;
                     let record = self.record(offset, false, row);
                     return Ok(Some(record));
                 }
@@ -541,5 +603,23 @@ mod tests {
         assert_eq!(content_hash(b"{ \"a\" : \"x y\",\n  \"b\": [ 1, 2 ] }", &mut buf), compact);
         assert_ne!(content_hash(br#"{"a":"x  y","b":[1,2]}"#, &mut buf), compact);
         assert_ne!(content_hash(br#"{"a":"x\" y","b":[1,2]}"#, &mut buf), compact);
+        // A compact record hashes as its bytes, by either path (a comma and space inside a
+        // string take the long way).
+        for text in [&br#"{"n":"Smith, John","a":[1]}"#[..], br#"{"n":"x"}"#] {
+            assert_eq!(content_hash(text, &mut buf), xxhash_rust::xxh3::xxh3_64(text));
+        }
+        // Non-ASCII characters escaped or not, a character outside the BMP as a pair.
+        let utf8 = content_hash("{\"n\":\"Zoë 😀 \\u0041\"}".as_bytes(), &mut buf);
+        let escaped = content_hash(br#"{"n": "Zo\u00eb \ud83d\ude00 \u0041"}"#, &mut buf);
+        assert_eq!(utf8, escaped);
+        // An escaped quote or backslash stays an escape; an ASCII \u escape stays too.
+        assert_ne!(
+            content_hash(br#"{"n":"\u0041"}"#, &mut buf),
+            content_hash(br#"{"n":"A"}"#, &mut buf)
+        );
+        assert_ne!(
+            content_hash(br#"{"n":"a\"b"}"#, &mut buf),
+            content_hash(br#"{"n":"a\\b"}"#, &mut buf)
+        );
     }
 }
