@@ -2,7 +2,7 @@
 # Bounded fuzzing (cargo-fuzz, nightly toolchain), seeded from testdata/:
 #   csvscan    the CSV scanner, whole and in pieces (fast path against csv-core)
 #   auditdata  the AuditData extractor, and --audit-only's reader against the full parser
-#   reader     any bytes as a file, plain and compressed, read fully and audit-only
+#   reader     any bytes as a file (CSV or JSON), plain and compressed, read fully and audit-only
 #   usersdb    the users-database parser
 #   partial    any bytes as a partial-state file: refused or loaded, never a panic
 # Crashes land in scripts/fuzz/artifacts/; turn each into a regression test.
@@ -21,6 +21,12 @@ find testdata -name '*.csv' -size -200k -exec cp {} "$corpus/csvscan/" \;
 # (not no-line-end.csv.zst: 300 MB decoded, it would take most of the time of a short run)
 find testdata/bad testdata/compressed testdata/fixtures -type f -size -64k \
     ! -name no-line-end.csv.zst -exec cp {} "$corpus/reader/" \;
+# JSON seeds for the reader: an API blob, NDJSON, pretty-printed records, a cut array.
+rec='{"CreationTime":"2024-03-01T09:00:00","Id":"a1","Operation":"MeetingParticipantDetail","MeetingDetailId":"m1","Attendees":[{"UserObjectId":"u1","RecipientType":"User"}],"JoinTime":"2024-03-01T08:00:00","LeaveTime":"2024-03-01T09:00:00","ClientIP":"1.2.3.4","DeviceInformation":"d"}'
+printf '[%s,%s]' "$rec" "${rec/a1/a2}" > "$corpus/reader/blob.json"
+printf '%s\n\n%s\n' "$rec" "${rec/a1/a3}" > "$corpus/reader/lines.ndjson"
+printf '{\n  "Id": "a4",\n  "Operation": "x"\n}\n{"Id":"a5"}\n' > "$corpus/reader/pretty.ndjson"
+printf '[%s,{"Id":' "$rec" > "$corpus/reader/cut.json"
 printf 'u-1,ann@contoso.com\n\xef\xbb\xbfU-2, "b@x"\r\nnot a pair\n' > "$corpus/usersdb/seed"
 # Partial seeds: the map partials of the fixtures (1 and 3 buckets), in the target's form
 # with raw sections.
