@@ -62,10 +62,12 @@ impl Ui {
     }
 
     /// A problem with one row: shown for the first few, counted always (by the caller).
-    pub fn row_warning(&self, file: &str, row: u64, what: impl Display) {
+    /// A warning about one record of a file: `unit` is what the file calls its records (a
+    /// CSV `row`, a JSON `record`, an NDJSON `line`).
+    pub fn row_warning(&self, file: &str, unit: &str, row: u64, what: impl Display) {
         let n = self.row_warnings.fetch_add(1, Ordering::Relaxed);
         if n < ROW_WARNINGS_SHOWN {
-            self.warn(format_args!("{file}: row {row}: {what}"));
+            self.warn(format_args!("{file}: {unit} {row}: {what}"));
         }
     }
 

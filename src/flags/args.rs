@@ -49,7 +49,9 @@ struct Args {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// Export files or directories (walked recursively). `-` or nothing reads stdin.
+    /// Export files or directories (walked recursively): Purview CSV exports, or the
+    /// Management Activity API's JSON arrays and NDJSON, plain, .gz or .zst, told apart by
+    /// content. `-` or nothing reads stdin.
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 

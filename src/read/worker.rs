@@ -284,7 +284,7 @@ impl<'a> Worker<'a> {
             fill_excerpt(excerpt_buf, &record);
             if cols.is_header_again(&record) {
                 scan.counts.warnings[Warn::RepeatedHeader as usize] += 1;
-                ui.row_warning(name, row, "the header row again; ignored");
+                ui.row_warning(name, unit, row, "the header row again; ignored");
                 continue;
             }
             // Operation from its column when there is one (cheap), else from AuditData.
@@ -349,6 +349,7 @@ impl<'a> Worker<'a> {
                     scan: &mut scan,
                     ui,
                     name,
+                    unit,
                     row,
                     pos,
                     hash,
@@ -370,7 +371,7 @@ impl<'a> Worker<'a> {
                 outcome
             };
             if let Err(reason) = outcome {
-                skip(&mut scan, ui, name, row, reason, excerpt_buf);
+                skip(&mut scan, ui, name, (unit, row), reason, excerpt_buf);
                 // A broken last row (not a merely incomplete record) means the file was cut.
                 if at_eof && reason != Skip::MissingMeetingId {
                     scan.status = Some((FileStatus::Cut, format!("ends inside {unit} {row}")));
@@ -533,9 +534,12 @@ fn fill_excerpt(buf: &mut Vec<u8>, record: &Record<'_>) {
     }
 }
 
-fn skip(scan: &mut FileScan, ui: &Ui, name: &str, row: u64, reason: Skip, excerpt: &[u8]) {
+/// A row (or JSON record) `reason` keeps out of the reports: counted, warned about, and listed
+/// in errors.csv. `at` is what the file calls it, and its number.
+fn skip(scan: &mut FileScan, ui: &Ui, name: &str, at: (&str, u64), reason: Skip, excerpt: &[u8]) {
+    let (unit, row) = at;
     scan.counts.skipped[reason as usize] += 1;
-    ui.row_warning(name, row, format_args!("{}; row skipped", reason.describe()));
+    ui.row_warning(name, unit, row, format_args!("{}; {unit} skipped", reason.describe()));
     scan.errors.add_row(row, reason.name(), &String::from_utf8_lossy(excerpt));
 }
 
@@ -545,6 +549,8 @@ struct RowCtx<'c, 'u> {
     scan: &'c mut FileScan,
     ui: &'u Ui,
     name: &'c str,
+    /// What the file calls its records: row, record or line.
+    unit: &'static str,
     row: u64,
     pos: crate::state::partial::Pos,
     hash: u64,
@@ -557,7 +563,7 @@ struct RowCtx<'c, 'u> {
 impl RowCtx<'_, '_> {
     fn warn(&mut self, w: Warn, what: &str) {
         self.scan.counts.warnings[w as usize] += 1;
-        self.ui.row_warning(self.name, self.row, what);
+        self.ui.row_warning(self.name, self.unit, self.row, what);
     }
 }
 
