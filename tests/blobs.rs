@@ -331,3 +331,85 @@ fn a_two_gigabyte_ndjson_stream_is_read_with_bounded_memory() {
     let peak_mb = usage.ru_maxrss / 1024;
     assert!(peak_mb < 1024, "peak RSS {peak_mb} MB for a 2 GB stream");
 }
+
+/// A big JSON file with fewer files than `--jobs` is split among the workers at record
+/// boundaries, as a big CSV file is. An array, NDJSON (with blank lines) and pretty-printed
+/// records, each with bad records, duplicates and a cut end: every output is what one worker
+/// reading the file whole makes.
+#[test]
+fn one_big_json_file_split_among_workers_reads_as_one() {
+    let t = TestDir::new();
+    let record = |n: u32| {
+        if n.is_multiple_of(100) {
+            // Invalid, with its braces balanced: a reader that counts braces finds its end.
+            return "{\"Id\": not json}".to_string();
+        }
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", n % 15_000, n % 15_000);
+        format!(
+            "{{\"CreationTime\":\"2024-03-01T05:{:02}:00\",\"Id\":\"{id}\",\
+             \"Operation\":\"MeetingParticipantDetail\",\"MeetingDetailId\":\"meeting-{}\",\
+             \"ClientIP\":\"10.0.{}.{}\",\"DeviceInformation\":\"Teams, \\\"desktop\\\" ]}}\",\
+             \"JoinTime\":\"2024-03-01T05:00:{:02}\",\"LeaveTime\":\"2024-03-01T05:30:00\",\
+             \"Attendees\":[{{\"RecipientType\":\"User\",\"UserObjectId\":\"user-{}\"}}],\
+             \"Padding\":\"{}\"}}",
+            n % 60,
+            n / 7,
+            n / 256 % 256,
+            n % 256,
+            n % 60,
+            n % 40,
+            "x".repeat(1100),
+        )
+    };
+    // 16,000 records of about 1.3 kB: over the 16 MB at which a file is split.
+    let records: Vec<String> = (1..=16_000).map(record).collect();
+    let mut array = format!("\u{feff}[{}", records.join(",\n"));
+    array.push_str(",{\"Id\":"); // cut inside its last element
+    let mut lines = String::new();
+    for (i, r) in records.iter().enumerate() {
+        lines.push_str(r);
+        lines.push_str(if i % 3 == 0 { "\r\n\n" } else { "\n" });
+    }
+    lines.push_str("{\"Id\":\"cut"); // a last line cut short
+    let values: String =
+        records.iter().map(|r| format!("{}\n", r.replace(",\"", ",\n  \""))).collect();
+    for (name, text) in [("big.json", array), ("big.ndjson", lines), ("pretty.ndjson", values)] {
+        std::fs::write(t.join(name), text).expect("write");
+        let (one, four) = (
+            t.run_out(&format!("{name}-1"), &["--jobs", "1", name]),
+            t.run_out(&format!("{name}-4"), &["--jobs", "4", name]),
+        );
+        assert_eq!((code(&one), code(&four)), (1, 1), "{name}: {}", stderr(&four));
+        for report in [
+            "organizers.csv",
+            "attendees.csv",
+            "disconnections.csv",
+            "truncation.csv",
+            "errors.csv",
+        ] {
+            let (a, b) =
+                (t.read(&format!("{name}-1/{report}")), t.read(&format!("{name}-4/{report}")));
+            assert!(a == b, "{name}: {report} differs");
+        }
+        let errors = t.read(&format!("{name}-4/errors.csv"));
+        let summary = t.summary(&format!("{name}-4"));
+        match name {
+            "big.json" => {
+                assert!(errors.contains("big.json,10000,invalid_json,"), "{errors}");
+                assert!(errors.contains("big.json,,cut,ends inside record 16001"), "{errors}");
+                assert_eq!(summary["rows"], 16_001);
+            }
+            "big.ndjson" => {
+                // Record n is on line n plus the blank lines before it: one per third record.
+                assert!(errors.contains("big.ndjson,133,invalid_json,"), "{errors}");
+                assert!(errors.contains("big.ndjson,,cut,ends inside line 21335"), "{errors}");
+                assert_eq!(summary["rows"], 16_001);
+            }
+            _ => {
+                assert!(t.read(&format!("{name}-4/truncation.csv")).contains(",ndjson,"));
+                assert_eq!(summary["rows"], 16_000);
+                assert_eq!(summary["rows_skipped"]["invalid_json"], 160);
+            }
+        }
+    }
+}

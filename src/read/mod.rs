@@ -46,10 +46,12 @@ struct Plan {
     bom: usize,
     cols: csvscan::Columns,
     parts: Vec<csvscan::Part>,
+    /// A JSON file's kind; `None` for CSV.
+    json: Option<crate::source::json::Kind>,
     scans: std::sync::Mutex<Vec<Option<worker::FileScan>>>,
 }
 
-/// Splits file `index` into parts for `jobs` workers after one pass of the CSV scanner over it;
+/// Splits file `index` into parts for `jobs` workers after one pass of the CSV (or JSON) scanner;
 /// `None` when it cannot be split (not a plain UTF-8 CSV file, or not an export), and it is then
 /// read whole.
 fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
@@ -60,16 +62,18 @@ fn plan_file(index: usize, file: &ArchiveFile, jobs: usize) -> Option<Plan> {
     }
     let (len, content) = (opened.disk_bytes?, opened.content);
     let wanted = (len / MIN_PART_BYTES).clamp(1, 2 * jobs as u64) as usize;
-    let (bom, cols, parts) = opened.with_feed(|feed| {
-        // JSON is read whole: its records are not CSV rows.
-        match feed.peek().ok().and_then(crate::source::json::sniff) {
-            Some(_) => None,
-            None => csvscan::plan_parts(feed, len, wanted),
+    let (bom, cols, parts, json) = opened.with_feed(|feed| {
+        use crate::source::json;
+        match feed.peek().ok().and_then(json::sniff) {
+            Some(kind) => json::plan_parts(feed, len, wanted, kind)
+                .map(|(bom, parts)| (bom, csvscan::Columns::single(), parts, Some(kind))),
+            None => csvscan::plan_parts(feed, len, wanted).map(|(b, c, p)| (b, c, p, None)),
         }
     })?;
     let handle = std::sync::Arc::new(std::fs::File::open(path).ok()?);
     let scans = std::sync::Mutex::new(parts.iter().map(|_| None).collect());
-    Some(Plan { index, content, file: handle, disk_bytes: Some(len), bom, cols, parts, scans })
+    let disk_bytes = Some(len);
+    Some(Plan { index, content, file: handle, disk_bytes, bom, cols, parts, json, scans })
 }
 
 /// Shares the files among `config.jobs` workers and merges their partial states. Workers take
@@ -160,7 +164,9 @@ fn read(
                         bom + range.start,
                         bom + range.end,
                     );
-                    let scan = worker.process_part(plan.index, file, reader, plan.cols, range);
+                    let json = plan.json.map(|kind| (kind, part + 1 == plan.parts.len()));
+                    let scan =
+                        worker.process_part(plan.index, file, reader, plan.cols, range, json);
                     let mut scans =
                         plan.scans.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     scans[part] = Some(scan);

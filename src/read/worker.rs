@@ -160,6 +160,7 @@ impl<'a> Worker<'a> {
     /// so several workers share one big export. Its rows and offsets are numbered as in the
     /// whole file; the caller combines the parts' scans in order and hands them to
     /// [`finish_file`]: a file's state is complete before it joins a partial state.
+    #[allow(clippy::too_many_arguments)]
     pub fn process_part(
         &mut self,
         index: usize,
@@ -167,7 +168,18 @@ impl<'a> Worker<'a> {
         reader: input::RangeReader,
         cols: Columns,
         part: &Part,
+        json: Option<(json::Kind, bool)>,
     ) -> FileScan {
+        // A part of a JSON file: `last` is the part that reaches the file's end.
+        if let Some((kind, last)) = json {
+            let mut rows = JsonScanner::resume_at(kind, part, last);
+            let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut self.window));
+            let mut scan =
+                self.scan_rows(&mut rows, index, file, cols, &mut feed, true, part.start);
+            self.window = feed.into_buffer();
+            scan.json = Some(kind);
+            return scan;
+        }
         let mut scanner = std::mem::take(&mut self.scanner);
         scanner.resume_at(part.start, part.row);
         let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut self.window));

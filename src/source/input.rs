@@ -82,9 +82,14 @@ pub struct StreamFeed<R> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// Bytes read so far; the first window holds at least 4 so a BOM is seen whole.
+    /// Bytes read so far; the first window holds at least [`FIRST_FILL`] (or the whole input).
     total: u64,
 }
+
+/// What the first window holds at least, however the reader hands out its bytes (a head read
+/// to find the compression comes back first): enough to see a BOM whole, and to tell NDJSON
+/// from pretty-printed JSON by the first line (`source::json::sniff`).
+const FIRST_FILL: u64 = 64 << 10;
 
 impl<R: Read> StreamFeed<R> {
     pub fn new(reader: R) -> StreamFeed<R> {
@@ -123,7 +128,7 @@ impl<R: Read> Feed for StreamFeed<R> {
                     Ok(n) => {
                         self.end += n;
                         self.total += n as u64;
-                        if self.total >= 4 {
+                        if self.total >= FIRST_FILL || self.end == self.buf.len() {
                             break;
                         }
                     }

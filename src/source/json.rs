@@ -10,7 +10,7 @@ use std::io;
 
 use memchr::{memchr, memchr2};
 
-use crate::source::csv::{Record, MAX_ROW_BYTES};
+use crate::source::csv::{Part, Record, MAX_ROW_BYTES};
 use crate::source::input::Feed;
 use crate::source::Rows;
 
@@ -247,6 +247,9 @@ pub struct JsonScanner {
     /// Arrays opened; one not closed at the end means the file was cut.
     open: bool,
     started: bool,
+    /// This reader reaches the end of the input (not a part that ends where the next begins),
+    /// so an array still open at its end was cut.
+    last: bool,
 }
 
 impl JsonScanner {
@@ -261,7 +264,33 @@ impl JsonScanner {
             at: At::Outside,
             open: false,
             started: false,
+            last: true,
         }
+    }
+
+    /// A reader of one part of a split input ([`plan_parts`]): from byte `part.start` (after
+    /// the BOM), where record (NDJSON: line) `part.row` starts, inside the array for an
+    /// array. `last`: the part that reaches the end of the input, the only one whose end can
+    /// show a cut.
+    pub fn resume_at(kind: Kind, part: &Part, last: bool) -> JsonScanner {
+        let mut s = JsonScanner::new(kind);
+        if part.start == 0 {
+            // The first part: read as the whole input starts, BOM and `[` included.
+            s.last = last;
+            return s;
+        }
+        s.started = true;
+        s.consumed = part.start;
+        match kind {
+            Kind::Lines => s.line = part.row,
+            Kind::Array | Kind::Values => s.row = part.row,
+        }
+        if kind == Kind::Array {
+            s.at = At::Inside;
+            s.open = true;
+        }
+        s.last = last;
+        s
     }
 
     pub fn kind(&self) -> Kind {
@@ -454,10 +483,47 @@ impl Rows for JsonScanner {
         true
     }
     fn cut(&self) -> Option<String> {
-        (self.kind == Kind::Array && self.open).then(|| {
+        (self.kind == Kind::Array && self.open && self.last).then(|| {
             format!("the array is not closed: the input stops after record {}", self.last_row())
         })
     }
+}
+
+/// Splits a whole plain JSON input of `len` bytes into about `parts` stretches that begin and
+/// end where a sequential read begins and ends records (after an array element, or at a line
+/// start), so reading them on several workers gives exactly the records, offsets and numbers
+/// of one read. One pass of the scanner finds them. Returns the length of the BOM and the
+/// parts, their offsets counted after it.
+pub fn plan_parts(
+    feed: &mut dyn Feed,
+    len: u64,
+    parts: usize,
+    kind: Kind,
+) -> Option<(usize, Vec<Part>)> {
+    let bom = if feed.peek().ok()?.starts_with(BOM) { BOM.len() } else { 0 };
+    feed.consume(bom);
+    let mut s = JsonScanner::new(kind);
+    s.started = true;
+    let total = len.saturating_sub(bom as u64);
+    let step = (total / parts.max(1) as u64).max(1);
+    let mut list = Vec::with_capacity(parts);
+    let mut part = Part { start: 0, end: total, row: 1 };
+    let mut next_cut = step;
+    while let Ok(Some(_)) = s.next_record(feed) {
+        let at = s.consumed();
+        if at >= next_cut && at < total {
+            part.end = at;
+            list.push(part);
+            let row = match kind {
+                Kind::Lines => s.line,
+                Kind::Array | Kind::Values => s.row,
+            };
+            part = Part { start: at, end: total, row };
+            next_cut = at + step;
+        }
+    }
+    list.push(part);
+    Some((bom, list))
 }
 
 #[cfg(test)]
