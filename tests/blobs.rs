@@ -127,6 +127,23 @@ fn blob(i: usize, path: &Path) -> (String, Vec<u8>) {
 
 const MEETING_REPORTS: [&str; 3] = ["organizers.csv", "attendees.csv", "disconnections.csv"];
 
+/// Runs the CSV sample and the archive in `dir` (reports into `DIR-r`), checks that both
+/// succeed with byte-identical meeting reports, and returns both summaries.
+fn same_meeting_reports_as_the_sample(
+    t: &TestDir,
+    dir: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let csv = t.run_out("csv", &[&format!("{}/testdata/sample", env!("CARGO_MANIFEST_DIR"))]);
+    let out = format!("{dir}-r");
+    let other = t.run_out(&out, &[dir]);
+    assert_eq!((code(&csv), code(&other)), (0, 0), "{}", stderr(&other));
+    for report in MEETING_REPORTS {
+        let same = t.read(&format!("csv/{report}")) == t.read(&format!("{out}/{report}"));
+        assert!(same, "{dir}: {report}");
+    }
+    (t.summary("csv"), t.summary(&out))
+}
+
 #[test]
 fn the_same_records_as_blobs_give_the_same_meeting_reports() {
     let t = TestDir::new();
@@ -135,20 +152,14 @@ fn the_same_records_as_blobs_give_the_same_meeting_reports() {
         let (name, data) = blob(i, path);
         std::fs::write(t.join("blobs").join(name), data).expect("write");
     }
-    let csv = t.run_out("csv", &[&format!("{}/testdata/sample", env!("CARGO_MANIFEST_DIR"))]);
-    let blobs = t.run_out("b", &["blobs"]);
-    assert_eq!((code(&csv), code(&blobs)), (0, 0), "{}", stderr(&blobs));
-    for report in MEETING_REPORTS {
-        assert!(t.read(&format!("csv/{report}")) == t.read(&format!("b/{report}")), "{report}");
-    }
-    let (c, b) = (t.summary("csv"), t.summary("b"));
+    let (c, b) = same_meeting_reports_as_the_sample(&t, "blobs");
     for key in ["rows", "duplicates_dropped", "meetings", "attendees", "connections"] {
         assert_eq!(c[key], b[key], "{key}");
     }
     // Pretty-printed or ASCII-escaped, a copy of a record is the same content.
     assert_eq!(b["conflicting_duplicates"], 0);
     let rows: Vec<(String, String, String)> = t
-        .read("b/truncation.csv")
+        .read("blobs-r/truncation.csv")
         .lines()
         .skip(1)
         .map(|l| {
@@ -191,13 +202,7 @@ fn a_mixed_archive_gives_the_reports_of_the_csv_archive() {
             std::fs::write(t.join("mixed").join(name), data).expect("write");
         }
     }
-    let csv = t.run_out("csv", &[&format!("{}/testdata/sample", env!("CARGO_MANIFEST_DIR"))]);
-    let mixed = t.run_out("m", &["mixed"]);
-    assert_eq!((code(&csv), code(&mixed)), (0, 0), "{}", stderr(&mixed));
-    for report in MEETING_REPORTS {
-        assert!(t.read(&format!("csv/{report}")) == t.read(&format!("m/{report}")), "{report}");
-    }
-    let (c, m) = (t.summary("csv"), t.summary("m"));
+    let (c, m) = same_meeting_reports_as_the_sample(&t, "mixed");
     assert_eq!(c["meetings"], m["meetings"]);
     assert_eq!(m["duplicates_dropped"], c["duplicates_dropped"].as_u64().expect("n") + 215);
     assert_eq!(m["conflicting_duplicates"], 0);

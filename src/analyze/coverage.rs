@@ -168,15 +168,16 @@ fn part(f: &FileReport) -> Option<(Part, Option<Kept>)> {
         FileStatus::Empty | FileStatus::Unreadable | FileStatus::NotAnExport => None,
         FileStatus::Capped => {
             let (es, ls) = records?;
+            // Nothing of the stretch is held: all of it is asked for, in at least two pieces.
+            let unheld = |(s, e): (Ts, Ts)| Part {
+                cover: None,
+                asks: vec![(s, e)],
+                span: (s, e),
+                rate: rate_over(s, e),
+                spread: true,
+            };
             let Some((ws, we)) = f.window else {
-                let p = Part {
-                    cover: None,
-                    asks: vec![(es, ls)],
-                    span: (es, ls),
-                    rate: rate_over(es, ls),
-                    spread: true,
-                };
-                return Some((p, Some(Kept::NoWindow)));
+                return Some((unheld((es, ls)), Some(Kept::NoWindow)));
             };
             let edge = ((len(ws, we) * EDGE_SHARE) as i64).max(MIN_GAP_SECONDS);
             let late = es.saturating_sub(ws) >= edge;
@@ -191,16 +192,7 @@ fn part(f: &FileReport) -> Option<(Part, Option<Kept>)> {
                     (es.saturating_add(1), ls.saturating_sub(1)),
                     vec![(ws, es), (ls, we)],
                 ),
-                (false, false) => {
-                    let p = Part {
-                        cover: None,
-                        asks: vec![(ws, we)],
-                        span: (ws, we),
-                        rate: rate_over(ws, we),
-                        spread: true,
-                    };
-                    return Some((p, Some(Kept::Spread)));
-                }
+                (false, false) => return Some((unheld((ws, we)), Some(Kept::Spread))),
             };
             let cover = (cover.0 <= cover.1).then_some(cover);
             let rate = rate_over(es, ls);

@@ -310,6 +310,18 @@ impl JsonScanner {
         }
     }
 
+    /// Moves the next `n` bytes of the feed (all peeked already) into the record being read,
+    /// up to [`MAX_ROW_BYTES`] a record.
+    fn take(&mut self, feed: &mut dyn Feed, n: usize) -> io::Result<()> {
+        if self.out.len() + n > MAX_ROW_BYTES {
+            return Err(self.too_long());
+        }
+        let input = feed.peek()?;
+        self.out.extend_from_slice(&input[..n.min(input.len())]);
+        self.consume(feed, n);
+        Ok(())
+    }
+
     fn consume(&mut self, feed: &mut dyn Feed, n: usize) {
         feed.consume(n);
         self.consumed += n as u64;
@@ -372,8 +384,8 @@ impl JsonScanner {
             }
             match memchr(b'\n', input) {
                 Some(k) => {
-                    self.out.extend_from_slice(&input[..k]);
-                    self.consume(feed, k + 1);
+                    self.take(feed, k)?;
+                    self.consume(feed, 1);
                     self.line += 1;
                     if self.out.last() == Some(&b'\r') {
                         self.out.pop();
@@ -383,11 +395,7 @@ impl JsonScanner {
                 }
                 None => {
                     let n = input.len();
-                    if self.out.len() + n > MAX_ROW_BYTES {
-                        return Err(self.too_long());
-                    }
-                    self.out.extend_from_slice(input);
-                    self.consume(feed, n);
+                    self.take(feed, n)?;
                 }
             }
         }
@@ -444,19 +452,14 @@ impl JsonScanner {
             }
             match value.scan(input) {
                 Some(n) => {
-                    self.out.extend_from_slice(&input[..n]);
-                    self.consume(feed, n);
+                    self.take(feed, n)?;
                     self.row += 1;
                     let record = self.record(offset, false, row);
                     return Ok(Some(record));
                 }
                 None => {
                     let n = input.len();
-                    if self.out.len() + n > MAX_ROW_BYTES {
-                        return Err(self.too_long());
-                    }
-                    self.out.extend_from_slice(input);
-                    self.consume(feed, n);
+                    self.take(feed, n)?;
                 }
             }
         }
