@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::util::{code, stderr, TestDir};
+use crate::util::{code, report_set, stderr, TestDir};
 
 /// The AuditData texts of a CSV export, in row order.
 fn audit_data(path: &Path) -> Vec<String> {
@@ -416,5 +416,35 @@ fn one_big_json_file_split_among_workers_reads_as_one() {
                 assert_eq!(summary["rows_skipped"]["invalid_json"], 160);
             }
         }
+    }
+}
+
+/// JSON files travel through partial states like CSV exports: a split run (plan, map, merge,
+/// finalize) and a `--state` run, first and again, write the local run's reports.
+#[test]
+fn blobs_go_through_split_runs_and_the_state_directory() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("archive")).expect("mkdir");
+    for (i, path) in sample().iter().enumerate() {
+        let (name, data) = blob(i, path);
+        std::fs::write(t.join("archive").join(name), data).expect("write");
+    }
+    let local = t.run_out("local", &["archive"]);
+    assert_eq!(code(&local), 0, "{}", stderr(&local));
+    let split = crate::stages::split_with(&t, &[], &[], "split");
+    assert_eq!(code(&split), 0, "{}", stderr(&split));
+    assert_eq!(report_set(&t.join("split")), report_set(&t.join("local")));
+    for (run, read) in [("s1", 6), ("s2", 0)] {
+        let o = t.run_out(run, &["--state", "st", "archive"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+        assert_eq!(t.summary(run)["state_files"]["read"], read, "{run}");
+        // summary.json says how the state run went (state_files); every other report is equal.
+        let reports = |dir: &str| {
+            let mut set = report_set(&t.join(dir));
+            set.remove("summary.json");
+            set
+        };
+        assert!(reports(run) == reports("local"), "{run}");
     }
 }

@@ -532,7 +532,12 @@ fn plan_sizes_shards_by_bytes_and_is_deterministic() {
 }
 
 /// A split run with `--options` through plan → map (2 shards) → merge per bucket → finalize.
-fn split_with(t: &TestDir, options: &[&str], finalize_extra: &[&str], out: &str) -> Output {
+pub(crate) fn split_with(
+    t: &TestDir,
+    options: &[&str],
+    finalize_extra: &[&str],
+    out: &str,
+) -> Output {
     let plan =
         run(t, &[&["plan", "--shards", "2", "--buckets", "3"][..], options, &["archive"]].concat());
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));

@@ -521,13 +521,12 @@ pub fn finish_file(
 
 /// truncation.csv's format of a JSON input: its kind, then its compression (`json+zst`).
 fn json_format(kind: json::Kind, compression: &'static str) -> &'static str {
-    match (kind.name(), compression.split('+').next()) {
-        ("json", Some("zst")) => "json+zst",
-        ("json", Some("gz")) => "json+gz",
-        ("ndjson", Some("zst")) => "ndjson+zst",
-        ("ndjson", Some("gz")) => "ndjson+gz",
-        (name, _) => name,
-    }
+    let compression = compression.split('+').next().filter(|c| *c != "csv");
+    let name = match compression {
+        Some(c) => json::FORMATS.into_iter().find(|f| *f == format!("{}+{c}", kind.name())),
+        None => None,
+    };
+    name.unwrap_or(kind.name())
 }
 
 /// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV

@@ -38,6 +38,9 @@ impl Kind {
     }
 }
 
+/// Every format name truncation.csv gives a JSON input: its kind, then its compression.
+pub const FORMATS: [&str; 6] = ["json", "json+gz", "json+zst", "ndjson", "ndjson+gz", "ndjson+zst"];
+
 /// What the start of a decoded input says it is: `None` for CSV. After a BOM and whitespace,
 /// `[` starts an array and `{` objects; a CSV header starts with a column name.
 pub fn sniff(head: &[u8]) -> Option<Kind> {

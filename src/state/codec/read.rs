@@ -203,8 +203,11 @@ impl PartialFile {
     }
 }
 
+/// The format names truncation.csv can show, as `&'static str` again: a CSV export's, or a
+/// JSON input's (`source::json::FORMATS`).
 fn format_name(s: &str) -> Option<&'static str> {
-    ["", "csv", "zst", "gz", "csv+utf16", "zst+utf16", "gz+utf16"].into_iter().find(|f| *f == s)
+    let csv = ["", "csv", "zst", "gz", "csv+utf16", "zst+utf16", "gz+utf16"];
+    csv.into_iter().chain(crate::source::json::FORMATS).find(|f| *f == s)
 }
 
 fn status_of(s: &str) -> Option<FileStatus> {
