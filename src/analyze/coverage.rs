@@ -18,6 +18,8 @@
 //! file. Whatever a newer file holds is never asked for, so windows drop out of the list once
 //! their exports are in the archive.
 
+use std::collections::HashMap;
+
 use crate::state::files::{FileReport, FileStatus};
 use crate::timestamp::{self, Ts};
 
@@ -244,10 +246,14 @@ pub fn analyse(files: &[FileReport], row_cap: u64) -> Analysis {
     let gap_cap = capped_rows.min().map_or(row_cap, |r| r.min(row_cap)).max(1);
 
     let stretches = sweep(&parts, files);
+    // Each file's part by its index, for the stretches that name it.
+    let mut by_file: Vec<Option<&Part>> = vec![None; files.len()];
+    for (i, p) in &parts {
+        by_file[*i] = Some(p);
+    }
     let mut windows = Vec::new();
     for s in &stretches {
-        let involved = |i: &usize| parts.iter().find(|(j, _)| j == i).map(|(_, p)| p);
-        let ps: Vec<&Part> = s.files.iter().filter_map(involved).collect();
+        let ps: Vec<&Part> = s.files.iter().filter_map(|&i| by_file[i]).collect();
         let rate = ps.iter().map(|p| p.rate).fold(0.0, f64::max);
         let (cap, spread) = match s.reason {
             Reason::Capped => {
@@ -287,7 +293,10 @@ fn sweep(parts: &[(usize, Part)], files: &[FileReport]) -> Vec<Stretch> {
     events.sort_unstable();
     let end = last.saturating_add(1);
     let mut covered = 0i32;
+    // How many asked stretches of each part are open, and the parts with one open: kept as a
+    // set so each boundary costs what changes there, not a walk over every file.
     let mut asking = vec![0i32; parts.len()];
+    let mut open: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
     // Runs of equal classification: None (held), or the asking parts (empty: a gap).
     let mut runs: Vec<(Ts, Ts, Vec<usize>)> = Vec::new();
     let mut current: Option<(Ts, Vec<usize>)> = None;
@@ -300,12 +309,16 @@ fn sweep(parts: &[(usize, Part)], files: &[FileReport]) -> Vec<Stretch> {
                 covered += d;
             } else {
                 asking[k] += d;
+                if asking[k] > 0 {
+                    open.insert(k);
+                } else {
+                    open.remove(&k);
+                }
             }
             i += 1;
         }
         let next = events.get(i).map_or(end, |e| e.0.min(end));
-        let class = (covered <= 0)
-            .then(|| asking.iter().enumerate().filter(|(_, n)| **n > 0).map(|(k, _)| k).collect());
+        let class = (covered <= 0).then(|| open.iter().copied().collect::<Vec<usize>>());
         if current.as_ref().map(|c| &c.1) != class.as_ref() {
             if let Some((s, ks)) = current.take() {
                 runs.push((s, at - 1, ks));
@@ -318,6 +331,15 @@ fn sweep(parts: &[(usize, Part)], files: &[FileReport]) -> Vec<Stretch> {
         runs.push((s, end - 1, ks));
     }
 
+    // The files whose held stretch ends just before a time, or starts at it, in archive order.
+    let mut held_to: HashMap<Ts, Vec<usize>> = HashMap::new();
+    let mut held_from: HashMap<Ts, Vec<usize>> = HashMap::new();
+    for (i, p) in parts {
+        if let Some((s, e)) = p.cover {
+            held_to.entry(e.saturating_add(1)).or_default().push(*i);
+            held_from.entry(s).or_default().push(*i);
+        }
+    }
     let mut out = Vec::new();
     for (n, (start, stop, asking)) in runs.iter().enumerate() {
         let (start, stop) = (*start, *stop);
@@ -328,14 +350,7 @@ fn sweep(parts: &[(usize, Part)], files: &[FileReport]) -> Vec<Stretch> {
         }
         // The files on each side: those whose held stretch ends just before this one or starts
         // just after it, and the capped exports of a stretch asked for right beside it.
-        let held = |before: bool| {
-            parts.iter().filter(move |(_, p)| {
-                p.cover.is_some_and(|(s, e)| match before {
-                    true => e.saturating_add(1) == start,
-                    false => s == stop.saturating_add(1),
-                })
-            })
-        };
+        let held = |at: &HashMap<Ts, Vec<usize>>, t: Ts| at.get(&t).cloned().unwrap_or_default();
         let beside = |run: Option<&(Ts, Ts, Vec<usize>)>, before: bool| {
             let touching = run.filter(|(s, e, _)| match before {
                 true => e.saturating_add(1) == start,
@@ -344,13 +359,13 @@ fn sweep(parts: &[(usize, Part)], files: &[FileReport]) -> Vec<Stretch> {
             touching.map(|r| r.2.clone()).unwrap_or_default()
         };
         let mut around: Vec<usize> = Vec::new();
-        let left = held(true).map(|(i, _)| *i);
+        let left = held(&held_to, start).into_iter();
         let left = left.chain(
             beside(n.checked_sub(1).and_then(|m| runs.get(m)), true)
                 .into_iter()
                 .map(|k| parts[k].0),
         );
-        let right = held(false).map(|(i, _)| *i);
+        let right = held(&held_from, stop.saturating_add(1)).into_iter();
         let right = right.chain(beside(runs.get(n + 1), false).into_iter().map(|k| parts[k].0));
         for i in left.chain(right) {
             if !around.contains(&i) {
