@@ -170,22 +170,23 @@ impl<'a> Worker<'a> {
         part: &Part,
         json: Option<(json::Kind, bool)>,
     ) -> FileScan {
-        // A part of a JSON file: `last` is the part that reaches the file's end.
-        if let Some((kind, last)) = json {
-            let mut rows = JsonScanner::resume_at(kind, part, last);
-            let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut self.window));
-            let mut scan =
-                self.scan_rows(&mut rows, index, file, cols, &mut feed, true, part.start);
-            self.window = feed.into_buffer();
-            scan.json = Some(kind);
-            return scan;
-        }
-        let mut scanner = std::mem::take(&mut self.scanner);
-        scanner.resume_at(part.start, part.row);
         let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut self.window));
-        let scan = self.scan_rows(&mut scanner, index, file, cols, &mut feed, true, part.start);
+        let scan = match json {
+            // A part of a JSON file: `last` is the part that reaches the file's end.
+            Some((kind, last)) => {
+                let mut rows = JsonScanner::resume_at(kind, part, last);
+                self.scan_rows(&mut rows, index, file, cols, &mut feed, true, part.start)
+            }
+            None => {
+                let mut scanner = std::mem::take(&mut self.scanner);
+                scanner.resume_at(part.start, part.row);
+                let scan =
+                    self.scan_rows(&mut scanner, index, file, cols, &mut feed, true, part.start);
+                self.scanner = scanner;
+                scan
+            }
+        };
         self.window = feed.into_buffer();
-        self.scanner = scanner;
         scan
     }
 
@@ -201,46 +202,15 @@ impl<'a> Worker<'a> {
             let mut rows = JsonScanner::new(kind);
             // One field, the element: its AuditData.
             let cols = Columns::single();
-            let mut scan = self.scan_rows(&mut rows, index, file, cols, feed, progress, 0);
-            scan.json = Some(kind);
-            return scan;
+            return self.scan_rows(&mut rows, index, file, cols, feed, progress, 0);
         }
-        let mut scan = FileScan::default();
         let mut scanner = std::mem::take(&mut self.scanner);
         scanner.reset();
-        let scan = 'csv: {
-            let scanner = &mut scanner;
-            let utf16_without_bom;
-            let columns = match scanner.next_record(feed) {
-                Err(err) => {
-                    scan.status = Some((FileStatus::Unreadable, format!("read error: {err}")));
-                    break 'csv scan;
-                }
-                Ok(None) => {
-                    scan.status = Some((FileStatus::Empty, "no bytes".into()));
-                    break 'csv scan;
-                }
-                Ok(Some(header)) => {
-                    let names: Vec<&[u8]> = header.fields().collect();
-                    let nuls = names.iter().flat_map(|n| n.iter()).filter(|&&b| b == 0).count();
-                    // "A\0u\0d\0…": UTF-16 that came without the byte-order mark we read it by.
-                    utf16_without_bom =
-                        nuls > 4 && names.iter().any(|n| n.windows(2).any(|w| w == b"A\0"));
-                    Columns::from_header(&names)
-                }
-            };
-            let Some(cols) = columns else {
-                let detail = if utf16_without_bom {
-                    "no AuditData column in the first row: the text looks like UTF-16 without a \
-                 byte-order mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)"
-                } else {
-                    "no AuditData column in the first row"
-                };
-                scan.status = Some((FileStatus::NotAnExport, detail.into()));
-                scan.csv_bytes = scanner.consumed();
-                break 'csv scan;
-            };
-            self.scan_rows(scanner, index, file, cols, feed, progress, 0)
+        let scan = match csv_columns(&mut scanner, feed) {
+            Ok(cols) => self.scan_rows(&mut scanner, index, file, cols, feed, progress, 0),
+            Err((status, csv_bytes)) => {
+                FileScan { status: Some(status), csv_bytes, ..FileScan::default() }
+            }
         };
         self.scanner = scanner;
         scan
@@ -271,8 +241,8 @@ impl<'a> Worker<'a> {
         } = self;
         let audit_only = *audit_only;
         let (name, window) = (file.name.as_str(), file.window);
-        let mut scan = FileScan { export: true, ..FileScan::default() };
-        let (is_json, unit) = (scanner.is_json(), scanner.unit());
+        let mut scan = FileScan { export: true, json: scanner.json(), ..FileScan::default() };
+        let (is_json, unit) = (scan.json.is_some(), scanner.unit());
         loop {
             // At the top, so that rows skipped with `continue` still move the bar.
             if progress && scanner.consumed() - reported >= PROGRESS_STEP {
@@ -284,7 +254,7 @@ impl<'a> Worker<'a> {
                 Ok(None) => break,
                 Err(err) => {
                     // Numbered in the whole file, also when this is a later part of it.
-                    let (unit, read) = (scanner.unit(), scanner.read_so_far());
+                    let read = scanner.read_so_far();
                     let detail = format!("stopped after {unit} {read}: {err}");
                     scan.status = Some((FileStatus::Cut, detail));
                     break;
@@ -401,6 +371,35 @@ impl<'a> Worker<'a> {
     }
 }
 
+/// A CSV input's header: its columns, or, when there are none to read, the file's status
+/// (empty, unreadable, not an export) and the bytes its scan counts.
+fn csv_columns(
+    scanner: &mut Scanner,
+    feed: &mut dyn Feed,
+) -> Result<Columns, ((FileStatus, String), u64)> {
+    let (columns, utf16_without_bom) = match scanner.next_record(feed) {
+        Err(err) => return Err(((FileStatus::Unreadable, format!("read error: {err}")), 0)),
+        Ok(None) => return Err(((FileStatus::Empty, "no bytes".into()), 0)),
+        Ok(Some(header)) => {
+            let names: Vec<&[u8]> = header.fields().collect();
+            let nuls = names.iter().flat_map(|n| n.iter()).filter(|&&b| b == 0).count();
+            // "A\0u\0d\0…": UTF-16 that came without the byte-order mark we read it by.
+            let utf16 = nuls > 4 && names.iter().any(|n| n.windows(2).any(|w| w == b"A\0"));
+            (Columns::from_header(&names), utf16)
+        }
+    };
+    if let Some(cols) = columns {
+        return Ok(cols);
+    }
+    let detail = if utf16_without_bom {
+        "no AuditData column in the first row: the text looks like UTF-16 without a byte-order \
+         mark; convert it to UTF-8 (iconv -f UTF-16LE -t UTF-8)"
+    } else {
+        "no AuditData column in the first row"
+    };
+    Err(((FileStatus::NotAnExport, detail.into()), scanner.consumed()))
+}
+
 /// Counts a row of `--audit-only` as `use_record` counts it in a full run: its operation, its
 /// time, a meeting record, and the one reason a meeting record is skipped.
 fn audit_only_tally(
@@ -495,7 +494,7 @@ pub fn finish_file(
         }));
     }
     let format = match scan.json {
-        Some(kind) => json_format(kind, format),
+        Some(kind) => kind.format_name(format),
         None => format,
     };
     report.format = format;
@@ -517,16 +516,6 @@ pub fn finish_file(
     counts.csv_bytes = csv_bytes;
     ui.file_done();
     FileState { report, counts, errors, path: Vec::new(), content: 0 }
-}
-
-/// truncation.csv's format of a JSON input: its kind, then its compression (`json+zst`).
-fn json_format(kind: json::Kind, compression: &'static str) -> &'static str {
-    let compression = compression.split('+').next().filter(|c| *c != "csv");
-    let name = match compression {
-        Some(c) => json::FORMATS.into_iter().find(|f| *f == format!("{}+{c}", kind.name())),
-        None => None,
-    };
-    name.unwrap_or(kind.name())
 }
 
 /// The first bytes of a row for errors.csv, fields joined by commas as they read after CSV

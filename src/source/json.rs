@@ -31,10 +31,22 @@ pub enum Kind {
 impl Kind {
     /// The name truncation.csv gives the format.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Array => "json",
-            Kind::Lines | Kind::Values => "ndjson",
-        }
+        self.format_name("")
+    }
+
+    /// The format's name with its compression, as an input's format names it (`zst`,
+    /// `gz+utf16`, or `csv` for none): `json+zst`. One of [`FORMATS`].
+    pub fn format_name(self, compression: &str) -> &'static str {
+        let kind = match self {
+            Kind::Array => 0,
+            Kind::Lines | Kind::Values => 3,
+        };
+        let compression = match compression.split('+').next() {
+            Some("gz") => 1,
+            Some("zst") => 2,
+            _ => 0,
+        };
+        FORMATS[kind + compression]
     }
 }
 
@@ -485,8 +497,8 @@ impl Rows for JsonScanner {
             Kind::Array | Kind::Values => "record",
         }
     }
-    fn is_json(&self) -> bool {
-        true
+    fn json(&self) -> Option<Kind> {
+        Some(self.kind)
     }
     fn cut(&self) -> Option<String> {
         (self.kind == Kind::Array && self.open && self.last).then(|| {

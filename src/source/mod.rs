@@ -28,8 +28,9 @@ pub trait Rows {
     /// Once the input has ended: why it counts as cut though every record read was whole (a
     /// JSON array not closed); `None` when it ended as it should.
     fn cut(&self) -> Option<String>;
-    /// The records are JSON elements, whose whitespace between tokens is layout.
-    fn is_json(&self) -> bool {
-        false
+    /// For JSON elements, how the input holds them (their whitespace between tokens is
+    /// layout, not content); `None` for CSV rows.
+    fn json(&self) -> Option<json::Kind> {
+        None
     }
 }
