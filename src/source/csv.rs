@@ -12,7 +12,8 @@ use std::io;
 
 use crate::source::input::Feed;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte-order mark some exports start with (the JSON reader skips it too).
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The longest row read, in bytes after CSV unquoting. A real row is under 1 MB; a row with
 /// no line end (`/dev/zero`, a file of zero bytes, a small `.zst` that expands to gigabytes

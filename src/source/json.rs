@@ -10,11 +10,9 @@ use std::io;
 
 use memchr::{memchr, memchr2};
 
-use crate::source::csv::{Part, Record, MAX_ROW_BYTES};
+use crate::source::csv::{Part, Record, BOM, MAX_ROW_BYTES};
 use crate::source::input::Feed;
 use crate::source::Rows;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How a JSON input holds its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
