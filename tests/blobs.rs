@@ -125,6 +125,15 @@ fn blob(i: usize, path: &Path) -> (String, Vec<u8>) {
     (format!("{stem}.{kind}{ext}"), data)
 }
 
+/// The sample's six files as blobs (see [`blob`]) in `dir` of the test directory.
+fn write_blobs(t: &TestDir, dir: &str) {
+    std::fs::create_dir_all(t.join(dir)).expect("mkdir");
+    for (i, path) in sample().iter().enumerate() {
+        let (name, data) = blob(i, path);
+        std::fs::write(t.join(dir).join(name), data).expect("write");
+    }
+}
+
 const MEETING_REPORTS: [&str; 3] = ["organizers.csv", "attendees.csv", "disconnections.csv"];
 
 /// Runs the CSV sample and the archive in `dir` (reports into `DIR-r`), checks that both
@@ -147,11 +156,7 @@ fn same_meeting_reports_as_the_sample(
 #[test]
 fn the_same_records_as_blobs_give_the_same_meeting_reports() {
     let t = TestDir::new();
-    std::fs::create_dir_all(t.join("blobs")).expect("mkdir");
-    for (i, path) in sample().iter().enumerate() {
-        let (name, data) = blob(i, path);
-        std::fs::write(t.join("blobs").join(name), data).expect("write");
-    }
+    write_blobs(&t, "blobs");
     let (c, b) = same_meeting_reports_as_the_sample(&t, "blobs");
     for key in ["rows", "duplicates_dropped", "meetings", "attendees", "connections"] {
         assert_eq!(c[key], b[key], "{key}");
@@ -424,11 +429,7 @@ fn one_big_json_file_split_among_workers_reads_as_one() {
 #[test]
 fn blobs_go_through_split_runs_and_the_state_directory() {
     let t = TestDir::new();
-    std::fs::create_dir_all(t.join("archive")).expect("mkdir");
-    for (i, path) in sample().iter().enumerate() {
-        let (name, data) = blob(i, path);
-        std::fs::write(t.join("archive").join(name), data).expect("write");
-    }
+    write_blobs(&t, "archive");
     let local = t.run_out("local", &["archive"]);
     assert_eq!(code(&local), 0, "{}", stderr(&local));
     let split = crate::stages::split_with(&t, &[], &[], "split");
