@@ -228,9 +228,9 @@ fn note(kept: Kept) -> &'static str {
     }
 }
 
-/// The windows to export again. `gap_cap` is the cap the pieces of gaps are sized for: the
-/// run's row cap, or a smaller cap the archive's own capped exports show (a collector's page
-/// size), since the admin exports the gaps the same way.
+/// The windows to export again. A capped window's pieces are sized for that file's cap (its
+/// rows); a gap's for `row_cap`, or for a smaller cap the archive's own capped exports show (a
+/// collector's page size), since the admin exports the gaps the same way.
 pub fn analyse(files: &[FileReport], row_cap: u64) -> Analysis {
     let mut parts: Vec<(usize, Part)> = Vec::new();
     let mut notes = Vec::new();
