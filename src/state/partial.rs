@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 use crate::extract::auditdata::AuditRecord;
@@ -206,14 +205,21 @@ impl LooseCopy {
 /// merge of two 2 GB-archive halves took 0.75-1.0 s on one thread).
 pub(crate) const RECORD_SHARDS: usize = 16;
 
+/// One shard of records: a hash table of indices into a vector of entries, not a table of
+/// the entries themselves. A record added is pushed at the vector's end, and the table moves
+/// 8-byte indices when it grows; a table of 160-byte entries wrote each to a random place and
+/// moved them all at each growth (10% of a one-worker run, with the page faults of its
+/// ever larger tables).
+type Shard = indexmap::IndexMap<u128, Entry, hashbrown::DefaultHashBuilder>;
+
 /// Kept records by Id, spread over shards by the Id's bits.
 pub struct Records {
-    shards: Vec<HashMap<u128, Entry>>,
+    shards: Vec<Shard>,
 }
 
 impl Default for Records {
     fn default() -> Self {
-        Records { shards: (0..RECORD_SHARDS).map(|_| HashMap::new()).collect() }
+        Records { shards: (0..RECORD_SHARDS).map(|_| Shard::default()).collect() }
     }
 }
 
@@ -223,7 +229,7 @@ impl Records {
     }
 
     pub fn len(&self) -> usize {
-        self.shards.iter().map(HashMap::len).sum()
+        self.shards.iter().map(Shard::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -231,13 +237,13 @@ impl Records {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Entry> + '_ {
-        self.shards.iter().flat_map(HashMap::values)
+        self.shards.iter().flat_map(Shard::values)
     }
 
-    fn absorb(map: &mut HashMap<u128, Entry>, key: u128, entry: Entry) {
+    fn absorb(map: &mut Shard, key: u128, entry: Entry) {
         match map.entry(key) {
-            hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
-            hashbrown::hash_map::Entry::Vacant(v) => {
+            indexmap::map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
+            indexmap::map::Entry::Vacant(v) => {
                 v.insert(entry);
             }
         }
