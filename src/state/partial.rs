@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use smallvec::SmallVec;
 
 use crate::extract::auditdata::AuditRecord;
-use crate::state::intern::{Interner, Sym};
+use crate::state::intern::{Hashed, Interner, Sym};
 use crate::timestamp::Ts;
 
 use super::claims::Claims;
@@ -363,27 +363,52 @@ impl Partial {
                 return;
             }
         }
+        // Every string of the record is hashed and its table slot prefetched before any is
+        // looked up, so that their cache misses overlap (see `intern`).
         let s = &mut self.strings;
+        let fields: [&str; 8] = [
+            rec.meeting_id.as_deref().unwrap_or_default(),
+            &rec.organizer_email,
+            &rec.organizer_id,
+            &rec.organizer_organization,
+            &rec.meeting_type,
+            &rec.client_ip,
+            &rec.device,
+            &rec.property,
+        ];
+        let hashes = fields.map(|f| s.hash(f));
+        let people: SmallVec<[([&str; 4], [Hashed; 4]); 1]> = rec
+            .attendees
+            .iter()
+            .map(|a| {
+                let texts: [&str; 4] = [&a.key, &a.key_type, &a.organization, &a.upn];
+                (texts, texts.map(|t| s.hash(t)))
+            })
+            .collect();
+        for &hash in hashes.iter().chain(people.iter().flat_map(|(_, h)| h)) {
+            s.prefetch(hash);
+        }
+        let [meeting, organizer_email, organizer_id, organizer_organization, meeting_type, client_ip, device, property] =
+            std::array::from_fn(|k| s.intern_hashed(fields[k], hashes[k]));
         let rec_out = Rec {
-            meeting: s.intern(rec.meeting_id.as_deref().unwrap_or_default()),
-            organizer_email: s.intern(&rec.organizer_email),
-            organizer_id: s.intern(&rec.organizer_id),
-            organizer_organization: s.intern(&rec.organizer_organization),
-            meeting_type: s.intern(&rec.meeting_type),
+            meeting,
+            organizer_email,
+            organizer_id,
+            organizer_organization,
+            meeting_type,
             join: rec.join.and_then(|t| t.ts()),
             leave: rec.leave.and_then(|t| t.ts()),
-            client_ip: s.intern(&rec.client_ip),
-            device: s.intern(&rec.device),
-            property: s.intern(&rec.property),
+            client_ip,
+            device,
+            property,
             attendees: rec
                 .attendees
                 .iter()
-                .map(|a| Att {
-                    key: s.intern(&a.key),
-                    key_type: s.intern(&a.key_type),
-                    organization: s.intern(&a.organization),
-                    upn: s.intern(&a.upn),
-                    is_object_id: a.is_object_id,
+                .zip(&people)
+                .map(|(a, (texts, hashes))| {
+                    let [key, key_type, organization, upn] =
+                        std::array::from_fn(|k| s.intern_hashed(texts[k], hashes[k]));
+                    Att { key, key_type, organization, upn, is_object_id: a.is_object_id }
                 })
                 .collect(),
         };
