@@ -109,6 +109,30 @@ pub fn read_per_file(
     read(pool, files, sizes, config, ui, true)
 }
 
+/// The most records [`expected_records`] plans for: beyond that (16 GB of exports) the tables
+/// grow as they fill, rather than reserve address space a machine may not give.
+const MAX_EXPECTED_RECORDS: u64 = 1 << 24;
+
+/// About how many records the archive holds, from its files' sizes: an exported row takes
+/// about a kilobyte (1,156 bytes in the bench archive), and a compressed export about a tenth
+/// of what it holds. Only sizes tables; standard input, of unknown size, counts nothing.
+fn expected_records(files: &[ArchiveFile], sizes: &[u64]) -> usize {
+    let bytes: u64 = files
+        .iter()
+        .zip(sizes)
+        .map(|(file, &size)| {
+            let name = file.name.to_ascii_lowercase();
+            let compressed = [".gz", ".zst", ".zstd"].iter().any(|ext| name.ends_with(ext));
+            if compressed {
+                size.saturating_mul(10)
+            } else {
+                size
+            }
+        })
+        .fold(0, u64::saturating_add);
+    (bytes / 1024).min(MAX_EXPECTED_RECORDS) as usize
+}
+
 /// The reading of [`read_archive`] and [`read_per_file`]: one merged state, or one per file.
 fn read(
     pool: &rayon::ThreadPool,
@@ -140,7 +164,12 @@ fn read(
             None => units.push(Unit::File(i)),
         }
     }
-    let claims = Claims::default();
+    // The tables that hold an entry per record are sized before the reading starts: grown
+    // as it went, they moved every entry at each doubling, and the memory each growth freed
+    // was faulted in again (together a tenth of a run). Reserving more than is used costs
+    // address space, not memory: only the pages written are.
+    let expected = if per_file { 0 } else { expected_records(files, sizes) };
+    let claims = Claims::with_capacity(expected);
     let next = AtomicUsize::new(0);
     let gathered: Vec<Vec<(usize, Partial)>> = pool.broadcast(|_| {
         // With fewer files than workers (`split`), some cores would idle: compressed files,
@@ -149,6 +178,8 @@ fn read(
         // the shared index would only cost a second lookup per record (8% of a one-worker run).
         let shared = (!per_file && pool.current_num_threads() > 1).then_some(&claims);
         let mut worker = worker::Worker::new(ui, shared, config.row_cap, config.audit_only, split);
+        // A worker reads about its share, give or take a file.
+        worker.partial.records.reserve(expected / config.jobs.max(1) * 5 / 4);
         let mut apart = Vec::new();
         while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
             let index = match *unit {

@@ -26,6 +26,15 @@ impl Default for Claims {
 }
 
 impl Claims {
+    /// An index with room for about `records` Ids before it grows.
+    pub fn with_capacity(records: usize) -> Claims {
+        let per_shard = records / CLAIM_SHARDS;
+        let shards = (0..CLAIM_SHARDS)
+            .map(|_| std::sync::Mutex::new(HashMap::with_capacity(per_shard)))
+            .collect();
+        Claims { shards }
+    }
+
     /// Notes that the copy of `key` at `pos` was read; false when a copy earlier in archive
     /// order had already been read (so this one need not be stored).
     pub fn claim(&self, key: u128, pos: Pos) -> bool {

@@ -232,6 +232,13 @@ impl Records {
         self.shards.iter().map(Shard::len).sum()
     }
 
+    /// Makes room for about `records` more, spread evenly over the shards as Ids are.
+    pub fn reserve(&mut self, records: usize) {
+        for shard in &mut self.shards {
+            shard.reserve(records / RECORD_SHARDS);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
