@@ -176,22 +176,25 @@ fn read_record<'a>(root: Value<'_, 'a>) -> Result<AuditRecord<'a>, AuditError> {
     let mut rec = AuditRecord::default();
     let mut attendees = None;
     let mut extra = None;
+    // Keys are matched on their length first: each arm then compares a few machine words,
+    // where matching the strings alone compared each key with one pattern after another
+    // (every key of every record passes here).
     for (key, v) in obj.iter() {
-        match key {
-            "Id" => rec.id = text(v),
-            "Operation" => rec.operation = text(v),
-            "CreationTime" => rec.creation_time = time(v).ts(),
-            "MeetingDetailId" => rec.meeting_id = non_empty(text(v)),
-            "UserId" => rec.organizer_email = text_or_empty(Some(v)),
-            "UserKey" => rec.organizer_id = text_or_empty(Some(v)),
-            "OrganizationId" => rec.organizer_organization = text_or_empty(Some(v)),
-            "ItemName" => rec.meeting_type = text_or_empty(Some(v)),
-            "JoinTime" => rec.join = Some(time(v)),
-            "LeaveTime" => rec.leave = Some(time(v)),
-            "ClientIP" => rec.client_ip = text_or_empty(Some(v)),
-            "DeviceInformation" => rec.device = text_or_empty(Some(v)),
-            "Attendees" => attendees = Some(v),
-            "ExtraProperties" => extra = Some(v),
+        match (key.len(), key) {
+            (2, "Id") => rec.id = text(v),
+            (9, "Operation") => rec.operation = text(v),
+            (12, "CreationTime") => rec.creation_time = time(v).ts(),
+            (15, "MeetingDetailId") => rec.meeting_id = non_empty(text(v)),
+            (6, "UserId") => rec.organizer_email = text_or_empty(Some(v)),
+            (7, "UserKey") => rec.organizer_id = text_or_empty(Some(v)),
+            (14, "OrganizationId") => rec.organizer_organization = text_or_empty(Some(v)),
+            (8, "ItemName") => rec.meeting_type = text_or_empty(Some(v)),
+            (8, "JoinTime") => rec.join = Some(time(v)),
+            (9, "LeaveTime") => rec.leave = Some(time(v)),
+            (8, "ClientIP") => rec.client_ip = text_or_empty(Some(v)),
+            (17, "DeviceInformation") => rec.device = text_or_empty(Some(v)),
+            (9, "Attendees") => attendees = Some(v),
+            (15, "ExtraProperties") => extra = Some(v),
             _ => {}
         }
     }
@@ -216,12 +219,12 @@ fn attendee<'a>(v: Value<'_, 'a>) -> Option<Attendee<'a>> {
     let mut a = Attendee::default();
     let (mut object_id, mut display) = (None, None);
     for (key, v) in obj.iter() {
-        match key {
-            "UserObjectId" => object_id = non_empty(text(v)),
-            "DisplayName" => display = non_empty(text(v)),
-            "RecipientType" => a.key_type = text_or_empty(Some(v)),
-            "OrganizationId" => a.organization = text_or_empty(Some(v)),
-            "UPN" => a.upn = text_or_empty(Some(v)),
+        match (key.len(), key) {
+            (12, "UserObjectId") => object_id = non_empty(text(v)),
+            (11, "DisplayName") => display = non_empty(text(v)),
+            (13, "RecipientType") => a.key_type = text_or_empty(Some(v)),
+            (14, "OrganizationId") => a.organization = text_or_empty(Some(v)),
+            (3, "UPN") => a.upn = text_or_empty(Some(v)),
             _ => {}
         }
     }
