@@ -145,9 +145,39 @@ impl Interner {
         sym
     }
 
+    /// Interns each of `strings` in order and gives their symbols: a merge's remapping of
+    /// another state's strings. Each string's slot is prefetched a few strings ahead of its
+    /// lookup, and the table grows once, first.
+    pub fn intern_all<'s>(&mut self, strings: impl Iterator<Item = &'s str>) -> Vec<Sym> {
+        /// How many lookups ahead a slot is prefetched: enough to cover a miss.
+        const AHEAD: usize = 16;
+        let strings: Vec<&str> = strings.collect();
+        let mut size = self.tags.len();
+        while (self.ends.len() + strings.len()) * LOAD_DEN > size * LOAD_NUM {
+            size *= 2;
+        }
+        if size > self.tags.len() {
+            self.rebuild(size);
+        }
+        let hashes: Vec<Hashed> = strings.iter().map(|s| self.hash(s)).collect();
+        let mut syms = Vec::with_capacity(strings.len());
+        for (k, (s, &hash)) in strings.iter().zip(&hashes).enumerate() {
+            if let Some(&ahead) = hashes.get(k + AHEAD) {
+                self.prefetch(ahead);
+            }
+            syms.push(self.intern_hashed(s, hash));
+        }
+        syms
+    }
+
     /// Doubles the table and places every string again, in symbol order.
     fn grow(&mut self) {
-        let size = self.tags.len() * 2;
+        self.rebuild(self.tags.len() * 2);
+    }
+
+    /// Places every string again, in symbol order, in a table of `size` slots (a power of
+    /// two, with room for them all).
+    fn rebuild(&mut self, size: usize) {
         let mut tags = vec![0u16; size];
         let mut slots = vec![Slot::default(); size];
         let mut start = 0;
@@ -222,6 +252,14 @@ mod tests {
                 proptest::prop_assert_eq!(interner.intern_hashed(w, hash), expected);
             }
             proptest::prop_assert_eq!(interner.len(), first.len());
+            // Interning them all again, into a fresh interner or this one, gives the same.
+            let again = interner.intern_all(words.iter().map(String::as_str));
+            let mut fresh = Interner::new();
+            let syms = fresh.intern_all(words.iter().map(String::as_str));
+            for ((w, a), f) in words.iter().zip(again).zip(syms) {
+                proptest::prop_assert_eq!(first.get(w.as_str()), Some(&a));
+                proptest::prop_assert_eq!(fresh.get(f), w.as_str());
+            }
             for (w, sym) in first {
                 proptest::prop_assert_eq!(interner.get(sym), w);
             }
