@@ -205,7 +205,7 @@ impl Interner {
 
 /// A hint to load the cache line at `p`; it reads nothing, so any address will do.
 #[inline]
-fn prefetch(p: *const i8) {
+pub(super) fn prefetch(p: *const i8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint: it does not read memory the program can observe and
     // does not fault, whatever the address. SSE is part of x86-64.
