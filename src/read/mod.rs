@@ -164,10 +164,11 @@ fn read(
             None => units.push(Unit::File(i)),
         }
     }
-    // The tables that hold an entry per record are sized before the reading starts: grown
-    // as it went, they moved every entry at each doubling, and the memory each growth freed
-    // was faulted in again (together a tenth of a run). Reserving more than is used costs
-    // address space, not memory: only the pages written are.
+    // The shared Id index is sized before the reading starts: grown as it went, it moved
+    // every claim at each doubling, and the memory each growth freed was faulted in again.
+    // (Each worker's records are not: an estimate from bytes counts duplicates too, and on
+    // the bench archive with a copy of it, records sized for it held 100 MB more at the peak
+    // than records grown as they filled.)
     let expected = if per_file { 0 } else { expected_records(files, sizes) };
     let claims = Claims::with_capacity(expected);
     let next = AtomicUsize::new(0);
@@ -178,8 +179,6 @@ fn read(
         // the shared index would only cost a second lookup per record (8% of a one-worker run).
         let shared = (!per_file && pool.current_num_threads() > 1).then_some(&claims);
         let mut worker = worker::Worker::new(ui, shared, config.row_cap, config.audit_only, split);
-        // A worker reads about its share, give or take a file.
-        worker.partial.records.reserve(expected / config.jobs.max(1) * 5 / 4);
         let mut apart = Vec::new();
         while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
             let index = match *unit {
@@ -225,6 +224,17 @@ fn read(
         }
     }
     // The merge also folds the copies counted against the shared Id index into their records.
+    let hwm = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if std::env::var_os("X_MERGE").is_some() {
+        eprintln!("before merge: {}", hwm());
+    }
     let mut states: Vec<Partial> = pool.install(|| {
         use rayon::prelude::*;
         grouped
@@ -232,6 +242,9 @@ fn read(
             .map(|group| group.into_par_iter().reduce(Partial::default, Partial::merge))
             .collect()
     });
+    if std::env::var_os("X_MERGE").is_some() {
+        eprintln!("after merge: {}", hwm());
+    }
     for plan in plans {
         let scans = plan.scans.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         let scan = worker::FileScan::combine(scans.into_iter().flatten());
