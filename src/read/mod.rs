@@ -164,12 +164,15 @@ fn read(
             None => units.push(Unit::File(i)),
         }
     }
-    // The shared Id index is sized before the reading starts: grown as it went, it moved
-    // every claim at each doubling, and the memory each growth freed was faulted in again.
-    // (Each worker's records are not: an estimate from bytes counts duplicates too, and on
-    // the bench archive with a copy of it, records sized for it held 100 MB more at the peak
-    // than records grown as they filled.)
-    let expected = if per_file { 0 } else { expected_records(files, sizes) };
+    // The shared Id index, used when several workers store records, is sized before the
+    // reading starts for half the records the archive's bytes suggest: grown from nothing,
+    // it moved every claim at each doubling and faulted the freed memory in again, while an
+    // index sized for every record the bytes suggest held 50 MB more than needed at the peak
+    // of the bench archive with a copy of it (the estimate counts duplicates too). Half
+    // grows at most once or twice. (Each worker's records are not sized: with that copy,
+    // records sized from the estimate held 100 MB more at the peak.)
+    let shared_claims = !per_file && !config.audit_only && pool.current_num_threads() > 1;
+    let expected = if shared_claims { expected_records(files, sizes) / 2 } else { 0 };
     let claims = Claims::with_capacity(expected);
     let next = AtomicUsize::new(0);
     let gathered: Vec<Vec<(usize, Partial)>> = pool.broadcast(|_| {
@@ -177,7 +180,7 @@ fn read(
         // which cannot be split, get their decompression a thread of its own.
         // One worker stores every copy in its own state, which folds them as they come:
         // the shared index would only cost a second lookup per record (8% of a one-worker run).
-        let shared = (!per_file && pool.current_num_threads() > 1).then_some(&claims);
+        let shared = shared_claims.then_some(&claims);
         let mut worker = worker::Worker::new(ui, shared, config.row_cap, config.audit_only, split);
         let mut apart = Vec::new();
         while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
