@@ -185,7 +185,7 @@ mod tests {
                 let key = match id {
                     0 => 0,
                     1 => u128::MAX,
-                    n => u128::from(n) * 0x9E37_79B9_7F4A_7C15_0000_0000_0000_0001,
+                    n => u128::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15_0000_0000_0000_0001),
                 };
                 let pos = position(file, offset);
                 let first = earliest.get(&key).is_none_or(|&e| pos <= e);
