@@ -227,17 +227,6 @@ fn read(
         }
     }
     // The merge also folds the copies counted against the shared Id index into their records.
-    let hwm = || {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    if std::env::var_os("X_MERGE").is_some() {
-        eprintln!("before merge: {}", hwm());
-    }
     let mut states: Vec<Partial> = pool.install(|| {
         use rayon::prelude::*;
         grouped
@@ -245,9 +234,6 @@ fn read(
             .map(|group| group.into_par_iter().reduce(Partial::default, Partial::merge))
             .collect()
     });
-    if std::env::var_os("X_MERGE").is_some() {
-        eprintln!("after merge: {}", hwm());
-    }
     for plan in plans {
         let scans = plan.scans.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         let scan = worker::FileScan::combine(scans.into_iter().flatten());
