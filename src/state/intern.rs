@@ -91,17 +91,16 @@ impl Interner {
         Hashed(self.hasher.hash_one(s))
     }
 
-    /// Where the probe for `hash` starts.
-    fn home(&self, hash: Hashed) -> usize {
-        // The table's length is a power of two.
-        (hash.0 as usize) & (self.tags.len() - 1)
+    /// The mask of a slot's place: the table's length is a power of two.
+    fn mask(&self) -> usize {
+        self.tags.len() - 1
     }
 
     /// Asks the CPU to bring the first slot a lookup of `hash` reads into its cache, without
     /// waiting for it: call it for each of a record's strings before interning them.
     #[inline]
     pub fn prefetch(&self, hash: Hashed) {
-        let home = self.home(hash);
+        let home = home(hash, self.mask());
         prefetch(self.tags.as_ptr().wrapping_add(home).cast());
         prefetch(self.slots.as_ptr().wrapping_add(home).cast());
     }
@@ -114,8 +113,8 @@ impl Interner {
     /// [`Interner::intern`] with the string's hash already made (by [`Interner::hash`] of this
     /// interner).
     pub fn intern_hashed(&mut self, s: &str, hash: Hashed) -> Sym {
-        let (tag, mask) = (hash.tag(), self.tags.len() - 1);
-        let mut i = self.home(hash);
+        let (tag, mask) = (hash.tag(), self.mask());
+        let mut i = home(hash, mask);
         loop {
             match self.tags[i] {
                 0 => break,
@@ -184,7 +183,7 @@ impl Interner {
         for (sym, &end) in self.ends.iter().enumerate() {
             let s = self.bytes.get(start..end).unwrap_or("");
             let hash = self.hash(s);
-            let mut i = (hash.0 as usize) & (size - 1);
+            let mut i = home(hash, size - 1);
             while tags[i] != 0 {
                 i = (i + 1) & (size - 1);
             }
@@ -201,6 +200,11 @@ impl Interner {
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.ends.len()).map(|i| self.get(i as Sym))
     }
+}
+
+/// Where the probe for `hash` starts in a table of `mask + 1` slots.
+fn home(hash: Hashed, mask: usize) -> usize {
+    (hash.0 as usize) & mask
 }
 
 /// A hint to load the cache line at `p`; it reads nothing, so any address will do.

@@ -406,7 +406,6 @@ impl Partial {
                 return;
             }
         }
-        let s = &mut self.strings;
         let [meeting, organizer_email, organizer_id, organizer_organization, meeting_type, client_ip, device, property] =
             std::array::from_fn(|k| s.intern_hashed(fields[k], hashes[k]));
         let rec_out = Rec {
