@@ -26,11 +26,13 @@ pub struct Conn {
     pub property: Sym,
 }
 
-/// A connection as reported: with the UPN of the first record that carried it.
+/// A connection as reported: with the UPN and the whole UserAgent of the first record that
+/// carried it (neither tells connections apart: SPEC 2).
 #[derive(Debug, Clone, Copy)]
 pub struct Connection {
     pub conn: Conn,
     pub upn: Sym,
+    pub user_agent: Sym,
 }
 
 /// A group of 2+ connections of one attendee from one device: a suspected disconnection.
@@ -138,6 +140,10 @@ fn cmp_time(a: Option<Ts>, b: Option<Ts>) -> Ordering {
     }
 }
 
+/// An attendee's connection as a record gave it: with the record's position, the attendee's
+/// UPN and the record's UserAgent.
+type Seen = (Conn, Pos, Sym, Sym);
+
 /// Meetings are spread over this many shards by a hash of their id, so shards can be built in
 /// parallel without sharing anything: every record of a meeting lands in the same shard.
 const SHARDS: usize = 64;
@@ -209,8 +215,9 @@ fn build_shard(
 ) -> Vec<Meeting> {
     entries.sort_unstable_by_key(|e| (e.rec.meeting, e.pos));
     let mut meetings = Vec::new();
-    // One buffer for every meeting of the shard: (connection, position, UPN) per attendee.
-    let mut seen: Vec<(Conn, Pos, Sym)> = Vec::new();
+    // One buffer for every meeting of the shard: (connection, position, UPN, UserAgent) per
+    // attendee.
+    let mut seen: Vec<Seen> = Vec::new();
     for run in entries.chunk_by(|a, b| a.rec.meeting == b.rec.meeting) {
         let Some(first) = run.first() else { continue };
         seen.clear();
@@ -227,7 +234,7 @@ fn build_shard(
                     device: r.device,
                     property: r.property,
                 };
-                (conn, entry.pos, a.upn)
+                (conn, entry.pos, a.upn, r.user_agent)
             }));
         }
         meetings.push(meeting(strings, filter, max_gap, &first.rec, &mut seen));
@@ -263,18 +270,18 @@ fn meeting(
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
     first: &Rec,
-    seen: &mut [(Conn, Pos, Sym)],
+    seen: &mut [Seen],
 ) -> Meeting {
     seen.sort_unstable_by(|a, b| cmp_conn(strings, &a.0, &b.0).then(a.1.cmp(&b.1)));
     // A connection met again repeats one already seen (counted as merged); the UPN is its
     // first record's.
     let mut connections: Vec<Connection> = Vec::new();
     let mut merged = 0u64;
-    for &(conn, _, upn) in seen.iter() {
+    for &(conn, _, upn, user_agent) in seen.iter() {
         if connections.last().is_some_and(|c| c.conn == conn) {
             merged += 1;
         } else {
-            connections.push(Connection { conn, upn });
+            connections.push(Connection { conn, upn, user_agent });
         }
     }
     let first_join = connections.iter().filter_map(|c| c.conn.join).min();

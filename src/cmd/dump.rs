@@ -48,7 +48,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
                 "organizer_id": s(r.organizer_id),
                 "organizer_organization": s(r.organizer_organization),
                 "meeting_type": s(r.meeting_type), "join": r.join, "leave": r.leave,
-                "client_ip": s(r.client_ip), "device": s(r.device), "property": s(r.property),
+                "client_ip": s(r.client_ip), "device": s(r.device), "property": s(r.property), "user_agent": s(r.user_agent),
                 "attendees": r.attendees.iter().map(|a| json!({
                     "key": s(a.key), "key_type": s(a.key_type),
                     "organization": s(a.organization), "upn": s(a.upn),

@@ -71,6 +71,8 @@ pub struct AuditRecord<'a> {
     pub device: Cow<'a, str>,
     /// The UserAgent shortened to its agent family (SPEC 2, "Property").
     pub property: Cow<'a, str>,
+    /// The whole UserAgent; empty when absent.
+    pub user_agent: Cow<'a, str>,
     pub attendees: SmallVec<[Attendee<'a>; 1]>,
     /// `Attendees` was present but not a list or object.
     pub attendees_malformed: bool,
@@ -209,7 +211,9 @@ fn read_record<'a>(root: Value<'_, 'a>) -> Result<AuditRecord<'a>, AuditError> {
         }
     }
     if let Some(agent) = extra.and_then(user_agent) {
-        rec.property = agent_family(agent);
+        // Both borrow the same text, except where it held escapes.
+        rec.property = agent_family(agent.clone());
+        rec.user_agent = agent;
     }
     Ok(rec)
 }
@@ -277,6 +281,7 @@ mod tests {
                 meeting_id: r.meeting_id.map(|c| Cow::Owned(c.into_owned())),
                 device: Cow::Owned(r.device.into_owned()),
                 property: Cow::Owned(r.property.into_owned()),
+                user_agent: Cow::Owned(r.user_agent.into_owned()),
                 attendees: r
                     .attendees
                     .into_iter()

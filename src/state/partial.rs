@@ -54,6 +54,9 @@ pub struct Rec {
     pub client_ip: Sym,
     pub device: Sym,
     pub property: Sym,
+    /// The whole UserAgent, empty when the record has none: what `property` shortens, kept
+    /// so that the clients report can tell a browser from the Teams app.
+    pub user_agent: Sym,
     pub attendees: SmallVec<[Att; 1]>,
 }
 
@@ -82,6 +85,7 @@ impl Rec {
         m(&mut self.client_ip);
         m(&mut self.device);
         m(&mut self.property);
+        m(&mut self.user_agent);
         for a in &mut self.attendees {
             m(&mut a.key);
             m(&mut a.key_type);
@@ -378,7 +382,7 @@ impl Partial {
             claims.prefetch(key);
         }
         let s = &mut self.strings;
-        let fields: [&str; 8] = [
+        let fields: [&str; 9] = [
             rec.meeting_id.as_deref().unwrap_or_default(),
             &rec.organizer_email,
             &rec.organizer_id,
@@ -387,6 +391,7 @@ impl Partial {
             &rec.client_ip,
             &rec.device,
             &rec.property,
+            &rec.user_agent,
         ];
         let hashes = fields.map(|f| s.hash(f));
         let people: SmallVec<[([&str; 4], [Hashed; 4]); 1]> = rec
@@ -406,7 +411,7 @@ impl Partial {
                 return;
             }
         }
-        let [meeting, organizer_email, organizer_id, organizer_organization, meeting_type, client_ip, device, property] =
+        let [meeting, organizer_email, organizer_id, organizer_organization, meeting_type, client_ip, device, property, user_agent] =
             std::array::from_fn(|k| s.intern_hashed(fields[k], hashes[k]));
         let rec_out = Rec {
             meeting,
@@ -419,6 +424,7 @@ impl Partial {
             client_ip,
             device,
             property,
+            user_agent,
             attendees: rec
                 .attendees
                 .iter()

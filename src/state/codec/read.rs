@@ -312,6 +312,7 @@ fn rebuild(
             client_ip: s(r.client_ip)?,
             device: s(r.device)?,
             property: s(r.property)?,
+            user_agent: s(r.user_agent)?,
             attendees: r
                 .attendees
                 .iter()
@@ -389,6 +390,7 @@ fn keep_meetings(wire: &mut WireBucket, meetings: &hashbrown::HashSet<u128>) -> 
             r.client_ip,
             r.device,
             r.property,
+            r.user_agent,
         ];
         let attendees = r.attendees.iter().flat_map(|a| [a.key, a.key_type, a.organization, a.upn]);
         for n in fields.into_iter().chain(attendees) {

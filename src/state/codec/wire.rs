@@ -110,6 +110,8 @@ pub struct WireRec {
     pub client_ip: u32,
     pub device: u32,
     pub property: u32,
+    /// The whole UserAgent (the clients report classifies it).
+    pub user_agent: u32,
     pub attendees: smallvec::SmallVec<[WireAtt; 1]>,
 }
 

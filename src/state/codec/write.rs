@@ -84,6 +84,7 @@ fn wire_entry(
         client_ip: n(r.client_ip),
         device: n(r.device),
         property: n(r.property),
+        user_agent: n(r.user_agent),
         attendees: r
             .attendees
             .iter()
