@@ -8,3 +8,4 @@ pub mod coverage;
 pub mod filter;
 pub mod meetings;
 pub mod users;
+pub mod zone;
