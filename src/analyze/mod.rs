@@ -1,11 +1,13 @@
 //! Analyze: the merged state turned into what the reports show. `meetings` builds meetings,
 //! connections and suspected disconnections; `caps` finds row caps in the archive; `coverage`
 //! what the files hold and the windows to export again; `users` the users database; `filter`
-//! the IP filters of the disconnection rule.
+//! the IP filters of the disconnection rule; `sites` the building file and the network a client
+//! IP belongs to.
 
 pub mod caps;
 pub mod coverage;
 pub mod filter;
 pub mod meetings;
+pub mod sites;
 pub mod users;
 pub mod zone;
