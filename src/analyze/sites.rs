@@ -219,7 +219,7 @@ impl<K: Bits> Table<K> {
     }
 
     fn finish(&mut self) {
-        self.by_len.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        self.by_len.sort_unstable_by_key(|(len, _)| std::cmp::Reverse(*len));
     }
 
     fn lookup(&self, addr: K) -> Option<usize> {
@@ -285,8 +285,7 @@ fn site(record: &csv::StringRecord) -> Result<Option<Site>, String> {
         return Err(columns(f.len()));
     };
     let vpn = match rest {
-        [] => None,
-        [vpn] if vpn.is_empty() => None,
+        [] | [""] => None,
         [vpn] => Some(boolean("VPN", vpn)?),
         _ => return Err(columns(f.len())),
     };
