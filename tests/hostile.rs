@@ -674,7 +674,7 @@ fn an_ip_filter_that_matches_nothing_warns_and_summary_json_records_the_options(
         serde_json::json!({
             "row_cap": 7, "audit_only": false, "ip_regex": "^192", "cidr": ["192.168.0.0/16"],
             "max_gap_seconds": 300, "since": null, "until": null, "users_database": null,
-            "excel_safe": false
+            "excel_safe": false, "sites": null, "time_zone": "UTC"
         })
     );
     assert_eq!(s["connections_matching_ip_filter"], 0);

@@ -5,6 +5,7 @@ mod util;
 
 mod audit;
 mod blobs;
+mod breakdowns;
 mod hostile;
 mod merge_props;
 mod pipeline;

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::analyze::{caps, coverage, meetings, users};
+use crate::analyze::sites::Sites;
+use crate::analyze::{breakdown, caps, coverage, meetings, users};
 use crate::escape;
 use crate::exit;
 use crate::flags::{Config, StdoutReport, DEFAULT_ROW_CAP};
@@ -16,7 +17,7 @@ use crate::messages::Ui;
 use crate::read::cache::{Counts as StateCounts, StateDir};
 use crate::read::{self, file_size};
 use crate::report::outdir::OutDir;
-use crate::report::summary::Summary;
+use crate::report::summary::{DropsSummary, SitesInfo, Summary};
 use crate::report::{self, tables, Report};
 use crate::source::discover;
 use crate::state::files::FileReport;
@@ -30,6 +31,48 @@ use crate::Outcome;
 pub struct Targets {
     out: Option<OutDir>,
     users: Option<users::UsersDb>,
+    sites: Option<LoadedSites>,
+}
+
+/// The building file of `--sites`, loaded before anything is read, with what its loading found.
+pub struct LoadedSites {
+    pub sites: Sites,
+    pub info: SitesInfo,
+}
+
+/// How many building-file lines are shown as warnings; the rest are counted.
+const BAD_SITE_LINES_SHOWN: usize = 20;
+
+impl LoadedSites {
+    /// Reads the building file; its bad lines are warned about (file and line) and skipped.
+    pub fn load(path: &std::path::Path, ui: &Ui) -> Result<LoadedSites> {
+        let shown = escape::path(path);
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the building file {shown}"))?;
+        let (sites, bad) = Sites::parse(&bytes);
+        for line in bad.iter().take(BAD_SITE_LINES_SHOWN) {
+            ui.warn(format_args!("{shown}: line {}: {}; line skipped", line.line, line.reason));
+        }
+        if bad.len() > BAD_SITE_LINES_SHOWN {
+            ui.warn(format_args!(
+                "{shown}: {} more bad lines skipped",
+                bad.len() - BAD_SITE_LINES_SHOWN
+            ));
+        }
+        if sites.is_empty() {
+            ui.warn(format_args!(
+                "{shown}: no usable network range; networks are the /24 or /48 around each address"
+            ));
+        }
+        let info = SitesInfo {
+            file: shown,
+            ranges: sites.len() as u64,
+            bad_lines: bad.len() as u64,
+            overlapping_ranges: sites.overlapping() as u64,
+            missing_subnets: Vec::new(),
+        };
+        Ok(LoadedSites { sites, info })
+    }
 }
 
 impl Targets {
@@ -41,7 +84,8 @@ impl Targets {
             Some(OutDir::prepare(&config.out_dir, &early)?)
         };
         let users = config.users.as_deref().map(|p| users::UsersDb::load(p, &early)).transpose()?;
-        Ok(Targets { out, users })
+        let sites = config.sites.as_deref().map(|p| LoadedSites::load(p, &early)).transpose()?;
+        Ok(Targets { out, users, sites })
     }
 }
 
@@ -97,7 +141,7 @@ pub fn finish(
     state: Option<(StateDir, StateCounts)>,
 ) -> Result<Outcome> {
     let started = timings.started;
-    let Targets { out, mut users } = targets;
+    let Targets { out, mut users, sites } = targets;
     let mut partial = partial;
     // Caps of the exports' own, found from every file at once; a --row-cap other than the
     // default says what the cap is.
@@ -121,6 +165,14 @@ pub fn finish(
         pool.install(|| meetings::build_in(&partial, filter, gap, since, until))
     };
     timings.lap("meetings");
+    let breakdowns = match config.audit_only {
+        true => breakdown::Breakdowns::default(),
+        false => {
+            let sites = sites.as_ref().map(|s| &s.sites);
+            breakdown::build(&meetings, &partial.strings, sites, &config.filter, &config.zone)
+        }
+    };
+    timings.lap("breakdowns");
     let unmatched = !config.filter.is_empty() && meetings.connections_matching() == 0;
     if unmatched && meetings.connections() > 0 {
         ui.warn(format_args!(
@@ -136,6 +188,10 @@ pub fn finish(
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = Summary::new(&partial, &meetings, &coverage, config, elapsed);
     summary.inferred_row_caps = inferred;
+    if !config.audit_only {
+        let info = sites.as_ref().map(|s| s.info.clone());
+        summary.drops = Some(DropsSummary::new(&breakdowns, info, &config.zone));
+    }
     // With --state: what is new since the last completed run, recorded once the reports are.
     let problems = state.as_ref().map(|_| coverage::problems(&reports, &coverage));
     if let (Some((dir, counts)), Some(now)) = (&state, &problems) {
@@ -165,7 +221,7 @@ pub fn finish(
     let fields = &tables::Fields::new(strings, config.excel_safe);
     if let Some(which) = config.stdout_report {
         let name = pool
-            .install(|| print(which, fields, users, &meetings, &summary))
+            .install(|| print(which, fields, users, &meetings, &breakdowns, &summary, config))
             .context("cannot write the report to standard output")?;
         record_problems()?;
         summary.clock(started.elapsed().as_secs_f64());
@@ -190,6 +246,7 @@ pub fn finish(
         files: &reports,
         windows: &coverage.windows,
         partial: &partial,
+        breakdowns: &breakdowns,
         excel_safe: config.excel_safe,
     };
     let reports_of_run = Report::of_run(config.audit_only);
@@ -215,6 +272,7 @@ pub fn finish(
     // a million records), and neither needs the other.
     // (Where no thread can be started, the refused closure frees them at once, before the
     // swap: `std::thread::spawn` would panic instead.)
+    drop(breakdowns);
     let freeing = std::thread::Builder::new().spawn(move || drop((partial, meetings)));
     out.commit(&staged, ui)?;
     if let Ok(thread) = freeing {
@@ -240,7 +298,9 @@ fn print(
     fields: &tables::Fields<'_>,
     users: Option<&users::UsersDb>,
     meetings: &meetings::Meetings,
+    breakdowns: &breakdown::Breakdowns<'_>,
     summary: &Summary,
+    config: &Config,
 ) -> Result<&'static str> {
     // The tables write from whichever worker is free (`tables::write_rows`): the handle, not
     // a lock held by this thread; each batch is one write of whole lines.
@@ -258,6 +318,10 @@ fn print(
             let lines = summary.affected_lines();
             report::readable::write(stdout.lock(), fields.strings, users, meetings, &lines)?;
             "the disconnection report"
+        }
+        StdoutReport::Networks => {
+            report::breakdowns::write_networks(stdout.lock(), breakdowns, config.excel_safe)?;
+            report::breakdowns::NETWORKS
         }
     })
 }

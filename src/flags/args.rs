@@ -40,7 +40,7 @@ Exit codes: 0 success; 1 reports written but some rows or files were skipped;
     name = "tala-bulk",
     version,
     args_conflicts_with_subcommands = true,
-    group(ArgGroup::new("stdout").args(["organizers", "attendees", "disconnections"])),
+    group(ArgGroup::new("stdout").args(["organizers", "attendees", "disconnections", "networks"])),
     about = "Turn archives of Microsoft 365 Teams MeetingParticipantDetail audit exports into \
              meeting, attendee and disconnection reports.",
     after_help = EXAMPLES
@@ -57,7 +57,7 @@ struct Args {
 
     /// Directory the reports are written to (created if missing).
     #[arg(long, value_name = "DIR", default_value = "tala-report",
-          conflicts_with_all = ["organizers", "attendees", "disconnections"])]
+          conflicts_with_all = ["organizers", "attendees", "disconnections", "networks"])]
     out: PathBuf,
 
     /// Print organizers.csv to stdout instead of writing --out.
@@ -71,6 +71,10 @@ struct Args {
     /// Print the readable disconnection report to stdout instead of writing --out.
     #[arg(short = 'd', long = "disconnections")]
     disconnections: bool,
+
+    /// Print networks.csv (drops per network) to stdout instead of writing --out.
+    #[arg(long = "networks")]
+    networks: bool,
 
     /// Keep each file's contribution in DIR between runs and read only new or changed files
     /// (the reports are the same as without it). Created if missing.
@@ -134,10 +138,21 @@ struct ResultArgs {
     excel_safe: bool,
 }
 
-/// Which meetings the meeting reports cover: a local run and finalize take them; partial
-/// states do not depend on them.
+/// Which meetings the meeting reports cover, and how the drops are placed (buildings, time
+/// zone): a local run and finalize take them; partial states do not depend on them.
 #[derive(clap::Args, Debug, Clone)]
 struct WindowArgs {
+    /// Call Quality Dashboard building file (headerless CSV or TSV: NetworkIP, NetworkName,
+    /// NetworkRange, BuildingName, ... InsideCorp, ExpressRoute, VPN): networks.csv and the
+    /// page name each client IP's building by the longest matching range.
+    #[arg(long, value_name = "FILE")]
+    sites: Option<PathBuf>,
+
+    /// Time zone of timeline.csv and the page's hours: UTC (default), an offset such as
+    /// +02:00, or an IANA name such as Europe/Berlin.
+    #[arg(long, value_name = "ZONE", value_parser = crate::analyze::zone::Zone::parse)]
+    tz: Option<crate::analyze::zone::Zone>,
+
     /// Report only meetings first joined at or after TIME (UTC; 2024-03-01 or
     /// 2024-03-01T06:00:00). Deduplication still sees the whole archive.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -161,6 +176,11 @@ impl WindowArgs {
         }
         config.since = self.since;
         config.until = self.until;
+        if let Some(sites) = self.sites {
+            check_exists(&sites)?;
+            config.sites = Some(sites);
+        }
+        config.zone = self.tz.unwrap_or_default();
         Ok(())
     }
 }
@@ -416,12 +436,14 @@ impl Args {
             Some(StdoutReport::Attendees)
         } else if self.disconnections {
             Some(StdoutReport::Disconnections)
+        } else if self.networks {
+            Some(StdoutReport::Networks)
         } else {
             None
         };
         if self.results.audit_only && stdout_report.is_some() {
-            return Err("--audit-only cannot be used with -o, -a or -d: it writes only the \
-                        audit reports, to --out"
+            return Err("--audit-only cannot be used with -o, -a, -d or --networks: it writes \
+                        only the audit reports, to --out"
                 .into());
         }
         let stdin_count = self.paths.iter().filter(|p| p.as_os_str() == "-").count();

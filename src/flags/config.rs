@@ -62,6 +62,8 @@ pub enum StdoutReport {
     Attendees,
     /// The readable disconnection report.
     Disconnections,
+    /// `networks.csv`.
+    Networks,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +83,10 @@ pub struct Config {
     /// on them.
     pub since: Option<crate::timestamp::Ts>,
     pub until: Option<crate::timestamp::Ts>,
+    /// `--sites`: the building file that names the networks.
+    pub sites: Option<PathBuf>,
+    /// `--tz`: the time zone of the timeline.
+    pub zone: crate::analyze::zone::Zone,
     pub inputs: Vec<Input>,
     pub out_dir: PathBuf,
     /// Worker threads, at least 1.
@@ -135,6 +141,8 @@ impl Config {
             max_gap: None,
             since: None,
             until: None,
+            sites: None,
+            zone: crate::analyze::zone::Zone::default(),
             inputs,
             out_dir: out_dir.into(),
             jobs: 1,

@@ -4,6 +4,7 @@
 //! Previous stage: `analyze`.
 
 pub mod audit;
+pub mod breakdowns;
 pub mod outdir;
 pub mod readable;
 pub mod summary;
@@ -32,6 +33,9 @@ pub enum Report {
     Redownload,
     RedownloadScript,
     Errors,
+    Networks,
+    Clients,
+    Timeline,
 }
 
 /// What the writers draw on.
@@ -43,11 +47,12 @@ pub struct Inputs<'a> {
     pub files: &'a [FileReport],
     pub windows: &'a [Window],
     pub partial: &'a Partial,
+    pub breakdowns: &'a crate::analyze::breakdown::Breakdowns<'a>,
     pub excel_safe: bool,
 }
 
 impl Report {
-    pub const ALL: [Report; 8] = [
+    pub const ALL: [Report; 11] = [
         Report::Organizers,
         Report::Attendees,
         Report::Disconnections,
@@ -56,9 +61,12 @@ impl Report {
         Report::Redownload,
         Report::RedownloadScript,
         Report::Errors,
+        Report::Networks,
+        Report::Clients,
+        Report::Timeline,
     ];
 
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 11] = [
         tables::ORGANIZERS,
         tables::ATTENDEES,
         tables::DISCONNECTIONS,
@@ -67,6 +75,9 @@ impl Report {
         audit::REDOWNLOAD,
         audit::REDOWNLOAD_SCRIPT,
         audit::ERRORS,
+        breakdowns::NETWORKS,
+        breakdowns::CLIENTS,
+        breakdowns::TIMELINE,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +112,9 @@ impl Report {
                 audit::write_script(w, i.windows, env!("CARGO_PKG_VERSION"))
             }
             Report::Errors => audit::write_errors(w, i.partial, i.excel_safe),
+            Report::Networks => breakdowns::write_networks(w, i.breakdowns, i.excel_safe),
+            Report::Clients => breakdowns::write_clients(w, i.breakdowns, i.excel_safe),
+            Report::Timeline => breakdowns::write_timeline(w, i.breakdowns),
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Options {
     /// `-u`, as given.
     pub users_database: Option<String>,
     pub excel_safe: bool,
+    /// `--sites`, as given.
+    pub sites: Option<String>,
+    /// `--tz`: the zone of the timeline's hours.
+    pub time_zone: String,
 }
 
 impl Options {
@@ -47,6 +51,67 @@ impl Options {
             until: config.until.map(timestamp::format),
             users_database: config.users.as_deref().map(escape::path),
             excel_safe: config.excel_safe,
+            sites: config.sites.as_deref().map(escape::path),
+            time_zone: config.zone.name(),
+        }
+    }
+}
+
+/// The building file as loaded: what `--sites` gave.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SitesInfo {
+    pub file: String,
+    /// Usable network ranges.
+    pub ranges: u64,
+    /// Malformed lines, skipped (each was warned about, with its line number).
+    pub bad_lines: u64,
+    /// Ranges inside another range (the longest prefix wins).
+    pub overlapping_ranges: u64,
+    /// Busy networks no range matched (CQD's missing subnet report), busiest first: at most
+    /// [`MISSING_SHOWN`] of them, each as `network (connections)`.
+    pub missing_subnets: Vec<String>,
+}
+
+/// How many missing subnets the summary lists.
+pub const MISSING_SHOWN: usize = 20;
+
+/// Where the drops are (SPEC 4), in numbers.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DropsSummary {
+    /// Reconnections: the rows of disconnections.csv after the first of each group.
+    pub drops: u64,
+    /// Drops whose ended connection has no LeaveTime, so in no hour of timeline.csv.
+    pub drops_without_leave_time: u64,
+    pub networks: u64,
+    pub clients: u64,
+    pub hours: u64,
+    pub time_zone: String,
+    pub sites: Option<SitesInfo>,
+}
+
+impl DropsSummary {
+    pub fn new(
+        b: &crate::analyze::breakdown::Breakdowns<'_>,
+        sites: Option<SitesInfo>,
+        zone: &crate::analyze::zone::Zone,
+    ) -> DropsSummary {
+        let sites = sites.map(|mut info| {
+            info.missing_subnets = b
+                .missing_subnets()
+                .iter()
+                .take(MISSING_SHOWN)
+                .map(|r| format!("{} ({})", r.cidr(), r.stat.connections))
+                .collect();
+            info
+        });
+        DropsSummary {
+            drops: b.drops,
+            drops_without_leave_time: b.drops_without_leave,
+            networks: b.networks.len() as u64,
+            clients: b.clients.len() as u64,
+            hours: b.timeline.len() as u64,
+            time_zone: zone.name(),
+            sites,
         }
     }
 }
@@ -88,6 +153,8 @@ pub struct Summary {
     /// With `--state`: the truncation problems (files capped, cut or unreadable; windows to
     /// export again) that the last completed run did not report.
     pub new_problems_since_last_run: Option<Vec<String>>,
+    /// Drops per network, client and hour: absent with `--audit-only`.
+    pub drops: Option<DropsSummary>,
     /// The only fields that vary between identical runs.
     pub elapsed_seconds: f64,
     pub mb_per_second: f64,
@@ -161,6 +228,7 @@ impl Summary {
             jobs: config.jobs,
             state_files: None,
             new_problems_since_last_run: None,
+            drops: None,
             elapsed_seconds: 0.0,
             mb_per_second: 0.0,
         };
@@ -317,6 +385,29 @@ impl Summary {
             "  meetings{window}: {}, attendees: {}, connections: {} ({} identical merged)",
             self.meetings, self.attendees, self.connections, self.identical_connections_merged
         );
+        if let Some(d) = &self.drops {
+            let _ = writeln!(
+                s,
+                "  drops: {} reconnections, over {} networks, {} clients and {} hours ({})",
+                d.drops, d.networks, d.clients, d.hours, d.time_zone
+            );
+            if let Some(sites) = &d.sites {
+                let _ = writeln!(
+                    s,
+                    "  building file {}: {} ranges ({} inside another), {} bad lines; {} busy \
+                     networks not in it{}",
+                    sites.file,
+                    sites.ranges,
+                    sites.overlapping_ranges,
+                    sites.bad_lines,
+                    sites.missing_subnets.len(),
+                    match sites.missing_subnets.first() {
+                        Some(top) => format!(", the busiest {top}"),
+                        None => String::new(),
+                    }
+                );
+            }
+        }
         let _ = writeln!(s, "  {written}");
         s.push_str(&self.affected_lines());
         s
