@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod breakdowns;
+pub mod html;
 pub mod outdir;
 pub mod readable;
 pub mod summary;
