@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: `cargo test`, then the Spark smoke test (scripts/spark/smoke_test.py),
-# after scripts/spark/setup.sh has made sure Java 17 and a venv with pyspark are there.
+# The whole test suite: `cargo test`, the browser tests (tests/browser.rs, after
+# scripts/browser/setup.sh has made sure Chromium is there), then the Spark smoke test
+# (scripts/spark/smoke_test.py), after scripts/spark/setup.sh has made sure Java 17 and a venv
+# with pyspark are there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test
+# report.html in headless Chromium (installed from Debian's packages when missing); the
+# screenshots stay under target/browser/ as artifacts.
+scripts/browser/setup.sh
+cargo test --test browser -- --ignored
 scripts/spark/setup.sh
 target="${CARGO_TARGET_DIR:-target}"
 log="$(mktemp)"

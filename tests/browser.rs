@@ -416,3 +416,56 @@ fn empty_and_year_long_pages_render_in_chromium() {
     assert!(errors.is_empty(), "console messages:\n{}", errors.join("\n"));
     screenshot(&year, &dir.join("report-year.png"), 2400);
 }
+
+/// The whole tool on the sample archive with the sample building file, as the README's first
+/// command runs it: its report.html in Chromium shows the run's own numbers (from summary.json
+/// and networks.csv), logs nothing, and its screenshot is the one the README shows.
+#[test]
+#[ignore = "needs chromium: cargo test --test browser -- --ignored"]
+fn the_sample_runs_report_renders_its_own_numbers() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = out_dir().join("sample-report");
+    let run = Command::new(env!("CARGO_BIN_EXE_tala-bulk"))
+        .arg("-q")
+        .arg("--sites")
+        .arg(manifest.join("testdata/sites.tsv"))
+        .arg("--out")
+        .arg(&out)
+        .arg(manifest.join("testdata/sample"))
+        .output()
+        .expect("run tala-bulk");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let page = out.join("report.html");
+    let text = fs::read_to_string(&page).expect("report.html");
+    for attr in ["src=\"http", "href=\"http", "url(http", "src='http", "href='http"] {
+        assert!(!text.contains(attr), "report.html loads something from the network: {attr}");
+    }
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("summary.json");
+    let dom = dump_dom(&page);
+    let value = |v: String| format!("<div class=\"value\">{v}</div>");
+    let affected = format!("{:.1}%", summary["meetings_affected_percent"].as_f64().unwrap());
+    let drops = summary["drops"]["drops"].as_u64().unwrap();
+    assert!(dom.contains(&value(affected.clone())), "{affected}");
+    assert!(dom.contains(&value(drops.to_string())), "{drops}");
+
+    // The networks table holds networks.csv's first 20 rows, in its order.
+    let csv = fs::read_to_string(out.join("networks.csv")).expect("networks.csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let first: Vec<csv::StringRecord> = reader.records().take(20).map(|r| r.unwrap()).collect();
+    let rows = tbody_rows(&dom, "networks");
+    assert_eq!(rows.len(), first.len());
+    for (row, rec) in rows.iter().zip(&first) {
+        let label = format!("{} {}", &rec[0], &rec[1]);
+        assert!(row.contains(label.trim_end()), "{label}: {row}");
+        assert!(row.contains(&format!(">{}<", &rec[10])), "drops {}: {row}", &rec[10]);
+    }
+    assert_eq!(first[0][1].to_string(), "HQ-Floor1");
+
+    let errors = console_errors(&page);
+    assert!(errors.is_empty(), "console messages:\n{}", errors.join("\n"));
+    let png = screenshot(&page, &out_dir().join("sample-report.png"), 2600);
+    assert!(png.len() > 50_000, "the screenshot is only {} bytes: a blank page?", png.len());
+}

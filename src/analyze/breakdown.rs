@@ -107,6 +107,8 @@ pub struct Breakdowns<'s> {
     pub drops: u64,
     /// Drops whose ended connection has no LeaveTime: in no hour of the timeline.
     pub drops_without_leave: u64,
+    /// Every counted connection and drop together (its attendees and meetings not counted).
+    pub all: Stat,
 }
 
 /// Unmatched networks with at least this many connections are listed as missing from the
@@ -252,6 +254,7 @@ pub fn build<'s>(
             client_people.push(u64::from(cl) << 32 | u64::from(c.conn.key));
             hours.connection(c.conn.join);
             out.connections += 1;
+            out.all.connections += 1;
             places.push(Some(Place { net, client: cl }));
         }
         for group in &m.groups {
@@ -267,6 +270,8 @@ pub fn build<'s>(
                 nets[place.net as usize].drop(gap);
                 clients[place.client as usize].drop(gap);
                 out.drops += 1;
+                out.all.drops += 1;
+                out.all.gaps.extend(gap);
                 if !hours.drop(c.conn.leave) {
                     out.drops_without_leave += 1;
                 }
@@ -315,6 +320,7 @@ pub fn build<'s>(
         })
     });
     out.timeline = hours.rows();
+    out.all.gaps.sort_unstable();
     out
 }
 

@@ -238,6 +238,15 @@ pub fn finish(
     let Some(out) = out else { bail!("no output directory") };
     let dir = out.staging();
     let unclocked = summary.clone();
+    let page = report::page::build(&report::page::Sources {
+        summary: &unclocked,
+        breakdowns: &breakdowns,
+        meetings: &meetings,
+        strings,
+        files: &reports,
+        windows: &coverage.windows,
+        zone: &config.zone,
+    });
     let inputs = report::Inputs {
         fields,
         users,
@@ -247,6 +256,7 @@ pub fn finish(
         windows: &coverage.windows,
         partial: &partial,
         breakdowns: &breakdowns,
+        page: &page,
         excel_safe: config.excel_safe,
     };
     let reports_of_run = Report::of_run(config.audit_only);
@@ -272,7 +282,7 @@ pub fn finish(
     // a million records), and neither needs the other.
     // (Where no thread can be started, the refused closure frees them at once, before the
     // swap: `std::thread::spawn` would panic instead.)
-    drop(breakdowns);
+    drop((page, breakdowns));
     let freeing = std::thread::Builder::new().spawn(move || drop((partial, meetings)));
     out.commit(&staged, ui)?;
     if let Ok(thread) = freeing {

@@ -12,6 +12,9 @@
 //!
 //! Neighbours: the caller in `report` builds the `Page` from `analyze`'s results.
 
+/// The page's file name in `--out`.
+pub const REPORT_HTML: &str = "report.html";
+
 use std::fmt::Write as _;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod breakdowns;
 pub mod html;
 pub mod outdir;
+pub mod page;
 pub mod readable;
 pub mod summary;
 pub mod tables;
@@ -37,6 +38,7 @@ pub enum Report {
     Networks,
     Clients,
     Timeline,
+    Html,
 }
 
 /// What the writers draw on.
@@ -49,11 +51,12 @@ pub struct Inputs<'a> {
     pub windows: &'a [Window],
     pub partial: &'a Partial,
     pub breakdowns: &'a crate::analyze::breakdown::Breakdowns<'a>,
+    pub page: &'a html::Page,
     pub excel_safe: bool,
 }
 
 impl Report {
-    pub const ALL: [Report; 11] = [
+    pub const ALL: [Report; 12] = [
         Report::Organizers,
         Report::Attendees,
         Report::Disconnections,
@@ -65,9 +68,10 @@ impl Report {
         Report::Networks,
         Report::Clients,
         Report::Timeline,
+        Report::Html,
     ];
 
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         tables::ORGANIZERS,
         tables::ATTENDEES,
         tables::DISCONNECTIONS,
@@ -79,6 +83,7 @@ impl Report {
         breakdowns::NETWORKS,
         breakdowns::CLIENTS,
         breakdowns::TIMELINE,
+        html::REPORT_HTML,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +121,7 @@ impl Report {
             Report::Networks => breakdowns::write_networks(w, i.breakdowns, i.excel_safe),
             Report::Clients => breakdowns::write_clients(w, i.breakdowns, i.excel_safe),
             Report::Timeline => breakdowns::write_timeline(w, i.breakdowns),
+            Report::Html => Ok(w.write_all(html::render(i.page).as_bytes())?),
         }
     }
 }
