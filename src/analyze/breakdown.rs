@@ -35,8 +35,9 @@ pub struct Stat {
     /// Distinct meetings among its connections.
     pub meetings: u64,
     pub drops: u64,
-    /// The reconnection gaps (seconds) of its drops, where both times are known; sorted.
-    gaps: Vec<i64>,
+    /// The median of the reconnection gaps (seconds) of its drops where both times are known:
+    /// the middle gap, or the mean of the two middle ones; `None` when no gap is known.
+    pub median_gap: Option<f64>,
 }
 
 impl Stat {
@@ -48,15 +49,18 @@ impl Stat {
         }
     }
 
-    /// The median reconnection gap in seconds: the middle gap, or the mean of the two middle
-    /// ones; `None` when no gap is known.
     pub fn median_gap(&self) -> Option<f64> {
-        let n = self.gaps.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(self.gaps[n / 2] as f64),
-            _ => Some((self.gaps[n / 2 - 1] as f64 + self.gaps[n / 2] as f64) / 2.0),
-        }
+        self.median_gap
+    }
+}
+
+/// The median of sorted gaps.
+fn median(sorted: &[i64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        _ => Some((sorted[n / 2 - 1] as f64 + sorted[n / 2] as f64) / 2.0),
     }
 }
 
@@ -145,36 +149,41 @@ fn cmp_net(a: Option<ipnet::IpNet>, b: Option<ipnet::IpNet>) -> Ordering {
     }
 }
 
-/// Accumulates one network's or client's counts while the meetings are walked.
-#[derive(Default)]
-struct Acc {
-    stat: Stat,
-    /// The last meeting counted, so each meeting counts once.
-    last_meeting: Option<usize>,
+/// Marks an address the IP filter leaves out, in the table of networks by address.
+const FILTERED: u32 = u32::MAX;
+
+/// What one worker counts over its share of the meetings: dense counters per network and per
+/// client, and lists that are sorted once everything is together.
+struct Part {
+    /// connections, drops, meetings per network (and per client), by id.
+    nets: Vec<[u64; 3]>,
+    clients: Vec<[u64; 3]>,
+    /// The last meeting (index + 1) counted for each network and client: a meeting counts once.
+    net_last: Vec<u32>,
+    client_last: Vec<u32>,
+    /// (id, attendee key) of every connection, counted distinct at the end.
+    net_people: Vec<u64>,
+    client_people: Vec<u64>,
+    /// (id, gap) of every drop with a known gap.
+    net_gaps: Vec<(u32, i64)>,
+    client_gaps: Vec<(u32, i64)>,
+    /// The 15-minute UTC slot of each connection's join and of each drop's leave: within one
+    /// slot every zone in use has one offset, so slots map onto the zone's clock hours.
+    join_slots: Vec<i64>,
+    drop_slots: Vec<i64>,
+    drops_without_leave: u64,
+    /// First join and last leave of each meeting with a join.
+    spans: Vec<(Ts, Ts)>,
 }
 
-impl Acc {
-    fn connection(&mut self, meeting: usize) {
-        self.stat.connections += 1;
-        if self.last_meeting != Some(meeting) {
-            self.last_meeting = Some(meeting);
-            self.stat.meetings += 1;
-        }
-    }
-    fn drop(&mut self, gap: Option<i64>) {
-        self.stat.drops += 1;
-        self.stat.gaps.extend(gap);
-    }
-}
+const SLOT: i64 = 900;
+const COUNT_CONNECTIONS: usize = 0;
+const COUNT_DROPS: usize = 1;
+const COUNT_MEETINGS: usize = 2;
 
-/// What a connection belongs to: indices into the network and client lists.
-#[derive(Clone, Copy)]
-struct Place {
-    net: u32,
-    client: u32,
-}
-
-/// Counts the meetings' connections and drops per network, client and hour.
+/// Counts the meetings' connections and drops per network, client and hour. Networks and
+/// clients are resolved once per distinct address and (UserAgent, device) pair, in parallel;
+/// then each worker counts a share of the meetings, and the shares are added up.
 pub fn build<'s>(
     meetings: &Meetings,
     strings: &Interner,
@@ -182,152 +191,299 @@ pub fn build<'s>(
     filter: &dyn ConnFilter,
     zone: &Zone,
 ) -> Breakdowns<'s> {
-    const UNSEEN: u32 = u32::MAX;
-    // Networks and clients are looked up once per distinct address and per distinct
-    // (UserAgent, device) pair: a symbol indexes these tables directly.
-    let mut net_of_ip: Vec<u32> = vec![UNSEEN; strings.len()];
-    let mut kept_ip: Vec<u8> = vec![2; strings.len()];
-    let mut net_keys: Vec<(Option<ipnet::IpNet>, Option<&'s Site>)> = Vec::new();
-    let mut net_index: hashbrown::HashMap<Option<ipnet::IpNet>, u32> = hashbrown::HashMap::new();
-    let mut client_of: hashbrown::HashMap<(Sym, Sym), u32> = hashbrown::HashMap::new();
-    let mut client_keys: Vec<(Client, Platform, String)> = Vec::new();
-    let mut client_index: hashbrown::HashMap<(Client, Platform, String), u32> =
-        hashbrown::HashMap::new();
-    let mut nets: Vec<Acc> = Vec::new();
-    let mut clients: Vec<Acc> = Vec::new();
-    // (network or client, attendee key) pairs, counted distinct at the end.
-    let mut net_people: Vec<u64> = Vec::new();
-    let mut client_people: Vec<u64> = Vec::new();
-    let mut hours = Hours::new(zone);
-    let mut places: Vec<Option<Place>> = Vec::new();
-    let mut out = Breakdowns::default();
+    let conns = || meetings.list.par_iter().flat_map_iter(|m| m.connections.iter());
 
-    for (mi, m) in meetings.list.iter().enumerate() {
+    // The network of every distinct address, numbered in network order.
+    let mut ips: Vec<Sym> = conns().map(|c| c.conn.client_ip).collect();
+    ips.par_sort_unstable();
+    ips.dedup();
+    // (network, site, address) of the addresses the filter keeps, sorted by network.
+    type Resolved<'a> = (Option<ipnet::IpNet>, Option<&'a Site>, Sym);
+    let mut resolved: Vec<Resolved<'s>> = ips
+        .par_iter()
+        .filter_map(|&ip| {
+            let text = strings.get(ip);
+            if !(filter.keeps_all() || filter.keep(text)) {
+                return None;
+            }
+            Some(match network_of(sites, text) {
+                Network::Site(site) => (Some(site.network), Some(site), ip),
+                Network::Block(block) => (Some(block), None, ip),
+                Network::Unknown => (None, None, ip),
+            })
+        })
+        .collect();
+    drop(ips);
+    resolved.par_sort_unstable_by(|a, b| cmp_net(a.0, b.0));
+    let mut net_keys: Vec<(Option<ipnet::IpNet>, Option<&'s Site>)> = Vec::new();
+    let mut net_of_ip: Vec<u32> = vec![FILTERED; strings.len()];
+    for (network, site, ip) in resolved {
+        if net_keys.last().is_none_or(|last| last.0 != network) {
+            net_keys.push((network, site));
+        }
+        if let Some(slot) = net_of_ip.get_mut(ip as usize) {
+            *slot = (net_keys.len() - 1) as u32;
+        }
+    }
+
+    // The client of every distinct (UserAgent, device) pair.
+    let mut pairs: Vec<u64> =
+        conns().map(|c| u64::from(c.user_agent) << 32 | u64::from(c.conn.device)).collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    let mut client_keys: Vec<(Client, Platform, String)> = pairs
+        .iter()
+        .map(|&p| {
+            let (client, platform) = client::classify(strings.get((p >> 32) as Sym));
+            (client, platform, device_label(strings, p as Sym).to_string())
+        })
+        .collect();
+    let mut sorted_keys = client_keys.clone();
+    sorted_keys.sort_by(cmp_client);
+    sorted_keys.dedup();
+    let client_of: hashbrown::HashMap<u64, u32> = pairs
+        .iter()
+        .zip(&client_keys)
+        .map(|(&p, k)| {
+            let id = sorted_keys.binary_search_by(|x| cmp_client(x, k)).unwrap_or_default();
+            (p, id as u32)
+        })
+        .collect();
+    client_keys = sorted_keys;
+
+    // Each worker counts a share of the meetings.
+    let workers = rayon::current_num_threads().max(1);
+    let share = meetings.list.len().div_ceil(workers).max(1);
+    let parts: Vec<Part> = meetings
+        .list
+        .par_chunks(share)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let first = k * share;
+            count(chunk, first, &net_of_ip, &client_of, net_keys.len(), client_keys.len())
+        })
+        .collect();
+
+    // Added up.
+    let mut nets = vec![[0u64; 3]; net_keys.len()];
+    let mut clients = vec![[0u64; 3]; client_keys.len()];
+    let mut out = Breakdowns::default();
+    let (mut net_people, mut client_people) = (Vec::new(), Vec::new());
+    let (mut net_gaps, mut client_gaps) = (Vec::new(), Vec::new());
+    let (mut join_slots, mut drop_slots, mut spans) = (Vec::new(), Vec::new(), Vec::new());
+    for part in parts {
+        for (total, n) in nets.iter_mut().zip(&part.nets) {
+            (0..3).for_each(|k| total[k] += n[k]);
+        }
+        for (total, n) in clients.iter_mut().zip(&part.clients) {
+            (0..3).for_each(|k| total[k] += n[k]);
+        }
+        out.drops_without_leave += part.drops_without_leave;
+        net_people.push(part.net_people);
+        client_people.push(part.client_people);
+        net_gaps.extend(part.net_gaps);
+        client_gaps.extend(part.client_gaps);
+        join_slots.push(part.join_slots);
+        drop_slots.push(part.drop_slots);
+        spans.extend(part.spans);
+    }
+    let mut all_gaps: Vec<i64> = net_gaps.iter().map(|g| g.1).collect();
+    all_gaps.par_sort_unstable();
+    out.connections = nets.iter().map(|n| n[COUNT_CONNECTIONS]).sum();
+    out.drops = nets.iter().map(|n| n[COUNT_DROPS]).sum();
+    out.all = Stat {
+        connections: out.connections,
+        drops: out.drops,
+        median_gap: median(&all_gaps),
+        ..Stat::default()
+    };
+
+    let ((net_stats, client_stats), (joins, drops)) = rayon::join(
+        || {
+            rayon::join(
+                || stats(&nets, net_people, net_gaps),
+                || stats(&clients, client_people, client_gaps),
+            )
+        },
+        || rayon::join(|| runs(join_slots), || runs(drop_slots)),
+    );
+    // Rows by drops, most first, then in key order (the order they are numbered in). Most
+    // networks have no drop: they keep their order, after the others.
+    out.networks = by_drops(
+        net_keys.into_iter().zip(net_stats).map(|((network, site), stat)| NetworkRow {
+            network,
+            site,
+            stat,
+        }),
+        |r| r.stat.drops,
+    );
+    out.clients = by_drops(
+        client_keys
+            .into_iter()
+            .zip(client_stats)
+            .map(|((client, platform, device), stat)| ClientRow { client, platform, device, stat }),
+        |r| r.stat.drops,
+    );
+    out.timeline = timeline(zone, &joins, &drops, spans);
+    out
+}
+
+/// Rows (given in key order) by drops, most first; equal drops keep their order.
+fn by_drops<R: Send>(rows: impl Iterator<Item = R>, drops: impl Fn(&R) -> u64 + Sync) -> Vec<R> {
+    let (mut some, none): (Vec<R>, Vec<R>) = rows.partition(|r| drops(r) > 0);
+    some.par_sort_by(|a, b| drops(b).cmp(&drops(a)));
+    some.extend(none);
+    some
+}
+
+/// Client rows in key order: category, platform and device as text.
+fn cmp_client(a: &(Client, Platform, String), b: &(Client, Platform, String)) -> Ordering {
+    (a.0.label(), a.1.label(), a.2.as_str()).cmp(&(b.0.label(), b.1.label(), b.2.as_str()))
+}
+
+/// One worker's counts over `chunk`, whose first meeting is number `first`.
+fn count(
+    chunk: &[Meeting],
+    first: usize,
+    net_of_ip: &[u32],
+    client_of: &hashbrown::HashMap<u64, u32>,
+    n_nets: usize,
+    n_clients: usize,
+) -> Part {
+    let mut p = Part {
+        nets: vec![[0; 3]; n_nets],
+        clients: vec![[0; 3]; n_clients],
+        net_last: vec![0; n_nets],
+        client_last: vec![0; n_clients],
+        net_people: Vec::new(),
+        client_people: Vec::new(),
+        net_gaps: Vec::new(),
+        client_gaps: Vec::new(),
+        join_slots: Vec::new(),
+        drop_slots: Vec::new(),
+        drops_without_leave: 0,
+        spans: Vec::new(),
+    };
+    // Each connection's (network, client), or None when the filter left it out.
+    let mut places: Vec<Option<(u32, u32)>> = Vec::new();
+    for (k, m) in chunk.iter().enumerate() {
+        let number = (first + k + 1) as u32;
         places.clear();
         for c in &m.connections {
-            let ip = c.conn.client_ip as usize;
-            let keep = match kept_ip.get(ip).copied() {
-                Some(2) | None => {
-                    let k = filter.keeps_all() || filter.keep(strings.get(c.conn.client_ip));
-                    if let Some(slot) = kept_ip.get_mut(ip) {
-                        *slot = u8::from(k);
-                    }
-                    k
-                }
-                Some(k) => k == 1,
-            };
-            if !keep {
+            let net = net_of_ip.get(c.conn.client_ip as usize).copied().unwrap_or(FILTERED);
+            if net == FILTERED {
                 places.push(None);
                 continue;
             }
-            let net = match net_of_ip.get(ip).copied() {
-                Some(n) if n != UNSEEN => n,
-                _ => {
-                    let (key, site) = match network_of(sites, strings.get(c.conn.client_ip)) {
-                        Network::Site(site) => (Some(site.network), Some(site)),
-                        Network::Block(block) => (Some(block), None),
-                        Network::Unknown => (None, None),
-                    };
-                    let n = *net_index.entry(key).or_insert_with(|| {
-                        net_keys.push((key, site));
-                        nets.push(Acc::default());
-                        (net_keys.len() - 1) as u32
-                    });
-                    if let Some(slot) = net_of_ip.get_mut(ip) {
-                        *slot = n;
-                    }
-                    n
+            let pair = u64::from(c.user_agent) << 32 | u64::from(c.conn.device);
+            let client = client_of.get(&pair).copied().unwrap_or_default();
+            for (counts, last, id) in
+                [(&mut p.nets, &mut p.net_last, net), (&mut p.clients, &mut p.client_last, client)]
+            {
+                let (counts, last) = (&mut counts[id as usize], &mut last[id as usize]);
+                counts[COUNT_CONNECTIONS] += 1;
+                if *last != number {
+                    *last = number;
+                    counts[COUNT_MEETINGS] += 1;
                 }
-            };
-            let cl = *client_of.entry((c.user_agent, c.conn.device)).or_insert_with(|| {
-                let (client, platform) = client::classify(strings.get(c.user_agent));
-                let key = (client, platform, device_label(strings, c.conn.device).to_string());
-                *client_index.entry(key.clone()).or_insert_with(|| {
-                    client_keys.push(key);
-                    clients.push(Acc::default());
-                    (client_keys.len() - 1) as u32
-                })
-            });
-            nets[net as usize].connection(mi);
-            clients[cl as usize].connection(mi);
-            net_people.push(u64::from(net) << 32 | u64::from(c.conn.key));
-            client_people.push(u64::from(cl) << 32 | u64::from(c.conn.key));
-            hours.connection(c.conn.join);
-            out.connections += 1;
-            out.all.connections += 1;
-            places.push(Some(Place { net, client: cl }));
+            }
+            p.net_people.push(u64::from(net) << 32 | u64::from(c.conn.key));
+            p.client_people.push(u64::from(client) << 32 | u64::from(c.conn.key));
+            p.join_slots.extend(c.conn.join.map(|t| t.div_euclid(SLOT)));
+            places.push(Some((net, client)));
         }
         for group in &m.groups {
             for pair in group.members.windows(2) {
                 let (ended, next) = (pair[0], pair[1]);
                 // Groups only hold connections the filter kept.
-                let (Some(Some(place)), Some(c), Some(n)) =
+                let (Some(Some((net, client))), Some(c), Some(n)) =
                     (places.get(ended).copied(), m.connections.get(ended), m.connections.get(next))
                 else {
                     continue;
                 };
-                let gap = reconnection_gap(c, n);
-                nets[place.net as usize].drop(gap);
-                clients[place.client as usize].drop(gap);
-                out.drops += 1;
-                out.all.drops += 1;
-                out.all.gaps.extend(gap);
-                if !hours.drop(c.conn.leave) {
-                    out.drops_without_leave += 1;
+                p.nets[net as usize][COUNT_DROPS] += 1;
+                p.clients[client as usize][COUNT_DROPS] += 1;
+                if let Some(gap) = reconnection_gap(c, n) {
+                    p.net_gaps.push((net, gap));
+                    p.client_gaps.push((client, gap));
+                }
+                match c.conn.leave {
+                    Some(t) => p.drop_slots.push(t.div_euclid(SLOT)),
+                    None => p.drops_without_leave += 1,
                 }
             }
         }
-        hours.meeting(m);
-    }
-
-    let distinct = |mut pairs: Vec<u64>, accs: &mut [Acc]| {
-        pairs.par_sort_unstable();
-        pairs.dedup();
-        for p in pairs {
-            if let Some(acc) = accs.get_mut((p >> 32) as usize) {
-                acc.stat.attendees += 1;
-            }
+        if let Some(first_join) = m.first_join {
+            let last = m.last_leave.filter(|l| *l >= first_join).unwrap_or(first_join);
+            p.spans.push((first_join, last));
         }
-    };
-    distinct(net_people, &mut nets);
-    distinct(client_people, &mut clients);
-
-    out.networks = net_keys
-        .into_iter()
-        .zip(nets)
-        .map(|((network, site), acc)| NetworkRow { network, site, stat: finish(acc) })
-        .collect();
-    out.networks.sort_by(|a, b| {
-        b.stat.drops.cmp(&a.stat.drops).then_with(|| cmp_net(a.network, b.network))
-    });
-    out.clients = client_keys
-        .into_iter()
-        .zip(clients)
-        .map(|((client, platform, device), acc)| ClientRow {
-            client,
-            platform,
-            device,
-            stat: finish(acc),
-        })
-        .collect();
-    out.clients.sort_by(|a, b| {
-        b.stat.drops.cmp(&a.stat.drops).then_with(|| {
-            (a.client.label(), a.platform.label(), a.device.as_str()).cmp(&(
-                b.client.label(),
-                b.platform.label(),
-                b.device.as_str(),
-            ))
-        })
-    });
-    out.timeline = hours.rows();
-    out.all.gaps.sort_unstable();
-    out
+    }
+    // Sorted here, on this worker, so that adding the parts up is a merge.
+    for list in [&mut p.net_people, &mut p.client_people] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    p.join_slots.sort_unstable();
+    p.drop_slots.sort_unstable();
+    p
 }
 
-fn finish(acc: Acc) -> Stat {
-    let mut stat = acc.stat;
-    stat.gaps.sort_unstable();
-    stat
+/// How many distinct values the sorted lists hold together, per id (a value's high 32 bits):
+/// a k-way merge of lists each sorted and without repeats.
+fn count_distinct(lists: Vec<Vec<u64>>, stats: &mut [Stat]) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> = lists
+        .iter()
+        .enumerate()
+        .filter_map(|(k, l)| l.first().map(|&v| Reverse((v, k, 0))))
+        .collect();
+    let mut last = None;
+    while let Some(Reverse((v, k, i))) = heap.pop() {
+        if last != Some(v) {
+            last = Some(v);
+            if let Some(stat) = stats.get_mut((v >> 32) as usize) {
+                stat.attendees += 1;
+            }
+        }
+        if let Some(&next) = lists[k].get(i + 1) {
+            heap.push(Reverse((next, k, i + 1)));
+        }
+    }
+}
+
+/// (value, count) runs of sorted lists, added up in value order.
+fn runs(lists: Vec<Vec<i64>>) -> Vec<(i64, u64)> {
+    let mut counts: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
+    for list in &lists {
+        for run in list.chunk_by(|a, b| a == b) {
+            *counts.entry(run[0]).or_default() += run.len() as u64;
+        }
+    }
+    counts.into_iter().collect()
+}
+
+/// The stats of each id from the summed counters, the (id, attendee) pairs and the (id, gap)
+/// pairs.
+fn stats(counts: &[[u64; 3]], people: Vec<Vec<u64>>, mut gaps: Vec<(u32, i64)>) -> Vec<Stat> {
+    let mut out: Vec<Stat> = counts
+        .iter()
+        .map(|c| Stat {
+            connections: c[COUNT_CONNECTIONS],
+            drops: c[COUNT_DROPS],
+            meetings: c[COUNT_MEETINGS],
+            ..Stat::default()
+        })
+        .collect();
+    count_distinct(people, &mut out);
+    gaps.sort_unstable();
+    for run in gaps.chunk_by(|a, b| a.0 == b.0) {
+        let sorted: Vec<i64> = run.iter().map(|g| g.1).collect();
+        if let Some(stat) = out.get_mut(run[0].0 as usize) {
+            stat.median_gap = median(&sorted);
+        }
+    }
+    out
 }
 
 /// Seconds from the ended connection's leave to the next one's join, as `disconnections.csv`
@@ -336,101 +492,74 @@ fn reconnection_gap(ended: &Connection, next: &Connection) -> Option<i64> {
     Some(next.conn.join? - ended.conn.leave?)
 }
 
-/// The timeline: counts per clock hour of the zone, kept by hour index from the first hour
-/// seen (hours of one zone start a whole number of hours apart).
-struct Hours<'z> {
-    zone: &'z Zone,
-    /// The start of some hour: indices count hours from it.
-    base: Option<Ts>,
-    connections: hashbrown::HashMap<i64, u64>,
-    drops: hashbrown::HashMap<i64, u64>,
-    /// Meetings in progress as +1 at their first hour and -1 after their last.
-    spans: Vec<(i64, i64)>,
-}
-
-impl<'z> Hours<'z> {
-    fn new(zone: &'z Zone) -> Hours<'z> {
-        Hours {
-            zone,
-            base: None,
-            connections: hashbrown::HashMap::new(),
-            drops: hashbrown::HashMap::new(),
-            spans: Vec::new(),
+/// The timeline from the slots of joins and drops and the meetings' spans: every hour from the
+/// first to the last with a connection started or a drop, empty ones included, in time order.
+/// Meetings in progress are counted within that span only, so a stray far-off LeaveTime
+/// cannot stretch the timeline. A span longer than [`MAX_HOURS`] (a JoinTime years away from
+/// the rest) lists only the hours that have a connection or a drop, rather than millions of
+/// empty rows. Hours are numbered from the first one's start; hours of one zone start a whole
+/// number of hours apart.
+fn timeline(
+    zone: &Zone,
+    join_slots: &[(i64, u64)],
+    drop_slots: &[(i64, u64)],
+    spans: Vec<(Ts, Ts)>,
+) -> Vec<HourRow> {
+    // (hour start, count) per distinct slot, slots in order.
+    let hours_of = |slots: &[(i64, u64)]| -> Vec<(Ts, u64)> {
+        let mut out: Vec<(Ts, u64)> = Vec::new();
+        for &(slot, n) in slots {
+            let start = zone.hour_start(slot.saturating_mul(SLOT));
+            match out.last_mut() {
+                Some(last) if last.0 == start => last.1 += n,
+                _ => out.push((start, n)),
+            }
         }
+        out
+    };
+    let (joins, drops) = (hours_of(join_slots), hours_of(drop_slots));
+    let Some(base) = joins.iter().chain(&drops).map(|h| h.0).min() else { return Vec::new() };
+    let index = |start: Ts| (start - base).div_euclid(3600);
+    let mut connections: hashbrown::HashMap<i64, u64> = hashbrown::HashMap::new();
+    let mut dropped: hashbrown::HashMap<i64, u64> = hashbrown::HashMap::new();
+    for &(start, n) in &joins {
+        *connections.entry(index(start)).or_default() += n;
     }
-
-    fn index(&mut self, t: Ts) -> i64 {
-        let start = self.zone.hour_start(t);
-        let base = *self.base.get_or_insert(start);
-        (start - base).div_euclid(3600)
+    for &(start, n) in &drops {
+        *dropped.entry(index(start)).or_default() += n;
     }
-
-    fn connection(&mut self, join: Option<Ts>) {
-        if let Some(t) = join {
-            let i = self.index(t);
-            *self.connections.entry(i).or_default() += 1;
-        }
+    let mut hours: Vec<i64> = connections.keys().chain(dropped.keys()).copied().collect();
+    hours.sort_unstable();
+    hours.dedup();
+    let (Some(&lo), Some(&hi)) = (hours.first(), hours.last()) else { return Vec::new() };
+    if hi - lo < MAX_HOURS {
+        hours = (lo..=hi).collect();
     }
-
-    /// Counts a drop in the hour of the ended connection's leave; false without one.
-    fn drop(&mut self, leave: Option<Ts>) -> bool {
-        let Some(t) = leave else { return false };
-        let i = self.index(t);
-        *self.drops.entry(i).or_default() += 1;
-        true
-    }
-
-    /// A meeting is in progress from its first join to its last leave (its first join alone
-    /// when no leave is known or the leave comes first).
-    fn meeting(&mut self, m: &Meeting) {
-        let Some(first) = m.first_join else { return };
-        let last = m.last_leave.filter(|l| *l >= first).unwrap_or(first);
-        let (a, b) = (self.index(first), self.index(last));
-        self.spans.push((a, b));
-    }
-
-    /// Every hour from the first to the last with a connection started or a drop, empty ones
-    /// included, in time order. Meetings in progress are counted within that span only, so a
-    /// stray far-off LeaveTime cannot stretch the timeline. A span longer than [`MAX_HOURS`]
-    /// (a JoinTime years away from the rest) lists only the hours that have a connection or a
-    /// drop, rather than millions of empty rows.
-    fn rows(self) -> Vec<HourRow> {
-        let Some(base) = self.base else { return Vec::new() };
-        let mut hours: Vec<i64> =
-            self.connections.keys().chain(self.drops.keys()).copied().collect();
-        hours.sort_unstable();
-        hours.dedup();
-        let (Some(&lo), Some(&hi)) = (hours.first(), hours.last()) else {
-            return Vec::new();
-        };
-        if hi - lo < MAX_HOURS {
-            hours = (lo..=hi).collect();
-        }
-        // Meetings in progress: +1 at a meeting's first hour, -1 after its last, swept in
-        // hour order.
-        let mut steps: Vec<(i64, i64)> = Vec::with_capacity(self.spans.len() * 2);
-        for (a, b) in self.spans {
-            steps.push((a, 1));
-            steps.push((b.saturating_add(1), -1));
-        }
-        steps.sort_unstable();
-        let (mut next, mut in_progress) = (0, 0i64);
-        hours
-            .into_iter()
-            .map(|i| {
-                while let Some(&(_, step)) = steps.get(next).filter(|(at, _)| *at <= i) {
-                    in_progress += step;
-                    next += 1;
-                }
-                let start = base + i * 3600;
-                HourRow {
-                    start,
-                    label: self.zone.hour_label(start),
-                    connections: self.connections.get(&i).copied().unwrap_or(0),
-                    drops: self.drops.get(&i).copied().unwrap_or(0),
-                    meetings: in_progress.max(0) as u64,
-                }
-            })
-            .collect()
-    }
+    // Meetings in progress: +1 at a meeting's first hour, -1 after its last, swept in order.
+    let mut steps: Vec<(i64, i64)> = spans
+        .par_iter()
+        .flat_map_iter(|&(a, b)| {
+            let (a, b) = (index(zone.hour_start(a)), index(zone.hour_start(b)));
+            [(a, 1), (b.saturating_add(1), -1)]
+        })
+        .collect();
+    steps.par_sort_unstable();
+    let (mut next, mut in_progress) = (0, 0i64);
+    hours
+        .into_iter()
+        .map(|i| {
+            while let Some(&(_, step)) = steps.get(next).filter(|(at, _)| *at <= i) {
+                in_progress += step;
+                next += 1;
+            }
+            let start = base + i * 3600;
+            HourRow {
+                start,
+                label: zone.hour_label(start),
+                connections: connections.get(&i).copied().unwrap_or(0),
+                drops: dropped.get(&i).copied().unwrap_or(0),
+                meetings: in_progress.max(0) as u64,
+            }
+        })
+        .collect()
 }

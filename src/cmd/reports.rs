@@ -165,14 +165,17 @@ pub fn finish(
         pool.install(|| meetings::build_in(&partial, filter, gap, since, until))
     };
     timings.lap("meetings");
-    let breakdowns = match config.audit_only {
-        true => breakdown::Breakdowns::default(),
-        false => {
-            let sites = sites.as_ref().map(|s| &s.sites);
-            breakdown::build(&meetings, &partial.strings, sites, &config.filter, &config.zone)
-        }
+    // Where the drops are: counted while the big tables are written (below), or before a
+    // report goes to stdout.
+    let breakdowns = || {
+        let sites = sites.as_ref().map(|s| &s.sites);
+        let (strings, filter, zone) = (&partial.strings, &config.filter, &config.zone);
+        breakdown::build(&meetings, strings, sites, filter, zone)
     };
-    timings.lap("breakdowns");
+    let drops_summary = |b: &breakdown::Breakdowns<'_>| {
+        let info = sites.as_ref().map(|s| s.info.clone());
+        DropsSummary::new(b, info, &config.zone)
+    };
     let unmatched = !config.filter.is_empty() && meetings.connections_matching() == 0;
     if unmatched && meetings.connections() > 0 {
         ui.warn(format_args!(
@@ -188,10 +191,6 @@ pub fn finish(
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = Summary::new(&partial, &meetings, &coverage, config, elapsed);
     summary.inferred_row_caps = inferred;
-    if !config.audit_only {
-        let info = sites.as_ref().map(|s| s.info.clone());
-        summary.drops = Some(DropsSummary::new(&breakdowns, info, &config.zone));
-    }
     // With --state: what is new since the last completed run, recorded once the reports are.
     let problems = state.as_ref().map(|_| coverage::problems(&reports, &coverage));
     if let (Some((dir, counts)), Some(now)) = (&state, &problems) {
@@ -220,6 +219,8 @@ pub fn finish(
     // Every string escaped once for the CSV tables (an audit-only run interns none).
     let fields = &tables::Fields::new(strings, config.excel_safe);
     if let Some(which) = config.stdout_report {
+        let breakdowns = pool.install(breakdowns);
+        summary.drops = Some(drops_summary(&breakdowns));
         let name = pool
             .install(|| print(which, fields, users, &meetings, &breakdowns, &summary, config))
             .context("cannot write the report to standard output")?;
@@ -238,15 +239,6 @@ pub fn finish(
     let Some(out) = out else { bail!("no output directory") };
     let dir = out.staging();
     let unclocked = summary.clone();
-    let page = report::page::build(&report::page::Sources {
-        summary: &unclocked,
-        breakdowns: &breakdowns,
-        meetings: &meetings,
-        strings,
-        files: &reports,
-        windows: &coverage.windows,
-        zone: &config.zone,
-    });
     let inputs = report::Inputs {
         fields,
         users,
@@ -255,20 +247,53 @@ pub fn finish(
         files: &reports,
         windows: &coverage.windows,
         partial: &partial,
-        breakdowns: &breakdowns,
-        page: &page,
+        breakdowns: None,
+        page: None,
         excel_safe: config.excel_safe,
     };
     let reports_of_run = Report::of_run(config.audit_only);
-    let mut staged = pool.install(|| {
+    let stage_all = |which: &[Report], inputs: &report::Inputs<'_>| {
         use rayon::prelude::*;
-        reports_of_run
+        which
             .par_iter()
-            .copied()
-            .filter(|r| *r != Report::Summary)
-            .map(|r| report::stage(dir, r.name(), |w| r.write(w, &inputs)))
+            .map(|r| report::stage(dir, r.name(), |w| r.write(w, inputs)))
             .collect::<Result<Vec<&'static str>>>()
-    })?;
+    };
+    let (first, later): (Vec<Report>, Vec<Report>) = reports_of_run
+        .iter()
+        .filter(|r| **r != Report::Summary)
+        .partition(|r| !r.needs_breakdowns());
+    // The breakdowns and their reports on one side, the other reports on the other: the big
+    // tables leave the workers idle while their files are synced.
+    let (staged, with_breakdowns) = pool.install(|| {
+        rayon::join(
+            || stage_all(&first, &inputs),
+            || -> Result<(Vec<&'static str>, Option<DropsSummary>)> {
+                if later.is_empty() {
+                    return Ok((Vec::new(), None));
+                }
+                let breakdowns = breakdowns();
+                let drops = drops_summary(&breakdowns);
+                let page = report::page::build(&report::page::Sources {
+                    summary: &unclocked,
+                    sites: drops.sites.as_ref(),
+                    breakdowns: &breakdowns,
+                    meetings: &meetings,
+                    strings,
+                    files: &reports,
+                    windows: &coverage.windows,
+                    zone: &config.zone,
+                });
+                let inputs =
+                    report::Inputs { breakdowns: Some(&breakdowns), page: Some(&page), ..inputs };
+                Ok((stage_all(&later, &inputs)?, Some(drops)))
+            },
+        )
+    });
+    let mut staged = staged?;
+    let (more, drops) = with_breakdowns?;
+    staged.extend(more);
+    summary.drops = drops;
     if reports_of_run.contains(&Report::Summary) {
         summary.clock(started.elapsed().as_secs_f64());
         let inputs = report::Inputs { summary: &summary, ..inputs };
@@ -282,7 +307,6 @@ pub fn finish(
     // a million records), and neither needs the other.
     // (Where no thread can be started, the refused closure frees them at once, before the
     // swap: `std::thread::spawn` would panic instead.)
-    drop((page, breakdowns));
     let freeing = std::thread::Builder::new().spawn(move || drop((partial, meetings)));
     out.commit(&staged, ui)?;
     if let Ok(thread) = freeing {

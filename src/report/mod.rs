@@ -50,8 +50,9 @@ pub struct Inputs<'a> {
     pub files: &'a [FileReport],
     pub windows: &'a [Window],
     pub partial: &'a Partial,
-    pub breakdowns: &'a crate::analyze::breakdown::Breakdowns<'a>,
-    pub page: &'a html::Page,
+    /// Where the drops are, and the page: for the reports that [`Report::needs_breakdowns`].
+    pub breakdowns: Option<&'a crate::analyze::breakdown::Breakdowns<'a>>,
+    pub page: Option<&'a html::Page>,
     pub excel_safe: bool,
 }
 
@@ -101,7 +102,14 @@ impl Report {
         }
     }
 
+    /// The reports drawn from the breakdowns (networks, clients, hours) and the page.
+    pub fn needs_breakdowns(self) -> bool {
+        matches!(self, Report::Networks | Report::Clients | Report::Timeline | Report::Html)
+    }
+
     pub fn write(self, w: &mut BufWriter<Writeback<'_>>, i: &Inputs<'_>) -> Result<()> {
+        let missing = || anyhow::anyhow!("{}: written without its data", self.name());
+        let breakdowns = || i.breakdowns.ok_or_else(missing);
         match self {
             Report::Organizers => tables::write_organizers(w, i.fields, i.meetings),
             Report::Attendees => tables::write_attendees(w, i.fields, i.users, i.meetings),
@@ -118,10 +126,13 @@ impl Report {
                 audit::write_script(w, i.windows, env!("CARGO_PKG_VERSION"))
             }
             Report::Errors => audit::write_errors(w, i.partial, i.excel_safe),
-            Report::Networks => breakdowns::write_networks(w, i.breakdowns, i.excel_safe),
-            Report::Clients => breakdowns::write_clients(w, i.breakdowns, i.excel_safe),
-            Report::Timeline => breakdowns::write_timeline(w, i.breakdowns),
-            Report::Html => Ok(w.write_all(html::render(i.page).as_bytes())?),
+            Report::Networks => breakdowns::write_networks(w, breakdowns()?, i.excel_safe),
+            Report::Clients => breakdowns::write_clients(w, breakdowns()?, i.excel_safe),
+            Report::Timeline => breakdowns::write_timeline(w, breakdowns()?),
+            Report::Html => {
+                let page = i.page.ok_or_else(missing)?;
+                Ok(w.write_all(html::render(page).as_bytes())?)
+            }
         }
     }
 }

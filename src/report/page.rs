@@ -8,7 +8,7 @@ use crate::analyze::meetings::Meetings;
 use crate::analyze::zone::Zone;
 use crate::report::breakdowns::median_gap;
 use crate::report::html::{Bar, FileRow, Headline, Hour, MeetingRow, Page, WindowRow};
-use crate::report::summary::Summary;
+use crate::report::summary::{SitesInfo, Summary};
 use crate::state::files::{FileReport, FileStatus};
 use crate::state::intern::Interner;
 use crate::timestamp::{self, Ts};
@@ -19,6 +19,8 @@ pub const TOP: usize = 20;
 /// Everything the page needs, borrowed from the run.
 pub struct Sources<'a> {
     pub summary: &'a Summary,
+    /// The building file, as the summary shows it.
+    pub sites: Option<&'a SitesInfo>,
     pub breakdowns: &'a Breakdowns<'a>,
     pub meetings: &'a Meetings,
     pub strings: &'a Interner,
@@ -62,7 +64,7 @@ pub fn build(s: &Sources<'_>) -> Page {
         day(&sum.earliest_creation_time),
         day(&sum.latest_creation_time)
     );
-    let sites = sum.drops.as_ref().and_then(|d| d.sites.as_ref());
+    let sites = s.sites;
     let networks_from = match sites {
         Some(info) => format!("networks from {} ({} ranges)", info.file, info.ranges),
         None => "networks are the /24 or /48 around each address (no --sites)".to_string(),
