@@ -426,7 +426,7 @@ fn the_sample_runs_report_renders_its_own_numbers() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = out_dir().join("sample-report");
     let run = Command::new(env!("CARGO_BIN_EXE_tala-bulk"))
-        .arg("-q")
+        .args(["-q", "--row-cap", "300"])
         .arg("--sites")
         .arg(manifest.join("testdata/sites.tsv"))
         .arg("--out")

@@ -38,10 +38,10 @@
 //! | 6 | `Linux`, `X11`                          | Linux    |
 //! | 7 | none of those                           | `?`      |
 //!
-//! ## One byte
-//! [`pack`] puts the client in the high nibble and the platform in the low one, so a record carries
-//! both in a byte. The numbers are the enums' discriminants and state files store them: give a
-//! new variant a new number, never renumber an old one.
+//! ## Kept as text
+//! Records keep the whole UserAgent, and these rules run when the reports are written: a change
+//! to them changes the next run's clients.csv without reading any export again (a `--state`
+//! cache holds the UserAgents).
 
 /// A client category. The order is the reports' order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -65,7 +65,7 @@ pub enum Client {
 }
 
 impl Client {
-    /// Every client, in discriminant order (`ALL[n] as u8 == n`).
+    /// Every client.
     pub const ALL: [Client; 14] = [
         Client::TeamsDesktopClassic,
         Client::TeamsDesktopNew,
@@ -102,11 +102,6 @@ impl Client {
             Client::Unknown => "?",
         }
     }
-
-    /// The client with discriminant `n`, if there is one.
-    pub fn from_u8(n: u8) -> Option<Client> {
-        Client::ALL.get(usize::from(n)).copied()
-    }
 }
 
 /// An OS family.
@@ -124,7 +119,7 @@ pub enum Platform {
 }
 
 impl Platform {
-    /// Every platform, in discriminant order (`ALL[n] as u8 == n`).
+    /// Every platform.
     pub const ALL: [Platform; 7] = [
         Platform::Windows,
         Platform::MacOs,
@@ -146,11 +141,6 @@ impl Platform {
             Platform::Android => "Android",
             Platform::Unknown => "?",
         }
-    }
-
-    /// The platform with discriminant `n`, if there is one.
-    pub fn from_u8(n: u8) -> Option<Platform> {
-        Platform::ALL.get(usize::from(n)).copied()
     }
 }
 
@@ -233,21 +223,6 @@ fn platform(ua: &str) -> Platform {
     } else {
         Platform::Unknown
     }
-}
-
-/// Client and platform in one byte: the client's number in the high nibble, the platform's in
-/// the low one.
-pub fn pack(c: Client, p: Platform) -> u8 {
-    ((c as u8) << 4) | (p as u8 & 0x0F)
-}
-
-/// The inverse of [`pack`]. Any byte unpacks (a damaged or newer state file must not panic the
-/// reader): a number that names no variant is `Unknown`.
-pub fn unpack(b: u8) -> (Client, Platform) {
-    (
-        Client::from_u8(b >> 4).unwrap_or(Client::Unknown),
-        Platform::from_u8(b & 0x0F).unwrap_or(Platform::Unknown),
-    )
 }
 
 #[cfg(test)]
@@ -368,46 +343,18 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_labels() {
-        for (n, c) in Client::ALL.iter().enumerate() {
-            assert_eq!(*c as usize, n);
-            assert_eq!(Client::from_u8(n as u8), Some(*c));
-        }
-        for (n, p) in Platform::ALL.iter().enumerate() {
-            assert_eq!(*p as usize, n);
-            assert_eq!(Platform::from_u8(n as u8), Some(*p));
-        }
-        assert_eq!(Client::from_u8(Client::ALL.len() as u8), None);
-        assert_eq!(Platform::from_u8(Platform::ALL.len() as u8), None);
+    fn every_variant_has_its_own_label() {
         let clients: std::collections::HashSet<_> = Client::ALL.map(Client::label).into();
         let platforms: std::collections::HashSet<_> = Platform::ALL.map(Platform::label).into();
         assert_eq!((clients.len(), platforms.len()), (Client::ALL.len(), Platform::ALL.len()));
         assert_eq!((Client::Unknown.label(), Platform::Unknown.label()), ("?", "?"));
     }
 
-    #[test]
-    fn pack_round_trips_and_any_byte_unpacks() {
-        for c in Client::ALL {
-            for p in Platform::ALL {
-                assert_eq!(unpack(pack(c, p)), (c, p));
-            }
-        }
-        for b in 0..=u8::MAX {
-            let (c, p) = unpack(b);
-            // Whatever a byte holds, it comes back as a pair that packs to itself or to a
-            // byte with the unknown parts cleaned up.
-            assert_eq!(unpack(pack(c, p)), (c, p));
-        }
-        assert_eq!(unpack(0xFF), (Client::Unknown, Platform::Unknown));
-        assert_eq!(unpack(0x0F), (Client::TeamsDesktopClassic, Platform::Unknown));
-        assert_eq!(unpack(0xE0), (Client::Unknown, Platform::Windows));
-    }
-
     proptest::proptest! {
         #[test]
         fn classify_never_panics(ua in "\\PC{0,200}") {
             let (c, p) = classify(&ua);
-            proptest::prop_assert_eq!(unpack(pack(c, p)), (c, p));
+            proptest::prop_assert!(Client::ALL.contains(&c) && Platform::ALL.contains(&p));
         }
 
         /// Around the tokens the rules look for, where slicing near a boundary could go wrong.

@@ -134,7 +134,7 @@ h3 { font-size: 1rem; margin: 24px 0 8px; }
 p { margin: 8px 0; }
 .subtitle, .note, figcaption, .legend { color: var(--muted); }
 .note, figcaption, .legend { font-size: 0.9rem; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin-top: 20px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px; margin-top: 20px; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: var(--soft); }
 .card .label { font-size: 0.85rem; color: var(--muted); }
 .card .value { font-size: 1.7rem; font-weight: 600; line-height: 1.3; font-variant-numeric: tabular-nums; }
