@@ -20,6 +20,8 @@ Examples:
   tala-bulk --audit-only archive/        only the audit and the re-download list: fast
   cat export.csv | tala-bulk -o > organizers.csv   one report to stdout, like tala
   tala-bulk -d --cidr 10.0.0.0/8 -u users.csv x.csv   readable disconnections on 10/8
+  tala-bulk --sites buildings.tsv --tz Europe/Berlin archive/
+                                         drops per building (CQD building file), Berlin hours
   tala-bulk show --oneline export.csv    one line per audit record, any operation
   tala-bulk --state st --since 2024-03-04 --until 2024-03-05 archive/
                                          nightly: read only new files, report one day's meetings
@@ -28,8 +30,10 @@ Examples:
 
 Reports written to --out: organizers.csv, attendees.csv, disconnections.csv, summary.json,
 truncation.csv (one row per input file), redownload.csv (the windows to export again, in
-pieces that fit under the cap) with redownload.ps1 (the PowerShell that exports them), and
-errors.csv. Every time is UTC. The whole set replaces the previous one in one step.
+pieces that fit under the cap) with redownload.ps1 (the PowerShell that exports them),
+errors.csv, networks.csv, clients.csv and timeline.csv (drops per network, client and hour),
+and report.html (all of it on one page). Every time is UTC (timeline.csv's hours follow
+--tz). The whole set replaces the previous one in one step.
 Exit codes: 0 success; 1 reports written but some rows or files were skipped;
             2 usage error; 3 fatal error (previous reports left untouched);
             4 no audit export found in the input (nothing written).";
