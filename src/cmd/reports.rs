@@ -165,8 +165,7 @@ pub fn finish(
         pool.install(|| meetings::build_in(&partial, filter, gap, since, until))
     };
     timings.lap("meetings");
-    // Where the drops are: counted while the big tables are written (below), or before a
-    // report goes to stdout.
+    // Where the drops are: counted before the reports are written, or a report goes to stdout.
     let breakdowns = || {
         let sites = sites.as_ref().map(|s| &s.sites);
         let (strings, filter, zone) = (&partial.strings, &config.filter, &config.zone);
@@ -252,47 +251,34 @@ pub fn finish(
         excel_safe: config.excel_safe,
     };
     let reports_of_run = Report::of_run(config.audit_only);
-    let stage_all = |which: &[Report], inputs: &report::Inputs<'_>| {
-        use rayon::prelude::*;
-        which
-            .par_iter()
-            .map(|r| report::stage(dir, r.name(), |w| r.write(w, inputs)))
-            .collect::<Result<Vec<&'static str>>>()
-    };
-    let (first, later): (Vec<Report>, Vec<Report>) = reports_of_run
-        .iter()
-        .filter(|r| **r != Report::Summary)
-        .partition(|r| !r.needs_breakdowns());
-    // The breakdowns and their reports on one side, the other reports on the other: the big
-    // tables leave the workers idle while their files are synced.
-    let (staged, with_breakdowns) = pool.install(|| {
-        rayon::join(
-            || stage_all(&first, &inputs),
-            || -> Result<(Vec<&'static str>, Option<DropsSummary>)> {
-                if later.is_empty() {
-                    return Ok((Vec::new(), None));
-                }
-                let breakdowns = breakdowns();
-                let drops = drops_summary(&breakdowns);
-                let page = report::page::build(&report::page::Sources {
-                    summary: &unclocked,
-                    sites: drops.sites.as_ref(),
-                    breakdowns: &breakdowns,
-                    meetings: &meetings,
-                    strings,
-                    files: &reports,
-                    windows: &coverage.windows,
-                    zone: &config.zone,
-                });
-                let inputs =
-                    report::Inputs { breakdowns: Some(&breakdowns), page: Some(&page), ..inputs };
-                Ok((stage_all(&later, &inputs)?, Some(drops)))
-            },
-        )
+    // The breakdowns (counted in parallel) before any report is written: counting them while
+    // the big tables were written held both working sets at the peak (+20-30 MB on the bench
+    // archive) and gained no time on two cores.
+    let wanted = reports_of_run.iter().any(|r| r.needs_breakdowns());
+    let breakdowns = wanted.then(|| pool.install(breakdowns));
+    let drops = breakdowns.as_ref().map(drops_summary);
+    let page = breakdowns.as_ref().map(|b| {
+        report::page::build(&report::page::Sources {
+            summary: &unclocked,
+            sites: drops.as_ref().and_then(|d| d.sites.as_ref()),
+            breakdowns: b,
+            meetings: &meetings,
+            strings,
+            files: &reports,
+            windows: &coverage.windows,
+            zone: &config.zone,
+        })
     });
-    let mut staged = staged?;
-    let (more, drops) = with_breakdowns?;
-    staged.extend(more);
+    let inputs = report::Inputs { breakdowns: breakdowns.as_ref(), page: page.as_ref(), ..inputs };
+    let mut staged = pool.install(|| {
+        use rayon::prelude::*;
+        reports_of_run
+            .par_iter()
+            .copied()
+            .filter(|r| *r != Report::Summary)
+            .map(|r| report::stage(dir, r.name(), |w| r.write(w, &inputs)))
+            .collect::<Result<Vec<&'static str>>>()
+    })?;
     summary.drops = drops;
     if reports_of_run.contains(&Report::Summary) {
         summary.clock(started.elapsed().as_secs_f64());
