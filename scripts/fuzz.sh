@@ -4,6 +4,7 @@
 #   auditdata  the AuditData extractor, and --audit-only's reader against the full parser
 #   reader     any bytes as a file (CSV or JSON), plain and compressed, read fully and audit-only
 #   usersdb    the users-database parser
+#   sites      the building file (--sites), client IPs and the UserAgent rules
 #   partial    any bytes as a partial-state file: refused or loaded, never a panic
 # Crashes land in scripts/fuzz/artifacts/; turn each into a regression test.
 #   scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]
@@ -12,10 +13,12 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata reader usersdb partial)
+[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata reader usersdb partial sites)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 corpus=scripts/fuzz/corpus
-mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/reader" "$corpus/usersdb" "$corpus/partial"
+mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/reader" "$corpus/usersdb" "$corpus/partial" \
+    "$corpus/sites"
+cp testdata/sites.tsv "$corpus/sites/"
 find testdata -name '*.csv' -size -200k -exec cp {} "$corpus/csvscan/" \;
 # The reader gets the small files of every kind, compressed ones included.
 # (not no-line-end.csv.zst: 300 MB decoded, it would take most of the time of a short run)
