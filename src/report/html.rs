@@ -465,8 +465,8 @@ fn percent(r: f64) -> String {
     }
 }
 
-/// `1234567` → `1,234,567`.
-fn count(n: u64) -> String {
+/// `1234567` → `1,234,567`: how the page and its caller write counts.
+pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -7,7 +7,9 @@ use crate::analyze::coverage::Window;
 use crate::analyze::meetings::Meetings;
 use crate::analyze::zone::Zone;
 use crate::report::breakdowns::median_gap;
-use crate::report::html::{Bar, FileRow, Headline, Hour, MeetingRow, Page, WindowRow};
+use crate::report::html::{
+    count as thousands, Bar, FileRow, Headline, Hour, MeetingRow, Page, WindowRow,
+};
 use crate::report::summary::{SitesInfo, Summary};
 use crate::state::files::{FileReport, FileStatus};
 use crate::state::intern::Interner;
@@ -27,19 +29,6 @@ pub struct Sources<'a> {
     pub files: &'a [FileReport],
     pub windows: &'a [Window],
     pub zone: &'a Zone,
-}
-
-/// 1234567 as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn time(t: Option<Ts>) -> String {
@@ -260,17 +249,4 @@ fn most_affected(s: &Sources<'_>) -> Vec<MeetingRow> {
             drops,
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }
