@@ -57,7 +57,19 @@ def main():
                                                "--conf", "spark.task.cpus=1"]),
                                ("Spark Connect local[2,3]", ["--remote", "local[2,3]"])):
             check(label, session, binary, tmp, archive, proc.returncode, want)
-        check_spark_submit(binary, tmp, archive, want)
+        # spark-submit with the options that only finalize takes (a building file and a time
+        # zone), against a local run with the same.
+        sites = os.path.abspath(os.path.join(HERE, "..", "..", "testdata", "sites.tsv"))
+        placed = ["--sites", sites, "--tz", "Europe/Berlin"]
+        local_placed = os.path.join(tmp, "local-placed")
+        proc = subprocess.run([binary, "--out", local_placed, "--row-cap", "300", "--jobs", "1",
+                               "-q", *placed, archive])
+        if proc.returncode not in (0, 1):
+            sys.exit(f"the local run with {placed} failed with code {proc.returncode}")
+        want_placed = report_set(local_placed)
+        if want_placed["timeline.csv"] == want["timeline.csv"]:
+            sys.exit("--tz Europe/Berlin did not change timeline.csv")
+        check_spark_submit(binary, tmp, archive, want_placed, placed)
         check_failure(binary, tmp, archive)
 
 
@@ -82,8 +94,9 @@ def check_refusals(binary, tmp, archive):
     print("spark smoke test, refusals: --work inside an input, --conf without =")
 
 
-def check_spark_submit(binary, tmp, archive, want):
-    """The driver as a spark-submit application (the venv's spark-submit, local mode)."""
+def check_spark_submit(binary, tmp, archive, want, options):
+    """The driver as a spark-submit application (the venv's spark-submit, local mode), with
+    finalize's `options`."""
     submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     out = os.path.join(tmp, "spark-submit")
     proc = subprocess.run(
@@ -92,14 +105,14 @@ def check_spark_submit(binary, tmp, archive, want):
          "--conf", "spark.ui.showConsoleProgress=false",
          os.path.join(HERE, "tala_bulk_spark.py"), "--bin", binary,
          "--work", os.path.join(tmp, "work-submit"), "--out", out, "--shards", "2",
-         "--buckets", "2", "--row-cap", "300", "-q", archive],
+         "--buckets", "2", "--row-cap", "300", "-q", *options, archive],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode not in (0, 1):
         sys.exit(f"spark-submit exited {proc.returncode}:\n{proc.stderr.decode()[-3000:]}")
     if report_set(out) != want:
         sys.exit("spark-submit: the reports differ from the local run's")
-    print(f"spark smoke test, spark-submit --master local[2]: {len(want)} reports identical to "
-          f"the local run")
+    print(f"spark smoke test, spark-submit --master local[2] {' '.join(options[2:])}, a building "
+          f"file: {len(want)} reports identical to the local run")
 
 
 def check_failure(binary, tmp, archive):

@@ -133,7 +133,7 @@ def _stage(spark, n, fn):
 
 def run(spark, paths, *, bin, work, out, shards=None, buckets=8, jobs=1, row_cap=None,
         ip=None, cidr=(), max_gap=None, audit_only=False, excel_safe=False, users=None,
-        since=None, until=None, quiet=False, fail_first_attempt=False):
+        since=None, until=None, sites=None, tz=None, quiet=False, fail_first_attempt=False):
     """Runs tala-bulk over `paths` on `spark` and writes the reports into `out`. Returns
     finalize's exit code (0, or 1 when some input was skipped). Raises StageFailed when a
     stage fails for good."""
@@ -187,6 +187,12 @@ def run(spark, paths, *, bin, work, out, shards=None, buckets=8, jobs=1, row_cap
         cmd += ["--since", since]
     if until:
         cmd += ["--until", until]
+    # The building file and the time zone place the drops; finalize reads the file on the
+    # driver, so only the driver needs it.
+    if sites:
+        cmd += ["--sites", os.path.abspath(sites)]
+    if tz:
+        cmd += ["--tz", tz]
     if quiet:
         cmd.append("-q")
     # 1 means "written, but some input was skipped", as for a local run.
@@ -222,6 +228,8 @@ def main(argv=None):
     p.add_argument("-u", "--users")
     p.add_argument("--since", help="report meetings first joined at or after TIME (UTC)")
     p.add_argument("--until", help="report meetings first joined before TIME (UTC)")
+    p.add_argument("--sites", help="Call Quality Dashboard building file (read on the driver)")
+    p.add_argument("--tz", help="time zone of timeline.csv: UTC, +02:00 or Europe/Berlin")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--test-fail-first-attempt", action="store_true",
                    help=argparse.SUPPRESS)
@@ -253,7 +261,8 @@ def main(argv=None):
         return run(spark, a.paths, bin=a.bin, work=a.work, out=a.out, shards=a.shards,
                    buckets=a.buckets, jobs=a.jobs, row_cap=a.row_cap, ip=a.ip, cidr=a.cidr,
                    max_gap=a.max_gap, audit_only=a.audit_only, excel_safe=a.excel_safe,
-                   users=a.users, since=a.since, until=a.until, quiet=a.quiet, fail_first_attempt=a.test_fail_first_attempt)
+                   users=a.users, since=a.since, until=a.until, sites=a.sites, tz=a.tz,
+                   quiet=a.quiet, fail_first_attempt=a.test_fail_first_attempt)
     except StageFailed as e:
         sys.stderr.write(f"tala_bulk_spark: {e}\n")
         return 3
