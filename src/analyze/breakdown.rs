@@ -27,7 +27,7 @@ use crate::timestamp::Ts;
 pub const MAX_HOURS: i64 = 100_000;
 
 /// Counts of one network or client.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Stat {
     pub connections: u64,
     /// Distinct attendee keys among its connections.
@@ -308,33 +308,30 @@ pub fn build<'s>(
         },
         || rayon::join(|| runs(join_slots), || runs(drop_slots)),
     );
-    // Rows by drops, most first, then in key order (the order they are numbered in). Most
-    // networks have no drop: they keep their order, after the others.
-    out.networks = by_drops(
-        net_keys.into_iter().zip(net_stats).map(|((network, site), stat)| NetworkRow {
-            network,
-            site,
-            stat,
-        }),
-        |r| r.stat.drops,
-    );
-    out.clients = by_drops(
-        client_keys
-            .into_iter()
-            .zip(client_stats)
-            .map(|((client, platform, device), stat)| ClientRow { client, platform, device, stat }),
-        |r| r.stat.drops,
-    );
+    // Rows by drops, most first, then in key order (the order they are numbered in).
+    out.networks = by_drops(&net_keys, &net_stats, |&(network, site), stat| NetworkRow {
+        network,
+        site,
+        stat,
+    });
+    out.clients = by_drops(&client_keys, &client_stats, |(client, platform, device), stat| {
+        ClientRow { client: *client, platform: *platform, device: device.clone(), stat }
+    });
     out.timeline = timeline(zone, &joins, &drops, spans);
     out
 }
 
-/// Rows (given in key order) by drops, most first; equal drops keep their order (a stable
-/// sort, in place: a copy of 350k network rows would cost tens of MB at the run's peak).
-fn by_drops<R: Send>(rows: impl Iterator<Item = R>, drops: impl Fn(&R) -> u64 + Sync) -> Vec<R> {
-    let mut rows: Vec<R> = rows.collect();
-    rows.par_sort_by(|a, b| drops(b).cmp(&drops(a)));
-    rows
+/// Rows from keys (in key order) and their stats, by drops, most first; equal drops keep key
+/// order. The order is found on indices, not by moving rows: a sort of 350k network rows moved
+/// their bytes at every merge level (0.15 s of a bench run).
+fn by_drops<K: Sync, R: Send>(
+    keys: &[K],
+    stats: &[Stat],
+    row: impl Fn(&K, Stat) -> R + Sync,
+) -> Vec<R> {
+    let mut order: Vec<u32> = (0..keys.len().min(stats.len()) as u32).collect();
+    order.par_sort_unstable_by_key(|&i| (std::cmp::Reverse(stats[i as usize].drops), i));
+    order.par_iter().map(|&i| row(&keys[i as usize], stats[i as usize])).collect()
 }
 
 /// Client rows in key order: category, platform and device as text.
