@@ -17,7 +17,9 @@ use std::cmp::Ordering;
 use rayon::prelude::*;
 
 use crate::analyze::client::{self, Client, Platform};
-use crate::analyze::meetings::{device_label, ConnFilter, Connection, Meeting, Meetings};
+use crate::analyze::meetings::{
+    device_label, missing_last, reconnection_gap, ConnFilter, Meeting, Meetings,
+};
 use crate::analyze::sites::{network_of, Network, Site, Sites};
 use crate::analyze::zone::Zone;
 use crate::state::intern::{Interner, Sym};
@@ -47,10 +49,6 @@ impl Stat {
             0 => 0.0,
             n => self.drops as f64 * 100.0 / n as f64,
         }
-    }
-
-    pub fn median_gap(&self) -> Option<f64> {
-        self.median_gap
     }
 }
 
@@ -92,8 +90,6 @@ pub struct ClientRow {
 /// One row of `timeline.csv`: a clock hour of the report's zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HourRow {
-    /// When the hour began (UTC seconds).
-    pub start: Ts,
     pub label: String,
     pub connections: u64,
     pub drops: u64,
@@ -105,13 +101,11 @@ pub struct Breakdowns<'s> {
     pub networks: Vec<NetworkRow<'s>>,
     pub clients: Vec<ClientRow>,
     pub timeline: Vec<HourRow>,
-    /// Connections counted (those the IP filter lets through).
-    pub connections: u64,
-    /// Drops counted: the reconnections of `disconnections.csv`.
-    pub drops: u64,
     /// Drops whose ended connection has no LeaveTime: in no hour of the timeline.
     pub drops_without_leave: u64,
-    /// Every counted connection and drop together (its attendees and meetings not counted).
+    /// Every counted connection (those the IP filter lets through) and drop (the
+    /// reconnections of `disconnections.csv`) together; its attendees and meetings are not
+    /// counted.
     pub all: Stat,
 }
 
@@ -141,12 +135,7 @@ impl Breakdowns<'_> {
 
 /// Networks in address order (IPv4 first), `?` last.
 fn cmp_net(a: Option<ipnet::IpNet>, b: Option<ipnet::IpNet>) -> Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => a.cmp(&b),
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
-    }
+    missing_last(a, b)
 }
 
 /// Marks an address the IP filter leaves out, in the table of networks by address.
@@ -290,11 +279,9 @@ pub fn build<'s>(
     }
     let mut all_gaps: Vec<i64> = net_gaps.iter().map(|g| g.1).collect();
     all_gaps.par_sort_unstable();
-    out.connections = nets.iter().map(|n| n[COUNT_CONNECTIONS]).sum();
-    out.drops = nets.iter().map(|n| n[COUNT_DROPS]).sum();
     out.all = Stat {
-        connections: out.connections,
-        drops: out.drops,
+        connections: nets.iter().map(|n| n[COUNT_CONNECTIONS]).sum(),
+        drops: nets.iter().map(|n| n[COUNT_DROPS]).sum(),
         median_gap: median(&all_gaps),
         ..Stat::default()
     };
@@ -484,12 +471,6 @@ fn stats(counts: &[[u64; 3]], people: Vec<Vec<u64>>, mut gaps: Vec<(u32, i64)>) 
     out
 }
 
-/// Seconds from the ended connection's leave to the next one's join, as `disconnections.csv`
-/// writes it; `None` when either time is missing.
-fn reconnection_gap(ended: &Connection, next: &Connection) -> Option<i64> {
-    Some(next.conn.join? - ended.conn.leave?)
-}
-
 /// The timeline from the slots of joins and drops and the meetings' spans: every hour from the
 /// first to the last with a connection started or a drop, empty ones included, in time order.
 /// Meetings in progress are counted within that span only, so a stray far-off LeaveTime
@@ -550,10 +531,8 @@ fn timeline(
                 in_progress += step;
                 next += 1;
             }
-            let start = base + i * 3600;
             HourRow {
-                start,
-                label: zone.hour_label(start),
+                label: zone.hour_label(base + i * 3600),
                 connections: connections.get(&i).copied().unwrap_or(0),
                 drops: dropped.get(&i).copied().unwrap_or(0),
                 meetings: in_progress.max(0) as u64,

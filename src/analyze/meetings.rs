@@ -35,6 +35,12 @@ pub struct Connection {
     pub user_agent: Sym,
 }
 
+/// Seconds from a connection's leave to the next one's join (negative when they overlap): a
+/// reconnection's gap, as `disconnections.csv` writes it; `None` when either time is missing.
+pub fn reconnection_gap(ended: &Connection, next: &Connection) -> Option<i64> {
+    Some(next.conn.join? - ended.conn.leave?)
+}
+
 /// A group of 2+ connections of one attendee from one device: a suspected disconnection.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -130,8 +136,8 @@ pub fn in_window(t: Ts, since: Option<Ts>, until: Option<Ts>) -> bool {
     since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
 }
 
-/// Missing times sort after present ones.
-fn cmp_time(a: Option<Ts>, b: Option<Ts>) -> Ordering {
+/// Missing values (times, networks) sort after present ones.
+pub fn missing_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
     match (a, b) {
         (Some(a), Some(b)) => a.cmp(&b),
         (Some(_), None) => Ordering::Less,
@@ -194,7 +200,7 @@ pub fn build_in(
         .collect();
     let mut list: Vec<Meeting> = built.into_iter().flatten().collect();
     list.par_sort_unstable_by(|a, b| {
-        cmp_time(a.first_join, b.first_join)
+        missing_last(a.first_join, b.first_join)
             .then_with(|| strings.get(a.id).as_bytes().cmp(strings.get(b.id).as_bytes()))
     });
     let mut meetings = Meetings { list };
@@ -254,8 +260,8 @@ fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
         }
     };
     s(x.key, y.key)
-        .then_with(|| cmp_time(x.join, y.join))
-        .then_with(|| cmp_time(x.leave, y.leave))
+        .then_with(|| missing_last(x.join, y.join))
+        .then_with(|| missing_last(x.leave, y.leave))
         .then_with(|| s(x.key_type, y.key_type))
         .then_with(|| s(x.organization, y.organization))
         .then_with(|| s(x.client_ip, y.client_ip))

@@ -38,7 +38,8 @@ pub const TRUNCATION_HEADER: [&str; 11] = [
 /// SPEC 2.3's columns: `start` inclusive and `end` exclusive, UTC, on whole minutes.
 pub const REDOWNLOAD_HEADER: [&str; 5] = ["start", "end", "reason", "files", "estimated_rows"];
 
-fn time(t: Option<Ts>) -> String {
+/// A time as the reports write it; empty when missing.
+pub(super) fn time(t: Option<Ts>) -> String {
     t.map(timestamp::format).unwrap_or_default()
 }
 

@@ -51,7 +51,7 @@ pub fn rate(stat: &Stat) -> String {
 /// The median gap: whole seconds, or a half where it falls between two gaps; empty when no gap
 /// is known.
 pub fn median_gap(stat: &Stat) -> String {
-    match stat.median_gap() {
+    match stat.median_gap {
         None => String::new(),
         Some(g) if g.fract() == 0.0 => format!("{g:.0}"),
         Some(g) => format!("{g:.1}"),

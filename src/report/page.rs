@@ -6,6 +6,7 @@ use crate::analyze::breakdown::{Breakdowns, NetworkRow, Stat};
 use crate::analyze::coverage::Window;
 use crate::analyze::meetings::Meetings;
 use crate::analyze::zone::Zone;
+use crate::report::audit::time;
 use crate::report::breakdowns::median_gap;
 use crate::report::html::{
     count as thousands, Bar, FileRow, Headline, Hour, MeetingRow, Page, WindowRow,
@@ -13,7 +14,7 @@ use crate::report::html::{
 use crate::report::summary::{SitesInfo, Summary};
 use crate::state::files::{FileReport, FileStatus};
 use crate::state::intern::Interner;
-use crate::timestamp::{self, Ts};
+use crate::timestamp;
 
 /// Rows in each top list of the page.
 pub const TOP: usize = 20;
@@ -29,10 +30,6 @@ pub struct Sources<'a> {
     pub files: &'a [FileReport],
     pub windows: &'a [Window],
     pub zone: &'a Zone,
-}
-
-fn time(t: Option<Ts>) -> String {
-    t.map(timestamp::format).unwrap_or_default()
 }
 
 fn gap_text(stat: &Stat) -> String {
@@ -91,7 +88,7 @@ pub fn build(s: &Sources<'_>) -> Page {
         },
         Headline {
             label: "Drops".into(),
-            value: thousands(b.drops),
+            value: thousands(b.all.drops),
             detail: match gap_text(&b.all) {
                 g if g.is_empty() => format!("{:.1}% of connections", b.all.rate_percent()),
                 g => format!("{:.1}% of connections; median gap {g}", b.all.rate_percent()),

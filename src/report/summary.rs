@@ -105,7 +105,7 @@ impl DropsSummary {
             info
         });
         DropsSummary {
-            drops: b.drops,
+            drops: b.all.drops,
             drops_without_leave_time: b.drops_without_leave,
             networks: b.networks.len() as u64,
             clients: b.clients.len() as u64,

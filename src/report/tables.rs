@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::analyze::meetings::{Connection, Meeting, Meetings, NO_DEVICE};
+use crate::analyze::meetings::{reconnection_gap, Connection, Meeting, Meetings, NO_DEVICE};
 use crate::analyze::users::UsersDb;
 use crate::escape;
 use crate::state::intern::{Interner, Sym};
@@ -277,7 +277,7 @@ pub fn write_disconnections(
     write_rows(out, &DISCONNECTIONS_HEADER, meetings, |row, m| {
         for group in &m.groups {
             let total = group.members.len();
-            let mut prev_leave: Option<Option<Ts>> = None;
+            let mut prev: Option<&Connection> = None;
             for (n, &i) in group.members.iter().enumerate() {
                 let Some(c) = m.connections.get(i) else { continue };
                 who(row, f, users, m, c);
@@ -293,10 +293,10 @@ pub fn write_disconnections(
                 row.time(c.conn.join);
                 row.time(c.conn.leave);
                 row.next();
-                if let (Some(Some(leave)), Some(join)) = (prev_leave, c.conn.join) {
-                    let _ = write!(row.out, "{}", join - leave);
+                if let Some(gap) = prev.and_then(|p| reconnection_gap(p, c)) {
+                    let _ = write!(row.out, "{gap}");
                 }
-                prev_leave = Some(c.conn.leave);
+                prev = Some(c);
                 row.sym(f, c.conn.client_ip);
                 row.sym(f, c.conn.property);
                 row.end();
