@@ -70,6 +70,7 @@ impl LoadedSites {
             bad_lines: bad.len() as u64,
             overlapping_ranges: sites.overlapping() as u64,
             missing_subnets: Vec::new(),
+            missing_subnets_total: 0,
         };
         Ok(LoadedSites { sites, info })
     }

@@ -70,6 +70,8 @@ pub struct SitesInfo {
     /// Busy networks no range matched (CQD's missing subnet report), busiest first: at most
     /// [`MISSING_SHOWN`] of them, each as `network (connections)`.
     pub missing_subnets: Vec<String>,
+    /// How many such networks there are, listed or not.
+    pub missing_subnets_total: u64,
 }
 
 /// How many missing subnets the summary lists.
@@ -96,8 +98,9 @@ impl DropsSummary {
         zone: &crate::analyze::zone::Zone,
     ) -> DropsSummary {
         let sites = sites.map(|mut info| {
-            info.missing_subnets = b
-                .missing_subnets()
+            let missing = b.missing_subnets();
+            info.missing_subnets_total = missing.len() as u64;
+            info.missing_subnets = missing
                 .iter()
                 .take(MISSING_SHOWN)
                 .map(|r| format!("{} ({})", r.cidr(), r.stat.connections))
@@ -400,7 +403,7 @@ impl Summary {
                     sites.ranges,
                     sites.overlapping_ranges,
                     sites.bad_lines,
-                    sites.missing_subnets.len(),
+                    sites.missing_subnets_total,
                     match sites.missing_subnets.first() {
                         Some(top) => format!(", the busiest {top}"),
                         None => String::new(),
@@ -416,7 +419,33 @@ impl Summary {
 
 #[cfg(test)]
 mod tests {
-    use super::percent;
+    use super::*;
+    use crate::analyze::breakdown::{Breakdowns, NetworkRow, Stat};
+
+    #[test]
+    fn every_missing_subnet_is_counted_though_only_the_busiest_are_listed() {
+        // 25 networks no range matched, each busy enough to count (10 + k connections).
+        let networks: Vec<NetworkRow<'_>> = (0..25u64)
+            .map(|k| NetworkRow {
+                network: Some(format!("198.51.{k}.0/24").parse().unwrap()),
+                site: None,
+                stat: Stat { connections: 10 + k, ..Stat::default() },
+            })
+            .collect();
+        let b = Breakdowns { networks, ..Breakdowns::default() };
+        let info = SitesInfo { file: "sites.tsv".into(), ranges: 3, ..SitesInfo::default() };
+        let d = DropsSummary::new(&b, Some(info), &crate::analyze::zone::Zone::Utc);
+        let sites = d.sites.clone().unwrap();
+        assert_eq!(sites.missing_subnets_total, 25);
+        assert_eq!(sites.missing_subnets.len(), MISSING_SHOWN);
+        assert_eq!(sites.missing_subnets[0], "198.51.24.0/24 (34)");
+        let summary = Summary { drops: Some(d), ..Summary::default() };
+        let human = summary.human("reports written to r");
+        assert!(
+            human.contains("0 bad lines; 25 busy networks not in it, the busiest 198.51.24.0/24"),
+            "{human}"
+        );
+    }
 
     #[test]
     fn percent_to_one_decimal() {
