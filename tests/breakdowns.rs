@@ -332,4 +332,14 @@ fn an_unreadable_building_file_is_refused_before_anything_is_read() {
     let out = t.run_out("r", &["--tz", "Mars/Olympus", &data]);
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Olympus"));
+    // A building file that exists but cannot be read (a directory) is fatal, before the
+    // reports: the previous ones stay as they were.
+    let first = t.run_out("kept", &[&data]);
+    assert_eq!(code(&first), 0);
+    let before = report_set(&t.join("kept"));
+    std::fs::create_dir(t.join("sites-dir")).unwrap();
+    let out = t.run_out("kept", &["--sites", &t.join("sites-dir").to_string_lossy(), &data]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("cannot read the building file"), "{}", stderr(&out));
+    assert_eq!(report_set(&t.join("kept")), before);
 }
