@@ -192,6 +192,12 @@ impl PartialFile {
         })
     }
 
+    /// The stored length of a bucket's section (0 if it has none).
+    fn bucket_len(&self, bucket: u32) -> u64 {
+        let sections = self.header.sections.iter();
+        sections.filter(|s| s.kind == SectionKind::Bucket(bucket)).map(|s| s.len).sum()
+    }
+
     pub fn bucket(&self, bucket: u32) -> Result<WireBucket> {
         let raw = self.section(SectionKind::Bucket(bucket))?;
         postcard::from_bytes(&raw).with_context(|| {
@@ -285,8 +291,13 @@ fn rebuild(
 ) -> Result<Rebuilt> {
     let damaged = || anyhow::anyhow!("{shown}: partial state is damaged (a record)");
     let s = |n: u32| syms.get(n as usize).copied().ok_or_else(damaged);
-    let mut out =
-        Rebuilt { keyed: (0..RECORD_SHARDS).map(|_| Vec::new()).collect(), unkeyed: Vec::new() };
+    // Room for an even share of the section's records in each shard, and a little more.
+    let share = wire.entries.len() / RECORD_SHARDS;
+    let share = share + share / 8 + 16;
+    let mut out = Rebuilt {
+        keyed: (0..RECORD_SHARDS).map(|_| Vec::with_capacity(share)).collect(),
+        unkeyed: Vec::new(),
+    };
     for w in wire.entries {
         let mut copies: smallvec::SmallVec<[Seen; 1]> = smallvec::SmallVec::new();
         for c in &w.copies {
@@ -532,13 +543,7 @@ fn load_from(
     // the records rebuilt in parallel and put in place one task per record shard. No state is
     // merged into another: a record moves twice, a string is interned once per section.
     let started = std::time::Instant::now();
-    let read_bytes: u64 = jobs
-        .iter()
-        .flat_map(|&(i, b)| {
-            inputs[i].header.sections.iter().filter(move |s| s.kind == SectionKind::Bucket(b))
-        })
-        .map(|s| s.len)
-        .sum();
+    let read_bytes: u64 = jobs.iter().map(|&(i, b)| inputs[i].bucket_len(b)).sum();
     // A few sections at a time (two per worker), each group decoded, interned, rebuilt and put
     // in place before the next is decoded: the memory of one group's wire records is reused
     // by the next, where decoding every section first held them all at once (the state run
@@ -585,6 +590,18 @@ fn load_from(
             }
         };
         decoded += clock.elapsed().as_secs_f64();
+        if previous.is_none() {
+            // The record shards sized once, for the records the first group's bytes suggest
+            // all sections hold (copies across files make it an overestimate, which costs
+            // address space, not memory): grown group by group, they moved every record
+            // placed so far each time.
+            let bytes: u64 = jobs.iter().map(|&(i, b)| inputs[i].bucket_len(b)).sum();
+            let records: usize = wire.iter().map(|(_, _, w)| w.entries.len()).sum();
+            if bytes > 0 {
+                let estimate = records as f64 * read_bytes as f64 / bytes as f64;
+                partial.records.reserve(estimate as usize);
+            }
+        }
         // Interning is one table, so one thread: it runs while the other workers rebuild and
         // place the previous group, which needs only that group's symbols.
         let Partial { strings, records, unkeyed, .. } = &mut partial;
