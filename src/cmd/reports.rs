@@ -257,6 +257,7 @@ pub fn finish(
     // archive) and gained no time on two cores.
     let wanted = reports_of_run.iter().any(|r| r.needs_breakdowns());
     let breakdowns = wanted.then(|| pool.install(breakdowns));
+    timings.lap("drop breakdowns");
     let drops = breakdowns.as_ref().map(drops_summary);
     let page = breakdowns.as_ref().map(|b| {
         report::page::build(&report::page::Sources {
@@ -287,6 +288,7 @@ pub fn finish(
         let name = Report::Summary.name();
         staged.push(report::stage(dir, name, |w| Report::Summary.write(w, &inputs))?);
     }
+    timings.lap("reports staged");
     testhook::crash_point("reports-staged");
     // The run's records and meetings are freed while the previous reports are replaced: both
     // take a few tenths of a second on the bench archive (ext4 freeing the old reports' blocks,
@@ -302,7 +304,7 @@ pub fn finish(
     record_problems()?;
     // The line on stderr counts the whole run.
     summary.clock(started.elapsed().as_secs_f64());
-    timings.lap("write reports");
+    timings.lap("reports swapped in");
     if !config.quiet {
         let written = format!("reports written to {}", escape::path(&config.out_dir));
         let human =
