@@ -92,6 +92,43 @@ fn files_added_removed_and_rewritten_give_the_reports_of_a_full_run() {
     same_as_plain(&t, "r4", &[]);
 }
 
+#[test]
+fn the_same_archive_by_another_path_is_read_again_and_the_warning_says_why() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    assert_eq!(with_state(&t, "r1", &[]).0, (6, 0, 0));
+    // The cron job's command written with an absolute path this time.
+    let archive = t.join("archive");
+    let args = [&CAP[..], &["--state", "state", archive.to_str().expect("utf-8 path")]].concat();
+    let o = t.run_out("r2", &args);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = t.summary("r2")["state_files"].clone();
+    assert_eq!(
+        (s["read"].as_u64(), s["reused"].as_u64(), s["dropped"].as_u64()),
+        (Some(6), Some(0), Some(6))
+    );
+    let first = first_export(&t);
+    let name = first.file_name().and_then(|n| n.to_str()).expect("name");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{}: no file was given by the path it was cached under ({} was cached as archive/{name})",
+            "state",
+            first.display()
+        )),
+        "{err}"
+    );
+    // Back to the paths as given before: the state (now keyed by the absolute paths) warns
+    // again, the other way round; the same paths twice do not.
+    let (counts, err) = with_state(&t, "r3", &[]);
+    assert_eq!(counts, (6, 0, 6));
+    assert!(err.contains(&format!("(archive/{name} was cached as {})", first.display())), "{err}");
+    let (counts, err) = with_state(&t, "r4", &[]);
+    assert_eq!(counts, (0, 6, 0));
+    assert!(!err.contains("cached under"), "{err}");
+    same_as_plain(&t, "r4", &[]);
+}
+
 /// The first cached partial of the state directory.
 fn a_cached_partial(t: &TestDir) -> std::path::PathBuf {
     first_in(t, "state/files")

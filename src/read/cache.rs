@@ -212,6 +212,16 @@ impl StateDir {
                 files.iter().map(|f| f.key.as_slice()).collect();
             self.index.entries.iter().filter(|e| !current.contains(e.path.raw())).count() as u64
         };
+        if let Some((cached, given)) = self.moved_paths(files, reused.is_empty()) {
+            ui.warn(format_args!(
+                "{}: no file was given by the path it was cached under ({} was cached as {}): \
+                 every file is read again; give the same paths every run (both relative from \
+                 the same directory, or both absolute)",
+                escape::path(&self.dir),
+                escape::bytes(given),
+                escape::bytes(cached)
+            ));
+        }
         // The files to read, as an archive of their own: positions are local to each file's
         // partial, renumbered when the partials meet.
         let reading: Vec<ArchiveFile> = to_read.iter().map(|(i, _)| files[*i].clone()).collect();
@@ -270,6 +280,27 @@ impl StateDir {
         drop(loaded);
         self.remove_unnamed(&index);
         Ok((partial, counts))
+    }
+
+    /// When no cached file was given by its cached path but one was given by another path that
+    /// ends in the same file name (the state is keyed by the paths as given, so a relative
+    /// path from another directory, or an absolute one, misses it): that cached path and the
+    /// path given.
+    fn moved_paths<'a>(
+        &'a self,
+        files: &'a [ArchiveFile],
+        none_reused: bool,
+    ) -> Option<(&'a [u8], &'a [u8])> {
+        if !none_reused || self.index.entries.is_empty() {
+            return None;
+        }
+        let name = |p: &'a [u8]| p.rsplit(|b| *b == b'/').next().unwrap_or(p);
+        let cached: HashMap<&[u8], &[u8]> =
+            self.index.entries.iter().map(|e| (name(e.path.raw()), e.path.raw())).collect();
+        files.iter().find_map(|f| {
+            let given = f.key.as_slice();
+            cached.get(name(given)).filter(|c| **c != given).map(|c| (*c, given))
+        })
     }
 
     /// Sorts the archive's files into those whose cached partial can be used and those to read
