@@ -191,6 +191,12 @@ pub fn finish(
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = Summary::new(&partial, &meetings, &coverage, config, elapsed);
     summary.inferred_row_caps = inferred;
+    // The records are done with (the meetings, the users database and the summary's counts
+    // came from them): freed now, their memory serves the breakdowns and the reports, which
+    // would otherwise take fresh pages from the kernel. The strings and files stay.
+    drop(std::mem::take(&mut partial.records));
+    drop(std::mem::take(&mut partial.unkeyed));
+    drop(std::mem::take(&mut partial.loose_copies));
     // With --state: what is new since the last completed run, recorded once the reports are.
     let problems = state.as_ref().map(|_| coverage::problems(&reports, &coverage));
     if let (Some((dir, counts)), Some(now)) = (&state, &problems) {
