@@ -360,7 +360,18 @@ pub struct Timings {
     /// When the run started: the summary's elapsed time counts from it.
     pub started: Instant,
     last: Instant,
-    laps: Vec<(&'static str, f64)>,
+    /// Each lap's name, duration and the memory resident at its end (MB, where known).
+    laps: Vec<(&'static str, f64, Option<u64>)>,
+}
+
+/// The process's resident memory in MB (Linux: /proc/self/statm), to see which phase holds
+/// what when timings are printed.
+fn resident_mb() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some((pages * u64::try_from(page).ok()?) >> 20)
 }
 
 impl Timings {
@@ -369,13 +380,16 @@ impl Timings {
     }
     pub fn lap(&mut self, what: &'static str) {
         let now = Instant::now();
-        self.laps.push((what, (now - self.last).as_secs_f64()));
+        let resident = crate::messages::timings_wanted().then(resident_mb).flatten();
+        self.laps.push((what, (now - self.last).as_secs_f64(), resident));
         self.last = now;
     }
     pub fn print(&self, ui: &Ui) {
         if crate::messages::timings_wanted() {
-            for (what, secs) in &self.laps {
-                ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s"));
+            for (what, secs, resident) in &self.laps {
+                let resident =
+                    resident.map(|mb| format!(" (resident {mb} MB)")).unwrap_or_default();
+                ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s{resident}"));
             }
         }
     }
