@@ -43,7 +43,12 @@ impl ConnFilter for IpFilter {
         if self.nets.is_empty() {
             return true;
         }
-        addr.parse::<IpAddr>().is_ok_and(|ip| self.nets.iter().any(|net| net.contains(&ip)))
+        // An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is also its IPv4 address, as the
+        // networks report counts it: an IPv4 range takes it as well as an IPv6 one.
+        addr.parse::<IpAddr>().is_ok_and(|ip| {
+            let v4 = ip.to_canonical();
+            self.nets.iter().any(|net| net.contains(&ip) || net.contains(&v4))
+        })
     }
 
     fn keeps_all(&self) -> bool {
@@ -75,5 +80,17 @@ mod tests {
         let v6 = IpFilter { regex: None, nets: vec!["2a01::/16".parse().unwrap()] };
         assert!(v6.keep("[2a01::1]:443"));
         assert!(!v6.keep("not an ip"));
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_in_the_ipv4_range_of_its_address() {
+        let v4 = IpFilter { regex: None, nets: vec!["10.57.0.0/16".parse().unwrap()] };
+        assert!(v4.keep("::ffff:10.57.3.4"));
+        assert!(v4.keep("[::ffff:10.57.3.4]:443"));
+        assert!(!v4.keep("::ffff:10.58.3.4"));
+        assert!(!v4.keep("::10.57.3.4"), "IPv4-compatible, not mapped: an IPv6 address");
+        let mapped = IpFilter { regex: None, nets: vec!["::ffff:0:0/96".parse().unwrap()] };
+        assert!(mapped.keep("::ffff:10.57.3.4"), "an IPv6 range still takes it as written");
+        assert!(!mapped.keep("10.57.3.4"));
     }
 }
