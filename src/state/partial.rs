@@ -254,11 +254,12 @@ impl Records {
     }
 
     /// Makes room for about `records` records in all, spread evenly over the shards as
-    /// [`Records::shard`] spreads them, before many sources are absorbed.
+    /// [`Records::shard`] spreads them, before many sources are absorbed. Only a hint: room
+    /// the allocator refuses is left to grow as records come.
     pub(crate) fn reserve(&mut self, records: usize) {
         let each = records.div_ceil(RECORD_SHARDS);
         for map in &mut self.shards {
-            map.reserve(each.saturating_sub(map.len()));
+            let _ = map.try_reserve(each.saturating_sub(map.len()));
         }
     }
 

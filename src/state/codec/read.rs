@@ -575,6 +575,7 @@ fn load_from(
     };
     // The group decoded and interned last, placed while the next one is interned.
     let mut previous: Option<(Sections, Vec<Vec<Sym>>)> = None;
+    let all_jobs = jobs.len();
     for jobs in jobs.chunks(group) {
         let clock = std::time::Instant::now();
         let mut wire = jobs
@@ -594,12 +595,14 @@ fn load_from(
             // The record shards sized once, for the records the first group's bytes suggest
             // all sections hold (copies across files make it an overestimate, which costs
             // address space, not memory): grown group by group, they moved every record
-            // placed so far each time.
+            // placed so far each time. A header's lengths are not checked yet, so the
+            // estimate is held to four times what the group's records per section suggest.
             let bytes: u64 = jobs.iter().map(|&(i, b)| inputs[i].bucket_len(b)).sum();
             let records: usize = wire.iter().map(|(_, _, w)| w.entries.len()).sum();
+            let per_section = records as f64 * all_jobs as f64 / jobs.len().max(1) as f64;
             if bytes > 0 {
                 let estimate = records as f64 * read_bytes as f64 / bytes as f64;
-                partial.records.reserve(estimate as usize);
+                partial.records.reserve(estimate.min(4.0 * per_section) as usize);
             }
         }
         // Interning is one table, so one thread: it runs while the other workers rebuild and
