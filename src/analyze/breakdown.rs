@@ -374,7 +374,7 @@ fn count(
             }
             p.net_people.push(u64::from(net) << 32 | u64::from(c.conn.key));
             p.client_people.push(u64::from(client) << 32 | u64::from(c.conn.key));
-            p.join_slots.extend(c.conn.join.map(|t| t.div_euclid(SLOT)));
+            p.join_slots.extend(c.conn.join.get().map(|t| t.div_euclid(SLOT)));
             places.push(Some((net, client)));
         }
         for group in &m.groups {
@@ -392,7 +392,7 @@ fn count(
                     p.net_gaps.push((net, gap));
                     p.client_gaps.push((client, gap));
                 }
-                match c.conn.leave {
+                match c.conn.leave.get() {
                     Some(t) => p.drop_slots.push(t.div_euclid(SLOT)),
                     None => p.drops_without_leave += 1,
                 }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::state::intern::{Interner, Sym};
 use crate::state::partial::{Entry, Partial, Pos, Rec};
-use crate::timestamp::Ts;
+use crate::timestamp::{MaybeTs, Ts};
 
 /// One distinct connection (SPEC 2 "Connection").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,8 +19,8 @@ pub struct Conn {
     pub key: Sym,
     pub key_type: Sym,
     pub organization: Sym,
-    pub join: Option<Ts>,
-    pub leave: Option<Ts>,
+    pub join: MaybeTs,
+    pub leave: MaybeTs,
     pub client_ip: Sym,
     pub device: Sym,
     pub property: Sym,
@@ -38,7 +38,7 @@ pub struct Connection {
 /// Seconds from a connection's leave to the next one's join (negative when they overlap): a
 /// reconnection's gap, as `disconnections.csv` writes it; `None` when either time is missing.
 pub fn reconnection_gap(ended: &Connection, next: &Connection) -> Option<i64> {
-    Some(next.conn.join? - ended.conn.leave?)
+    Some(next.conn.join.get()? - ended.conn.leave.get()?)
 }
 
 /// A group of 2+ connections of one attendee from one device: a suspected disconnection.
@@ -260,8 +260,8 @@ fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
         }
     };
     s(x.key, y.key)
-        .then_with(|| missing_last(x.join, y.join))
-        .then_with(|| missing_last(x.leave, y.leave))
+        .then_with(|| missing_last(x.join.get(), y.join.get()))
+        .then_with(|| missing_last(x.leave.get(), y.leave.get()))
         .then_with(|| s(x.key_type, y.key_type))
         .then_with(|| s(x.organization, y.organization))
         .then_with(|| s(x.client_ip, y.client_ip))
@@ -290,8 +290,8 @@ fn meeting(
             connections.push(Connection { conn, upn, user_agent });
         }
     }
-    let first_join = connections.iter().filter_map(|c| c.conn.join).min();
-    let last_leave = connections.iter().filter_map(|c| c.conn.leave).max();
+    let first_join = connections.iter().filter_map(|c| c.conn.join.get()).min();
+    let last_leave = connections.iter().filter_map(|c| c.conn.leave.get()).max();
     let mut number_attendees = 0u64;
     let mut groups = Vec::new();
     let mut attendees_affected = 0u64;
@@ -373,7 +373,7 @@ fn attendee_groups(
     // leave closely enough; an unknown gap breaks the chain.
     let close_enough = |i: &usize, j: &usize| match max_gap {
         None => true,
-        Some(max) => match (connections[*i].conn.leave, connections[*j].conn.join) {
+        Some(max) => match (connections[*i].conn.leave.get(), connections[*j].conn.join.get()) {
             (Some(leave), Some(join)) => join - leave <= max,
             _ => false,
         },

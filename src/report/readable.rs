@@ -80,8 +80,8 @@ pub fn write(
                 writeln!(
                     out,
                     "    {}-{}  {}  {}  {}",
-                    clock(c.join, day),
-                    clock(c.leave, day),
+                    clock(c.join.get(), day),
+                    clock(c.leave.get(), day),
                     escape::text(strings.get(c.client_ip)),
                     escape::text(device_label(strings, c.device)),
                     escape::text(strings.get(c.property))

@@ -258,8 +258,8 @@ pub fn write_attendees(
     write_rows(out, &ATTENDEES_HEADER, meetings, |row, m| {
         for c in &m.connections {
             who(row, f, users, m, c);
-            row.time(c.conn.join);
-            row.time(c.conn.leave);
+            row.time(c.conn.join.get());
+            row.time(c.conn.leave.get());
             row.sym(f, c.conn.client_ip);
             row.sym(f, c.conn.device);
             row.sym(f, c.conn.property);
@@ -290,8 +290,8 @@ pub fn write_disconnections(
                 }
                 row.number(n + 1);
                 row.number(total);
-                row.time(c.conn.join);
-                row.time(c.conn.leave);
+                row.time(c.conn.join.get());
+                row.time(c.conn.leave.get());
                 row.next();
                 if let Some(gap) = prev.and_then(|p| reconnection_gap(p, c)) {
                     let _ = write!(row.out, "{gap}");

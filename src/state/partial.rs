@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 
 use crate::extract::auditdata::AuditRecord;
 use crate::state::intern::{Hashed, Interner, Sym};
-use crate::timestamp::Ts;
+use crate::timestamp::{MaybeTs, Ts};
 
 use super::claims::Claims;
 use super::files::{Counts, FileReport, FileState};
@@ -49,8 +49,8 @@ pub struct Rec {
     pub organizer_id: Sym,
     pub organizer_organization: Sym,
     pub meeting_type: Sym,
-    pub join: Option<Ts>,
-    pub leave: Option<Ts>,
+    pub join: MaybeTs,
+    pub leave: MaybeTs,
     pub client_ip: Sym,
     pub device: Sym,
     pub property: Sym,
@@ -65,7 +65,7 @@ impl Rec {
     /// attendees, since every attendee of a record is a connection joined then. A meeting's
     /// first join is the earliest of its records'.
     pub fn first_join(&self) -> Option<Ts> {
-        self.join.filter(|_| !self.attendees.is_empty())
+        self.join.get().filter(|_| !self.attendees.is_empty())
     }
 
     /// The UUID-email pairs the users database learns from this record, in their order within
@@ -434,8 +434,8 @@ impl Partial {
             organizer_id,
             organizer_organization,
             meeting_type,
-            join: rec.join.and_then(|t| t.ts()),
-            leave: rec.leave.and_then(|t| t.ts()),
+            join: rec.join.and_then(|t| t.ts()).into(),
+            leave: rec.leave.and_then(|t| t.ts()).into(),
             client_ip,
             device,
             property,
