@@ -16,19 +16,13 @@ impl MaybeTs {
     pub const NONE: MaybeTs = MaybeTs(i64::MIN);
 
     pub fn get(self) -> Option<Ts> {
-        (self.0 != i64::MIN).then_some(self.0)
+        (self != MaybeTs::NONE).then_some(self.0)
     }
 }
 
 impl From<Option<Ts>> for MaybeTs {
     fn from(t: Option<Ts>) -> MaybeTs {
-        MaybeTs(t.unwrap_or(i64::MIN))
-    }
-}
-
-impl Default for MaybeTs {
-    fn default() -> MaybeTs {
-        MaybeTs::NONE
+        t.map_or(MaybeTs::NONE, MaybeTs)
     }
 }
 
@@ -151,7 +145,7 @@ mod tests {
             assert_eq!(MaybeTs::from(t).get(), t);
         }
         assert_eq!(MaybeTs::from(Some(i64::MIN)).get(), None);
-        assert_eq!(MaybeTs::default(), MaybeTs::NONE);
+        assert_eq!(MaybeTs::from(None), MaybeTs::NONE);
         assert_eq!(std::mem::size_of::<MaybeTs>(), 8);
         assert_eq!(std::mem::size_of::<Option<Ts>>(), 16);
         // The years parse accepts are far from the one value that means none.

@@ -179,6 +179,11 @@ pub(crate) fn split_key(key: u128) -> [u64; 2] {
     [key as u64, (key >> 64) as u64]
 }
 
+/// The record key [`split_key`] split.
+pub(crate) fn join_key(halves: [u64; 2]) -> u128 {
+    u128::from(halves[0]) | (u128::from(halves[1]) << 64)
+}
+
 /// Both halves of a key folded together, to pick a shard: UUID bits are random enough, and
 /// folding takes in the whole of a hashed non-UUID Id too.
 pub(crate) fn shard_bits(key: u128) -> usize {
@@ -201,7 +206,7 @@ impl LooseCopy {
         LooseCopy { key: split_key(key), seen: Seen { pos, hash } }
     }
     pub fn key(&self) -> u128 {
-        u128::from(self.key[0]) | (u128::from(self.key[1]) << 64)
+        join_key(self.key)
     }
 }
 
@@ -227,7 +232,7 @@ impl Key {
         Key(split_key(key))
     }
     fn get(self) -> u128 {
-        u128::from(self.0[0]) | (u128::from(self.0[1]) << 64)
+        join_key(self.0)
     }
 }
 
