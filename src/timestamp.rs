@@ -18,6 +18,16 @@ impl MaybeTs {
     pub fn get(self) -> Option<Ts> {
         (self != MaybeTs::NONE).then_some(self.0)
     }
+
+    /// The 8 bytes' value as a partial-state file writes it: the time, or `i64::MIN`.
+    pub fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// What [`MaybeTs::raw`] gave.
+    pub fn from_raw(raw: i64) -> MaybeTs {
+        MaybeTs(raw)
+    }
 }
 
 impl From<Option<Ts>> for MaybeTs {

@@ -9,7 +9,8 @@ use serde_json::json;
 
 use crate::escape;
 use crate::flags::{Config, Mode};
-use crate::state::codec::{PartialFile, WireRec};
+use crate::state::codec::PartialFile;
+use crate::timestamp::MaybeTs;
 use crate::Outcome;
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -41,30 +42,35 @@ pub fn run(config: &Config) -> Result<Outcome> {
     }
     for bucket in file.buckets() {
         let wire = file.bucket(bucket)?;
-        let s = |n: u32| wire.strings.get(n as usize).map_or("?", String::as_str);
-        let rec = |r: &WireRec| {
-            json!({
-                "meeting": s(r.meeting), "organizer_email": s(r.organizer_email),
-                "organizer_id": s(r.organizer_id),
-                "organizer_organization": s(r.organizer_organization),
-                "meeting_type": s(r.meeting_type), "join": r.join, "leave": r.leave,
-                "client_ip": s(r.client_ip), "device": s(r.device), "property": s(r.property), "user_agent": s(r.user_agent),
-                "attendees": r.attendees.iter().map(|a| json!({
+        let s = |n: u32| wire.string(n).unwrap_or("?");
+        let Some(rows) = wire.rows() else { bail!("bucket {bucket}'s columns do not agree") };
+        for row in rows {
+            let [meeting, email, id, organization, meeting_type, ip, device, property, agent] =
+                wire.strings_of(row.index);
+            let time = |t: i64| MaybeTs::from_raw(t).get();
+            let (join, leave) = wire.times_of(row.index);
+            let attendees = row.attendees.clone().map(|j| wire.att(j)).map(|a| {
+                json!({
                     "key": s(a.key), "key_type": s(a.key_type),
                     "organization": s(a.organization), "upn": s(a.upn),
                     "is_object_id": a.is_object_id,
-                })).collect::<Vec<_>>(),
-            })
-        };
-        for e in &wire.entries {
+                })
+            });
+            let copies = row.copies.clone().map(|j| wire.seen(j)).map(
+                |c| json!({"file": c.file, "offset": c.offset, "hash": format!("{:016x}", c.hash)}),
+            );
             line(json!({
                 "bucket": bucket,
-                "key": e.key.map(|k| format!("{:032x}", u128::from_le_bytes(k))),
-                "held": e.held,
-                "copies": e.copies.iter().map(|c| json!({
-                    "file": c.file, "offset": c.offset, "hash": format!("{:016x}", c.hash),
-                })).collect::<Vec<_>>(),
-                "record": rec(&e.rec),
+                "key": row.key.map(|k| format!("{k:032x}")),
+                "held": row.held,
+                "copies": copies.collect::<Vec<_>>(),
+                "record": {
+                    "meeting": s(meeting), "organizer_email": s(email), "organizer_id": s(id),
+                    "organizer_organization": s(organization), "meeting_type": s(meeting_type),
+                    "join": time(join), "leave": time(leave), "client_ip": s(ip),
+                    "device": s(device), "property": s(property), "user_agent": s(agent),
+                    "attendees": attendees.collect::<Vec<_>>(),
+                },
             }))?;
         }
     }

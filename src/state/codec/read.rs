@@ -20,6 +20,7 @@ use crate::state::intern::{Interner, Sym};
 use crate::state::partial::{
     position, Att, Entry, Partial, Rec, Records, Seen, MAX_FILES, OFFSET_BITS, RECORD_SHARDS,
 };
+use crate::timestamp::MaybeTs;
 
 /// An opened partial-state file whose header has been checked.
 pub struct PartialFile {
@@ -198,14 +199,18 @@ impl PartialFile {
         sections.filter(|s| s.kind == SectionKind::Bucket(bucket)).map(|s| s.len).sum()
     }
 
+    /// A bucket's records, their columns checked to agree (see [`WireBucket::rows`]) and
+    /// their strings to lie on character boundaries.
     pub fn bucket(&self, bucket: u32) -> Result<WireBucket> {
+        let shown = escape::path(&self.path);
         let raw = self.section(SectionKind::Bucket(bucket))?;
-        postcard::from_bytes(&raw).with_context(|| {
-            format!(
-                "{}: partial state's bucket {bucket} cannot be decoded",
-                escape::path(&self.path)
-            )
-        })
+        let wire: WireBucket = postcard::from_bytes(&raw).with_context(|| {
+            format!("{shown}: partial state's bucket {bucket} cannot be decoded")
+        })?;
+        if wire.rows().is_none() || wire.strings().any(|s| s.is_none()) {
+            bail!("{shown}: partial state is damaged (bucket {bucket}'s columns do not agree)");
+        }
+        Ok(wire)
     }
 }
 
@@ -280,10 +285,12 @@ struct Rebuilt {
     unkeyed: Vec<Entry>,
 }
 
-/// Turns one section's wire records into entries. `syms` maps the section's string numbers to
-/// the merged state's symbols; `remap` its file numbers to the union table's.
+/// Turns one section's wire records into entries (those `keep` marks, all without it).
+/// `syms` maps the section's string numbers to the merged state's symbols; `remap` its file
+/// numbers to the union table's.
 fn rebuild(
-    wire: WireBucket,
+    wire: &WireBucket,
+    keep: Option<&[bool]>,
     (bucket, buckets): (u32, u32),
     syms: &[Sym],
     remap: &[usize],
@@ -291,43 +298,53 @@ fn rebuild(
 ) -> Result<Rebuilt> {
     let damaged = || anyhow::anyhow!("{shown}: partial state is damaged (a record)");
     let s = |n: u32| syms.get(n as usize).copied().ok_or_else(damaged);
+    let rows = wire.rows().ok_or_else(damaged)?;
     // Room for an even share of the section's records in each shard, and a little more.
-    let share = wire.entries.len() / RECORD_SHARDS;
+    let share = wire.held.len() / RECORD_SHARDS;
     let share = share + share / 8 + 16;
     let mut out = Rebuilt {
         keyed: (0..RECORD_SHARDS).map(|_| Vec::with_capacity(share)).collect(),
         unkeyed: Vec::new(),
     };
-    for w in wire.entries {
+    for row in rows {
+        if keep.is_some_and(|k| !k.get(row.index).copied().unwrap_or(true)) {
+            continue;
+        }
         let mut copies: smallvec::SmallVec<[Seen; 1]> = smallvec::SmallVec::new();
-        for c in &w.copies {
+        let mut held = None;
+        for (j, c) in row.copies.clone().map(|j| wire.seen(j)).enumerate() {
             let file = *remap.get(c.file as usize).ok_or_else(damaged)?;
             if c.offset >= 1 << OFFSET_BITS {
                 return Err(damaged());
             }
-            copies.push(Seen { pos: position(file, c.offset), hash: c.hash });
+            let seen = Seen { pos: position(file, c.offset), hash: c.hash };
+            if j == row.held as usize {
+                held = Some(seen);
+            }
+            copies.push(seen);
         }
+        let held = held.ok_or_else(damaged)?;
         copies.sort_unstable();
         copies.dedup_by_key(|c| c.pos);
-        let held = *w.copies.get(w.held as usize).ok_or_else(damaged)?;
-        let held_pos = position(*remap.get(held.file as usize).ok_or_else(damaged)?, held.offset);
-        let r = &w.rec;
+        let [meeting, email, id, organization, meeting_type, ip, device, property, agent] =
+            wire.strings_of(row.index);
+        let (join, leave) = wire.times_of(row.index);
         let rec = Rec {
-            meeting: s(r.meeting)?,
-            organizer_email: s(r.organizer_email)?,
-            organizer_id: s(r.organizer_id)?,
-            organizer_organization: s(r.organizer_organization)?,
-            meeting_type: s(r.meeting_type)?,
-            join: r.join.into(),
-            leave: r.leave.into(),
-            client_ip: s(r.client_ip)?,
-            device: s(r.device)?,
-            property: s(r.property)?,
-            user_agent: s(r.user_agent)?,
-            attendees: r
+            meeting: s(meeting)?,
+            organizer_email: s(email)?,
+            organizer_id: s(id)?,
+            organizer_organization: s(organization)?,
+            meeting_type: s(meeting_type)?,
+            join: MaybeTs::from_raw(join),
+            leave: MaybeTs::from_raw(leave),
+            client_ip: s(ip)?,
+            device: s(device)?,
+            property: s(property)?,
+            user_agent: s(agent)?,
+            attendees: row
                 .attendees
-                .iter()
-                .map(|a| {
+                .map(|j| {
+                    let a = wire.att(j);
                     Ok(Att {
                         key: s(a.key)?,
                         key_type: s(a.key_type)?,
@@ -338,11 +355,10 @@ fn rebuild(
                 })
                 .collect::<Result<_>>()?,
         };
-        let entry = Entry { pos: held_pos, hash: held.hash, copies, rec };
+        let entry = Entry { pos: held.pos, hash: held.hash, copies, rec };
         // A record in the wrong bucket would be met by no merge of its own bucket.
-        match w.key {
+        match row.key {
             Some(key) => {
-                let key = u128::from_le_bytes(key);
                 if bucket_of(key, buckets) != bucket {
                     return Err(damaged());
                 }
@@ -355,62 +371,64 @@ fn rebuild(
     Ok(out)
 }
 
-/// Decoded record sections: (input, bucket, its records).
-type Sections = Vec<(usize, u32, WireBucket)>;
+/// A decoded record section: its input, its bucket, its records, and with selected meetings,
+/// which of its records and strings those meetings use.
+struct Section {
+    input: usize,
+    bucket: u32,
+    wire: WireBucket,
+    selection: Option<Selection>,
+}
+
+/// The records of a section to keep, and the strings they use.
+struct Selection {
+    records: Vec<bool>,
+    strings: Vec<bool>,
+}
 
 /// The symbols of each section's strings in `strings`, the strings that no kept record uses
-/// (`used`) left out: they get a symbol no record will ask for.
-fn intern_sections(
-    strings: &mut Interner,
-    wire: &[(usize, u32, WireBucket)],
-    used: &[Option<Vec<bool>>],
-) -> Vec<Vec<Sym>> {
-    wire.iter()
-        .zip(used)
-        .map(|((_, _, w), used)| {
-            let used = |n: usize| used.as_ref().is_none_or(|u| u.get(n).copied().unwrap_or(true));
-            let sym = |(n, s): (usize, &String)| if used(n) { strings.intern(s) } else { 0 };
-            w.strings.iter().enumerate().map(sym).collect()
+/// left out: they get a symbol no record will ask for.
+fn intern_sections(strings: &mut Interner, sections: &[Section]) -> Vec<Vec<Sym>> {
+    sections
+        .iter()
+        .map(|section| {
+            let used = section.selection.as_ref().map(|s| &s.strings);
+            let used = |n: usize| used.is_none_or(|u| u.get(n).copied().unwrap_or(true));
+            let sym = |(n, s): (usize, Option<&str>)| match s {
+                Some(s) if used(n) => strings.intern(s),
+                _ => 0,
+            };
+            section.wire.strings().enumerate().map(sym).collect()
         })
         .collect()
 }
 
-/// Keeps the records of `meetings` in `wire` (and any whose meeting number is out of range, for
-/// the rebuild to refuse); returns which of its strings they use.
-fn keep_meetings(wire: &mut WireBucket, meetings: &hashbrown::HashSet<u128>) -> Vec<bool> {
-    let strings = &wire.strings;
-    let mut wanted: Vec<Option<bool>> = vec![None; strings.len()];
-    wire.entries.retain(|e| {
-        let n = e.rec.meeting as usize;
-        match (wanted.get_mut(n), strings.get(n)) {
-            (Some(slot), Some(id)) => {
-                *slot.get_or_insert_with(|| meetings.contains(&super::meeting_key(id)))
-            }
-            _ => true,
+/// Which records of `wire` belong to `meetings` (any whose meeting number is out of range is
+/// kept, for the rebuild to refuse), and which of its strings they use.
+fn keep_meetings(wire: &WireBucket, meetings: &hashbrown::HashSet<u128>) -> Selection {
+    let strings = wire.ends.len();
+    let mut wanted: Vec<Option<bool>> = vec![None; strings];
+    let mut keep = |n: u32| match (wanted.get_mut(n as usize), wire.string(n)) {
+        (Some(slot), Some(id)) => {
+            *slot.get_or_insert_with(|| meetings.contains(&super::meeting_key(id)))
         }
-    });
-    let mut used = vec![false; strings.len()];
-    for e in &wire.entries {
-        let r = &e.rec;
-        let fields = [
-            r.meeting,
-            r.organizer_email,
-            r.organizer_id,
-            r.organizer_organization,
-            r.meeting_type,
-            r.client_ip,
-            r.device,
-            r.property,
-            r.user_agent,
-        ];
-        let attendees = r.attendees.iter().flat_map(|a| [a.key, a.key_type, a.organization, a.upn]);
-        for n in fields.into_iter().chain(attendees) {
-            if let Some(u) = used.get_mut(n as usize) {
-                *u = true;
-            }
+        _ => true,
+    };
+    let records: Vec<bool> = wire.meeting.iter().map(|&n| keep(n)).collect();
+    let mut used = vec![false; strings];
+    let mut mark = |n: u32| {
+        if let Some(u) = used.get_mut(n as usize) {
+            *u = true;
+        }
+    };
+    // `bucket` checked the columns; a section that fails here is refused by the rebuild.
+    for row in wire.rows().into_iter().flatten().filter(|r| records[r.index]) {
+        wire.strings_of(row.index).into_iter().for_each(&mut mark);
+        for a in row.attendees.map(|j| wire.att(j)) {
+            [a.key, a.key_type, a.organization, a.upn].into_iter().for_each(&mut mark);
         }
     }
-    used
+    Selection { records, strings: used }
 }
 
 /// Partials read back and merged into one state.
@@ -554,15 +572,17 @@ fn load_from(
     // Turns a group's wire records into entries and puts them in place.
     let place = |records: &mut Records,
                  unkeyed: &mut Vec<Entry>,
-                 wire: Sections,
+                 sections: Vec<Section>,
                  syms: Vec<Vec<Sym>>|
      -> Result<()> {
-        let rebuilt = wire
+        let rebuilt = sections
             .into_par_iter()
             .zip(syms)
-            .map(|((i, b, w), syms)| {
-                let shown = escape::path(&inputs[i].path);
-                rebuild(w, (b, meta.buckets), &syms, &remaps[i], &shown)
+            .map(|(section, syms)| {
+                let Section { input, bucket, wire, selection } = section;
+                let shown = escape::path(&inputs[input].path);
+                let keep = selection.as_ref().map(|s| s.records.as_slice());
+                rebuild(&wire, keep, (bucket, meta.buckets), &syms, &remaps[input], &shown)
             })
             .collect::<Result<Vec<Rebuilt>>>()?;
         let mut keyed = Vec::with_capacity(rebuilt.len());
@@ -574,22 +594,20 @@ fn load_from(
         Ok(())
     };
     // The group decoded and interned last, placed while the next one is interned.
-    let mut previous: Option<(Sections, Vec<Vec<Sym>>)> = None;
+    let mut previous: Option<(Vec<Section>, Vec<Vec<Sym>>)> = None;
     let all_jobs = jobs.len();
     for jobs in jobs.chunks(group) {
         let clock = std::time::Instant::now();
-        let mut wire = jobs
-            .par_iter()
-            .map(|&(i, b)| Ok((i, b, inputs[i].bucket(b)?)))
-            .collect::<Result<Vec<(usize, u32, WireBucket)>>>()?;
-        // With selected meetings, the other meetings' records are dropped before anything is
+        // With selected meetings, the other meetings' records are marked before anything is
         // interned, and only the strings the kept ones use are.
-        let used: Vec<Option<Vec<bool>>> = match selected {
-            None => wire.iter().map(|_| None).collect(),
-            Some((_, meetings)) => {
-                wire.par_iter_mut().map(|(_, _, w)| Some(keep_meetings(w, meetings))).collect()
-            }
-        };
+        let sections = jobs
+            .par_iter()
+            .map(|&(input, bucket)| {
+                let wire = inputs[input].bucket(bucket)?;
+                let selection = selected.map(|(_, meetings)| keep_meetings(&wire, meetings));
+                Ok(Section { input, bucket, wire, selection })
+            })
+            .collect::<Result<Vec<Section>>>()?;
         decoded += clock.elapsed().as_secs_f64();
         if previous.is_none() {
             // The record shards sized once, for the records the first group's bytes suggest
@@ -598,7 +616,7 @@ fn load_from(
             // placed so far each time. A header's lengths are not checked yet, so the
             // estimate is held to four times what the group's records per section suggest.
             let bytes: u64 = jobs.iter().map(|&(i, b)| inputs[i].bucket_len(b)).sum();
-            let records: usize = wire.iter().map(|(_, _, w)| w.entries.len()).sum();
+            let records: usize = sections.iter().map(|s| s.wire.held.len()).sum();
             let per_section = records as f64 * all_jobs as f64 / jobs.len().max(1) as f64;
             if bytes > 0 {
                 let estimate = records as f64 * read_bytes as f64 / bytes as f64;
@@ -609,17 +627,17 @@ fn load_from(
         // place the previous group, which needs only that group's symbols.
         let Partial { strings, records, unkeyed, .. } = &mut partial;
         let (syms, placed) = rayon::join(
-            || intern_sections(strings, &wire, &used),
+            || intern_sections(strings, &sections),
             || match previous.take() {
-                Some((wire, syms)) => place(records, unkeyed, wire, syms),
+                Some((sections, syms)) => place(records, unkeyed, sections, syms),
                 None => Ok(()),
             },
         );
         placed?;
-        previous = Some((wire, syms));
+        previous = Some((sections, syms));
     }
-    if let Some((wire, syms)) = previous.take() {
-        place(&mut partial.records, &mut partial.unkeyed, wire, syms)?;
+    if let Some((sections, syms)) = previous.take() {
+        place(&mut partial.records, &mut partial.unkeyed, sections, syms)?;
     }
     partial.unkeyed.sort_by_key(|e| e.pos);
     partial.unkeyed.dedup_by_key(|e| e.pos);

@@ -72,56 +72,215 @@ pub struct WireFileState {
     pub errors_unlisted: u64,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+/// A bucket's records, column by column: each field of every record together, then the
+/// next field. Decoding is a few tight loops over integer lists, not a visit of every field of
+/// every record, and like values lie together for zstd. Read it through [`WireBucket::rows`],
+/// which checks that the columns agree first.
+///
+/// Records are in key order, those without Id last (in position order); strings are numbers
+/// into the section's own table, in order of first use.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct WireBucket {
-    pub strings: Vec<String>,
-    pub entries: Vec<WireEntry>,
+    /// The section's strings one after another, and where each ends.
+    pub text: String,
+    pub ends: Vec<u64>,
+    /// The keys of the records with an Id (they come first): 16 little-endian bytes each,
+    /// fixed-width because their bits are random.
+    #[serde(with = "serde_bytes")]
+    pub keys: Vec<u8>,
+    /// Per record: which of its copies is the held record's, and how many copies it has.
+    pub held: Vec<u32>,
+    pub copies: Vec<u32>,
+    /// Per copy, record by record: its file (a place in the header's table), its offset, and
+    /// its content hash (8 little-endian bytes each).
+    pub copy_file: Vec<u32>,
+    pub copy_offset: Vec<u64>,
+    #[serde(with = "serde_bytes")]
+    pub copy_hash: Vec<u8>,
+    /// Per record, its strings.
+    pub meeting: Vec<u32>,
+    pub organizer_email: Vec<u32>,
+    pub organizer_id: Vec<u32>,
+    pub organizer_organization: Vec<u32>,
+    pub meeting_type: Vec<u32>,
+    pub client_ip: Vec<u32>,
+    pub device: Vec<u32>,
+    pub property: Vec<u32>,
+    /// The whole UserAgent (the clients report classifies it).
+    pub user_agent: Vec<u32>,
+    /// Per record, JoinTime and LeaveTime: 8 little-endian bytes each, `i64::MIN` for none.
+    #[serde(with = "serde_bytes")]
+    pub join: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub leave: Vec<u8>,
+    /// Per record, how many attendees it has; then per attendee, record by record, its
+    /// strings and whether its key is a UserObjectId (a byte, 0 or 1).
+    pub attendees: Vec<u32>,
+    pub att_key: Vec<u32>,
+    pub att_key_type: Vec<u32>,
+    pub att_organization: Vec<u32>,
+    pub att_upn: Vec<u32>,
+    #[serde(with = "serde_bytes")]
+    pub att_object_id: Vec<u8>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WireEntry {
-    /// The record key (None for a record without Id), fixed-width: its bits are random.
-    pub key: Option<[u8; 16]>,
-    /// Which of `copies` is the held record's.
+/// One record of a [`WireBucket`], as [`WireBucket::rows`] gives it: its place in the
+/// per-record columns, and the ranges of its copies and attendees in theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireRow {
+    pub index: usize,
+    pub key: Option<u128>,
     pub held: u32,
-    /// Most records have one copy and one attendee: inline, not a heap allocation each
-    /// (the same bytes on the wire as a Vec).
-    pub copies: smallvec::SmallVec<[WireSeen; 1]>,
-    pub rec: WireRec,
+    pub copies: std::ops::Range<usize>,
+    pub attendees: std::ops::Range<usize>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WireSeen {
     pub file: u32,
     pub offset: u64,
-    #[serde(with = "postcard::fixint::le")]
     pub hash: u64,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct WireRec {
-    pub meeting: u32,
-    pub organizer_email: u32,
-    pub organizer_id: u32,
-    pub organizer_organization: u32,
-    pub meeting_type: u32,
-    pub join: Option<i64>,
-    pub leave: Option<i64>,
-    pub client_ip: u32,
-    pub device: u32,
-    pub property: u32,
-    /// The whole UserAgent (the clients report classifies it).
-    pub user_agent: u32,
-    pub attendees: smallvec::SmallVec<[WireAtt; 1]>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WireAtt {
     pub key: u32,
     pub key_type: u32,
     pub organization: u32,
     pub upn: u32,
     pub is_object_id: bool,
+}
+
+/// The string fields of a record, in the order [`WireBucket::strings_of`] gives them.
+pub const REC_STRINGS: usize = 9;
+
+fn le_u64(bytes: &[u8], i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(s) = bytes.get(8 * i..8 * i + 8) {
+        b.copy_from_slice(s);
+    }
+    u64::from_le_bytes(b)
+}
+
+impl WireBucket {
+    /// The records, once every column is checked to agree with the others (`None` if any
+    /// does not: a damaged section). Indexing the columns with what it yields stays in bounds.
+    pub fn rows(&self) -> Option<impl Iterator<Item = WireRow> + '_> {
+        let n = self.held.len();
+        let per_record = [
+            self.copies.len(),
+            self.attendees.len(),
+            self.meeting.len(),
+            self.organizer_email.len(),
+            self.organizer_id.len(),
+            self.organizer_organization.len(),
+            self.meeting_type.len(),
+            self.client_ip.len(),
+            self.device.len(),
+            self.property.len(),
+            self.user_agent.len(),
+            self.join.len() / 8,
+            self.leave.len() / 8,
+        ];
+        let whole = [&self.keys, &self.join, &self.leave, &self.copy_hash];
+        if per_record.iter().any(|&l| l != n) || whole.iter().any(|b| !b.len().is_multiple_of(8)) {
+            return None;
+        }
+        let keyed = self.keys.len() / 16;
+        if !self.keys.len().is_multiple_of(16) || keyed > n {
+            return None;
+        }
+        let copies: u64 = self.copies.iter().map(|&c| u64::from(c)).sum();
+        let per_copy = [self.copy_file.len(), self.copy_offset.len(), self.copy_hash.len() / 8];
+        if per_copy.iter().any(|&l| l as u64 != copies) {
+            return None;
+        }
+        let attendees: u64 = self.attendees.iter().map(|&c| u64::from(c)).sum();
+        let per_att = [
+            self.att_key.len(),
+            self.att_key_type.len(),
+            self.att_organization.len(),
+            self.att_upn.len(),
+            self.att_object_id.len(),
+        ];
+        if per_att.iter().any(|&l| l as u64 != attendees)
+            || self.att_object_id.iter().any(|&b| b > 1)
+        {
+            return None;
+        }
+        let (mut copy, mut att) = (0usize, 0usize);
+        Some((0..n).map(move |index| {
+            let key = (index < keyed).then(|| {
+                let mut k = [0u8; 16];
+                k.copy_from_slice(&self.keys[16 * index..16 * index + 16]);
+                u128::from_le_bytes(k)
+            });
+            let copies = copy..copy + self.copies[index] as usize;
+            let attendees = att..att + self.attendees[index] as usize;
+            (copy, att) = (copies.end, attendees.end);
+            WireRow { index, key, held: self.held[index], copies, attendees }
+        }))
+    }
+
+    /// String `n` of the section's table.
+    pub fn string(&self, n: u32) -> Option<&str> {
+        let n = n as usize;
+        let end = *self.ends.get(n)? as usize;
+        let start = if n == 0 { 0 } else { *self.ends.get(n - 1)? as usize };
+        self.text.get(start..end)
+    }
+
+    /// Every string of the section's table in order, `None` for an end that does not fall
+    /// on a character boundary after the string before it.
+    pub fn strings(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let s = self.text.get(start..end as usize);
+            start = end as usize;
+            s
+        })
+    }
+
+    /// A record's strings (by a [`WireRow`]'s index): meeting, organizer email, id and
+    /// organization, meeting type, client IP, device, property and user agent.
+    pub fn strings_of(&self, i: usize) -> [u32; REC_STRINGS] {
+        [
+            self.meeting[i],
+            self.organizer_email[i],
+            self.organizer_id[i],
+            self.organizer_organization[i],
+            self.meeting_type[i],
+            self.client_ip[i],
+            self.device[i],
+            self.property[i],
+            self.user_agent[i],
+        ]
+    }
+
+    /// A record's JoinTime and LeaveTime (by a [`WireRow`]'s index), `i64::MIN` for none.
+    pub fn times_of(&self, i: usize) -> (i64, i64) {
+        (le_u64(&self.join, i) as i64, le_u64(&self.leave, i) as i64)
+    }
+
+    /// Copy `j` (in a [`WireRow`]'s `copies`).
+    pub fn seen(&self, j: usize) -> WireSeen {
+        WireSeen {
+            file: self.copy_file[j],
+            offset: self.copy_offset[j],
+            hash: le_u64(&self.copy_hash, j),
+        }
+    }
+
+    /// Attendee `j` (in a [`WireRow`]'s `attendees`).
+    pub fn att(&self, j: usize) -> WireAtt {
+        WireAtt {
+            key: self.att_key[j],
+            key_type: self.att_key_type[j],
+            organization: self.att_organization[j],
+            upn: self.att_upn[j],
+            is_object_id: self.att_object_id[j] == 1,
+        }
+    }
 }
 
 /// What a run with `--state` and a meeting window (`--since`, `--until`) needs to know of a
@@ -167,4 +326,103 @@ pub struct WireMeetingKey {
     pub key: u128,
     /// The earliest JoinTime of the file's records of the meeting that have attendees.
     pub first_join: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two records: one with an Id, two copies (the second held) and one attendee; one
+    /// without Id, one copy and no attendee. Strings: "m", "é", "".
+    fn bucket() -> WireBucket {
+        let hash = |h: u64| h.to_le_bytes();
+        WireBucket {
+            text: "mé".to_string(),
+            ends: vec![1, 3, 3],
+            keys: 7u128.to_le_bytes().to_vec(),
+            held: vec![1, 0],
+            copies: vec![2, 1],
+            copy_file: vec![0, 1, 1],
+            copy_offset: vec![10, 20, 30],
+            copy_hash: [hash(5), hash(6), hash(7)].concat(),
+            meeting: vec![0, 0],
+            organizer_email: vec![1, 2],
+            organizer_id: vec![2, 2],
+            organizer_organization: vec![2, 2],
+            meeting_type: vec![2, 2],
+            client_ip: vec![2, 2],
+            device: vec![2, 2],
+            property: vec![2, 2],
+            user_agent: vec![2, 2],
+            join: [100i64.to_le_bytes(), i64::MIN.to_le_bytes()].concat(),
+            leave: [200i64.to_le_bytes(), 300i64.to_le_bytes()].concat(),
+            attendees: vec![1, 0],
+            att_key: vec![1],
+            att_key_type: vec![2],
+            att_organization: vec![2],
+            att_upn: vec![0],
+            att_object_id: vec![1],
+        }
+    }
+
+    #[test]
+    fn rows_give_each_records_key_copies_and_attendees() {
+        let b = bucket();
+        let rows: Vec<WireRow> = b.rows().expect("columns agree").collect();
+        assert_eq!(
+            rows,
+            [
+                WireRow { index: 0, key: Some(7), held: 1, copies: 0..2, attendees: 0..1 },
+                WireRow { index: 1, key: None, held: 0, copies: 2..3, attendees: 1..1 },
+            ]
+        );
+        assert_eq!(b.seen(1), WireSeen { file: 1, offset: 20, hash: 6 });
+        let att = WireAtt { key: 1, key_type: 2, organization: 2, upn: 0, is_object_id: true };
+        assert_eq!(b.att(0), att);
+        assert_eq!(b.strings_of(0), [0, 1, 2, 2, 2, 2, 2, 2, 2]);
+        assert_eq!(b.times_of(1), (i64::MIN, 300));
+        let strings: Vec<Option<&str>> = b.strings().collect();
+        assert_eq!(strings, [Some("m"), Some("é"), Some("")]);
+        assert_eq!(b.string(1), Some("é"));
+        assert_eq!(b.string(3), None);
+    }
+
+    #[test]
+    fn columns_that_disagree_are_refused() {
+        type Damage = fn(&mut WireBucket);
+        let breaks: [(&str, Damage); 8] = [
+            ("a string column short", |b| {
+                b.device.pop();
+            }),
+            ("a time cut", |b| {
+                b.leave.pop();
+            }),
+            ("more copies counted than listed", |b| b.copies[1] = 2),
+            ("an attendee column short", |b| {
+                b.att_upn.pop();
+            }),
+            ("an object-id flag that is not 0 or 1", |b| b.att_object_id[0] = 2),
+            ("a key cut", |b| {
+                b.keys.pop();
+            }),
+            ("more keys than records", |b| b.keys.extend_from_slice(&[1; 32])),
+            ("a copy hash cut", |b| {
+                b.copy_hash.pop();
+            }),
+        ];
+        for (what, damage) in breaks {
+            let mut b = bucket();
+            damage(&mut b);
+            assert!(b.rows().is_none(), "{what}: accepted");
+        }
+    }
+
+    #[test]
+    fn a_string_end_inside_a_character_or_before_its_start_is_refused() {
+        let mut b = bucket();
+        b.ends = vec![2, 3, 3];
+        assert_eq!(b.strings().collect::<Vec<_>>(), [None, None, Some("")]);
+        b.ends = vec![3, 1, 3];
+        assert_eq!(b.strings().collect::<Vec<_>>(), [Some("mé"), None, Some("é")]);
+    }
 }

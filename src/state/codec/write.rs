@@ -16,28 +16,36 @@ use crate::analyze::users;
 use crate::escape;
 use crate::state::files::FileState;
 use crate::state::intern::{Interner, Sym};
-use crate::state::partial::{Entry, Partial, Seen, OFFSET_BITS};
+use crate::state::partial::{Entry, Partial, OFFSET_BITS};
 
-/// Numbers strings in order of first use, for one section. A table indexed by symbol, not a
-/// hash map: symbols are dense, and hashing them took a sixth of encoding's time.
+/// Numbers strings in order of first use, for one section, laid out as a [`WireBucket`]
+/// holds them. A table indexed by symbol, not a hash map: symbols are dense, and hashing them
+/// took a sixth of encoding's time.
 struct Numbering<'a> {
     from: &'a Interner,
     number: Vec<u32>,
-    strings: Vec<String>,
+    text: String,
+    ends: Vec<u64>,
 }
 
 impl<'a> Numbering<'a> {
     const NONE: u32 = u32::MAX;
 
     fn new(from: &'a Interner) -> Numbering<'a> {
-        Numbering { from, number: vec![Numbering::NONE; from.len()], strings: Vec::new() }
+        Numbering {
+            from,
+            number: vec![Numbering::NONE; from.len()],
+            text: String::new(),
+            ends: Vec::new(),
+        }
     }
 
     fn of(&mut self, sym: Sym) -> u32 {
         let Some(slot) = self.number.get_mut(sym as usize) else { return 0 };
         if *slot == Numbering::NONE {
-            *slot = self.strings.len() as u32;
-            self.strings.push(self.from.get(sym).to_string());
+            *slot = self.ends.len() as u32;
+            self.text.push_str(self.from.get(sym));
+            self.ends.push(self.text.len() as u64);
         }
         *slot
     }
@@ -55,49 +63,51 @@ fn file_table(partial: &Partial) -> (Vec<WireFile>, Vec<u32>) {
     (table, place)
 }
 
-fn wire_seen(seen: Seen, place: &[u32]) -> Result<WireSeen> {
-    let file = (seen.pos >> OFFSET_BITS) as usize;
-    let Some(&file) = place.get(file).filter(|f| **f != u32::MAX) else {
-        bail!("internal error: a record's position names a file the state does not hold")
-    };
-    Ok(WireSeen { file, offset: seen.pos & ((1 << OFFSET_BITS) - 1), hash: seen.hash })
-}
-
-fn wire_entry(
+/// Adds a record to the section's columns.
+fn push_entry(
+    out: &mut WireBucket,
     key: Option<u128>,
     entry: &Entry,
     numbering: &mut Numbering<'_>,
     place: &[u32],
-) -> Result<WireEntry> {
-    let copies = entry.copies.iter().map(|s| wire_seen(*s, place)).collect::<Result<_>>()?;
+) -> Result<()> {
+    if let Some(key) = key {
+        out.keys.extend_from_slice(&key.to_le_bytes());
+    }
     let held = entry.copies.iter().position(|s| s.pos == entry.pos).unwrap_or(0) as u32;
+    out.held.push(held);
+    out.copies.push(entry.copies.len() as u32);
+    for seen in &entry.copies {
+        let file = (seen.pos >> OFFSET_BITS) as usize;
+        let Some(&file) = place.get(file).filter(|f| **f != u32::MAX) else {
+            bail!("internal error: a record's position names a file the state does not hold")
+        };
+        out.copy_file.push(file);
+        out.copy_offset.push(seen.pos & ((1 << OFFSET_BITS) - 1));
+        out.copy_hash.extend_from_slice(&seen.hash.to_le_bytes());
+    }
     let r = &entry.rec;
     let mut n = |s: Sym| numbering.of(s);
-    let rec = WireRec {
-        meeting: n(r.meeting),
-        organizer_email: n(r.organizer_email),
-        organizer_id: n(r.organizer_id),
-        organizer_organization: n(r.organizer_organization),
-        meeting_type: n(r.meeting_type),
-        join: r.join.get(),
-        leave: r.leave.get(),
-        client_ip: n(r.client_ip),
-        device: n(r.device),
-        property: n(r.property),
-        user_agent: n(r.user_agent),
-        attendees: r
-            .attendees
-            .iter()
-            .map(|a| WireAtt {
-                key: n(a.key),
-                key_type: n(a.key_type),
-                organization: n(a.organization),
-                upn: n(a.upn),
-                is_object_id: a.is_object_id,
-            })
-            .collect(),
-    };
-    Ok(WireEntry { key: key.map(u128::to_le_bytes), held, copies, rec })
+    out.meeting.push(n(r.meeting));
+    out.organizer_email.push(n(r.organizer_email));
+    out.organizer_id.push(n(r.organizer_id));
+    out.organizer_organization.push(n(r.organizer_organization));
+    out.meeting_type.push(n(r.meeting_type));
+    out.client_ip.push(n(r.client_ip));
+    out.device.push(n(r.device));
+    out.property.push(n(r.property));
+    out.user_agent.push(n(r.user_agent));
+    out.join.extend_from_slice(&r.join.raw().to_le_bytes());
+    out.leave.extend_from_slice(&r.leave.raw().to_le_bytes());
+    out.attendees.push(r.attendees.len() as u32);
+    for a in &r.attendees {
+        out.att_key.push(n(a.key));
+        out.att_key_type.push(n(a.key_type));
+        out.att_organization.push(n(a.organization));
+        out.att_upn.push(n(a.upn));
+        out.att_object_id.push(u8::from(a.is_object_id));
+    }
+    Ok(())
 }
 
 fn wire_file_state(f: &FileState) -> WireFileState {
@@ -242,14 +252,12 @@ fn encode_sections(
             .map(|(bucket, mut group)| {
                 group.sort_unstable_by_key(|(key, entry)| (key.is_none(), *key, entry.pos));
                 let mut numbering = Numbering::new(strings);
-                let entries = group
-                    .iter()
-                    .map(|(key, entry)| wire_entry(*key, entry, &mut numbering, &place))
-                    .collect::<Result<Vec<_>>>()?;
-                compress(
-                    SectionKind::Bucket(bucket),
-                    &WireBucket { strings: numbering.strings, entries },
-                )
+                let mut wire = WireBucket::default();
+                for (key, entry) in &group {
+                    push_entry(&mut wire, *key, entry, &mut numbering, &place)?;
+                }
+                (wire.text, wire.ends) = (numbering.text, numbering.ends);
+                compress(SectionKind::Bucket(bucket), &wire)
             })
             .collect()
     };
