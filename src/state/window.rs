@@ -38,7 +38,7 @@ pub fn select(catalogs: &[WireCatalog], since: Option<Ts>, until: Option<Ts>) ->
     let (duplicates, conflicts) = dedup(catalogs)?;
     let mut first: HashMap<u128, Option<Ts>> = HashMap::new();
     for catalog in catalogs {
-        for m in &catalog.meetings {
+        for m in catalog.meetings() {
             let slot = first.entry(m.key).or_insert(None);
             *slot = match (*slot, m.first_join) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -51,8 +51,7 @@ pub fn select(catalogs: &[WireCatalog], since: Option<Ts>, until: Option<Ts>) ->
         .filter(|(_, t)| t.is_some_and(|t| in_window(t, since, until)))
         .map(|(key, _)| key)
         .collect();
-    let files =
-        catalogs.iter().map(|c| c.meetings.iter().any(|m| meetings.contains(&m.key))).collect();
+    let files = catalogs.iter().map(|c| c.meetings().any(|m| meetings.contains(&m.key))).collect();
     Some(Selection { files, subset: Subset { meetings, duplicates, conflicts, users: Vec::new() } })
 }
 
@@ -67,7 +66,7 @@ fn dedup(catalogs: &[WireCatalog]) -> Option<(u64, u64)> {
     use rayon::prelude::*;
     // A catalog out of order (it passed its checksum, so written so by a bug) would hide
     // duplicates from the ranges: counted the slow way instead.
-    if !catalogs.iter().all(|c| c.records.is_sorted_by_key(|r| r.key)) {
+    if !catalogs.iter().all(|c| (0..c.records()).map(|i| c.record(i).key).is_sorted()) {
         return None;
     }
     let copies: u64 = catalogs.iter().map(|c| c.copies).sum();
@@ -78,13 +77,14 @@ fn dedup(catalogs: &[WireCatalog]) -> Option<(u64, u64)> {
         .map(|range| {
             let mut keys: Vec<(u128, u64)> = Vec::new();
             for catalog in catalogs {
-                let records = &catalog.records;
-                let from = records.partition_point(|r| r.key < start(range));
+                let from = catalog.first_record_from(start(range));
                 let to = match range + 1 {
-                    next if next >> RANGE_BITS == 1 => records.len(),
-                    next => records.partition_point(|r| r.key < start(next)),
+                    next if next >> RANGE_BITS == 1 => catalog.records(),
+                    next => catalog.first_record_from(start(next)),
                 };
-                keys.extend(records[from..to.max(from)].iter().map(|r| (r.key, r.hash)));
+                keys.extend(
+                    (from..to.max(from)).map(|i| catalog.record(i)).map(|r| (r.key, r.hash)),
+                );
             }
             // Each catalog's slice is sorted already: a stable sort merges such runs.
             keys.sort();
@@ -107,15 +107,11 @@ mod tests {
     use crate::state::codec::{WireKept, WireMeetingKey};
 
     fn catalog(records: &[(u128, u64)], meetings: &[(u128, Option<Ts>)]) -> WireCatalog {
-        WireCatalog {
-            records: records.iter().map(|&(key, hash)| WireKept { key, hash }).collect(),
-            copies: records.len() as u64,
-            conflicts: 0,
-            meetings: meetings
-                .iter()
-                .map(|&(key, first_join)| WireMeetingKey { key, first_join })
-                .collect(),
-        }
+        let records: Vec<WireKept> =
+            records.iter().map(|&(key, hash)| WireKept { key, hash }).collect();
+        let meetings: Vec<WireMeetingKey> =
+            meetings.iter().map(|&(key, first_join)| WireMeetingKey { key, first_join }).collect();
+        WireCatalog::new(&records, records.len() as u64, 0, &meetings)
     }
 
     #[test]

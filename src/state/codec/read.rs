@@ -179,10 +179,14 @@ impl PartialFile {
 
     /// The catalog of a one-file partial of a state directory (see [`WireCatalog`]).
     pub fn catalog(&self) -> Result<WireCatalog> {
+        let shown = escape::path(&self.path);
         let raw = self.section(SectionKind::Catalog)?;
-        postcard::from_bytes(&raw).with_context(|| {
-            format!("{}: partial state's catalog cannot be decoded", escape::path(&self.path))
-        })
+        let catalog: WireCatalog = postcard::from_bytes(&raw)
+            .with_context(|| format!("{shown}: partial state's catalog cannot be decoded"))?;
+        if !catalog.agrees() {
+            bail!("{shown}: partial state is damaged (its catalog's columns do not agree)");
+        }
+        Ok(catalog)
     }
 
     /// The users-database pairs of a one-file partial of a state directory.

@@ -216,7 +216,7 @@ fn catalog(partial: &Partial) -> Result<(WireCatalog, Vec<WireUser>)> {
         })
         .collect();
     users.sort_unstable_by(|a, b| a.uuid.cmp(&b.uuid));
-    Ok((WireCatalog { records, copies, conflicts, meetings }, users))
+    Ok((WireCatalog::new(&records, copies, conflicts, &meetings), users))
 }
 
 fn encode_sections(
