@@ -164,6 +164,34 @@ fn a_damaged_entry_is_read_again_and_other_options_rebuild() {
 }
 
 #[test]
+fn partials_of_another_format_are_read_again_with_one_warning() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    with_state(&t, "r1", &[]);
+    let index = t.join("state/index.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index).expect("index")).expect("json");
+    let now = v["partial_format"].as_u64().expect("partial_format");
+    // An index of the release before the field was written has none; one of another format
+    // names it.
+    for older in [None, Some(now - 1)] {
+        match older {
+            None => v.as_object_mut().expect("object").remove("partial_format"),
+            Some(n) => v.as_object_mut().expect("object").insert("partial_format".into(), n.into()),
+        };
+        std::fs::write(&index, v.to_string()).expect("write");
+        let ((read, reused, _), err) = with_state(&t, "r2", &[]);
+        assert_eq!((read, reused), (6, 0), "{older:?}");
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(warnings.len(), 1, "{older:?}: {err}");
+        assert!(warnings[0].contains("a state of another format; every file is read again"));
+        same_as_plain(&t, "r2", &[]);
+        // Written in this format again: all reused now.
+        assert_eq!(with_state(&t, "r3", &[]).0, (0, 6, 0));
+    }
+}
+
+#[test]
 fn a_run_killed_while_writing_the_state_leaves_one_the_next_run_uses() {
     let t = TestDir::new();
     copy_sample(&t);

@@ -47,6 +47,11 @@ const FORMAT: u32 = 3;
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 struct Index {
     tala_bulk_state: u32,
+    /// The format of the partials in `files/` ([`codec::FORMAT_VERSION`]): when it changed,
+    /// the run says so once, rather than once per file as each partial is refused. (0 in an
+    /// index from before it was written.)
+    #[serde(default)]
+    partial_format: u32,
     tool_version: String,
     /// The result options the partials were made with ([`Config::result_options`]).
     options: String,
@@ -162,7 +167,10 @@ impl StateDir {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Index::default(),
             Err(err) => return Err(err).with_context(|| format!("cannot read {shown}/{INDEX}")),
             Ok(bytes) => match serde_json::from_slice::<Index>(&bytes) {
-                Ok(index) if index.tala_bulk_state != FORMAT => {
+                Ok(index)
+                    if index.tala_bulk_state != FORMAT
+                        || index.partial_format != codec::FORMAT_VERSION =>
+                {
                     ui.warn(format_args!(
                         "{shown}: a state of another format; every file is read again"
                     ));
@@ -258,6 +266,7 @@ impl StateDir {
         };
         let index = Index {
             tala_bulk_state: FORMAT,
+            partial_format: codec::FORMAT_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             options,
             entries,
