@@ -225,8 +225,11 @@ pub fn finish(
     // Every string escaped once for the CSV tables (an audit-only run interns none).
     let fields = &tables::Fields::new(strings, config.excel_safe);
     if let Some(which) = config.stdout_report {
-        let breakdowns = pool.install(breakdowns);
-        summary.drops = Some(drops_summary(&breakdowns));
+        // The breakdowns serve networks.csv and the summary's drops line: a quiet run that
+        // prints another report (`cat export.csv | tala-bulk -q -o`) needs neither.
+        let wanted = which == StdoutReport::Networks || !config.quiet;
+        let breakdowns = if wanted { pool.install(breakdowns) } else { Default::default() };
+        summary.drops = wanted.then(|| drops_summary(&breakdowns));
         let name = pool
             .install(|| print(which, fields, users, &meetings, &breakdowns, &summary, config))
             .context("cannot write the report to standard output")?;
