@@ -9,7 +9,7 @@ Usage:
 It builds the release binary, generates (once, kept under target/bench/) a ~2 GB archive with
 scripts/gen_archive.py and a zstd-compressed copy, warms the page cache, then times each command
 --runs times and reports the median wall time, MB/s and rows/s over the plain archive's bytes,
-and peak RSS (from wait4, per process):
+and peak RSS (GNU time's when it is installed, else wait4's; per process):
 
   wc -l, cat            the scan limit over the same plain files
   zstd -dc x N          the decompression limit: the .zst files decompressed to /dev/null by N
@@ -56,19 +56,32 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
+# GNU time reports its child's peak RSS. wait4 on our own child would report at least this
+# script's own RSS at the fork: Linux carries a process's high-water mark across fork and exec,
+# and after the DuckDB step this script holds hundreds of MB, which showed as every later
+# command's peak.
+GNU_TIME = shutil.which("time")
+RSS_MARK = "bench-maxrss-kb"
+
+
 def timed(argv, runs, ok=(0,)):
     """Median wall seconds and max peak RSS (MiB) of running argv `runs` times."""
     walls, rss = [], 0
     for _ in range(runs):
+        run = [GNU_TIME, "-f", f"\n{RSS_MARK} %M", *argv] if GNU_TIME else argv
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         err = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
         walls.append(time.perf_counter() - start)
         code = os.waitstatus_to_exitcode(status)
         if code not in ok:
             sys.exit(f"bench: {' '.join(map(str, argv))[:200]} exited {code}: {err[-2000:]!r}")
-        rss = max(rss, usage.ru_maxrss / 1024)
+        peak = usage.ru_maxrss
+        marks = [l for l in err.decode(errors="replace").splitlines() if l.startswith(RSS_MARK)]
+        if GNU_TIME and marks:
+            peak = int(marks[-1].split()[-1])
+        rss = max(rss, peak / 1024)
     return statistics.median(walls), rss
 
 
