@@ -297,6 +297,39 @@ fn damaged_and_odd_blobs_get_their_statuses() {
     assert!(expected > kept, "{expected}");
 }
 
+/// An element that breaks the bracket grammar (here an object left open) costs that record
+/// only: the records after it are read, and the meeting reports are those of the blob without
+/// it.
+#[test]
+fn a_damaged_element_in_a_blob_costs_only_its_record() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("damaged")).expect("mkdir");
+    std::fs::create_dir_all(t.join("without")).expect("mkdir");
+    let records = audit_data(&sample()[0]);
+    let mut damaged = records.clone();
+    let open = damaged[1].trim_end().strip_suffix('}').expect("an object").to_string();
+    damaged[1] = open;
+    std::fs::write(t.join("damaged/b.json"), array(&damaged)).expect("write");
+    let mut without = records.clone();
+    without.remove(1);
+    std::fs::write(t.join("without/b.json"), array(&without)).expect("write");
+    for dir in ["damaged", "without"] {
+        let o = t.run_out(&format!("r-{dir}"), &[dir]);
+        assert!(matches!(code(&o), 0 | 1), "{dir}: {}", stderr(&o));
+    }
+    for report in ["organizers.csv", "attendees.csv", "disconnections.csv"] {
+        let (a, b) =
+            (t.read(&format!("r-damaged/{report}")), t.read(&format!("r-without/{report}")));
+        assert!(a == b, "{report} differs");
+    }
+    let errors = t.read("r-damaged/errors.csv");
+    assert!(errors.contains("damaged/b.json,2,invalid_json,"), "{errors}");
+    let s = t.summary("r-damaged");
+    assert_eq!(s["rows"], records.len() as u64);
+    assert_eq!(s["rows_skipped"]["invalid_json"], 1);
+    assert_eq!(s["files"]["cut"], 0);
+}
+
 /// A 2 GB NDJSON stream, made as it is read, through standard input: read to its end with
 /// memory that does not grow with it.
 #[test]

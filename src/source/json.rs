@@ -166,6 +166,12 @@ struct Value {
     started: bool,
     /// Brackets and braces open; 0 for a scalar.
     depth: u32,
+    /// Which of the open ones are braces, a bit each (1: `{`), the innermost lowest, while
+    /// `depth` stays within 64 (`deep` once it has not: no more checks for this value).
+    braces: u64,
+    deep: bool,
+    /// Inside an object, after its `{` or a `,`: a key (or the `}`) comes next.
+    key_next: bool,
     in_string: bool,
     escaped: bool,
     /// A value that is neither object, array nor string (a number, `true`, garbage).
@@ -173,9 +179,23 @@ struct Value {
 }
 
 impl Value {
+    /// A `{` (`brace`) or `[` opened.
+    fn open(&mut self, brace: bool) {
+        self.depth += 1;
+        self.deep |= self.depth > 64;
+        self.braces = self.braces << 1 | u64::from(brace);
+        self.key_next = brace;
+    }
+
     /// Scans `bytes`, the continuation of the value; the length of the value's last part when
     /// it ends in them, `None` when it goes on. A scalar ends before `,`, `]`, `}` or
     /// whitespace, which is not part of it.
+    ///
+    /// A value that breaks the bracket grammar ends where it breaks it, so that one damaged
+    /// element costs one record, not every record after it until the end of the file: at a
+    /// closer of the other kind (`{"a":[1}`: the `}` is its last byte), or before a `{` or `[`
+    /// where an object's key belongs (`{"a":1,{"b":2}`: an object left open, and the brace is
+    /// more likely the next element's). Valid JSON never does either.
     fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut i = 0;
         while i < bytes.len() {
@@ -207,7 +227,7 @@ impl Value {
             if !self.started {
                 self.started = true;
                 match b {
-                    b'{' | b'[' => self.depth = 1,
+                    b'{' | b'[' => self.open(b == b'{'),
                     b'"' => self.in_string = true,
                     _ => self.scalar = true,
                 }
@@ -222,15 +242,28 @@ impl Value {
                 continue;
             }
             match b {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
+                b'"' => {
+                    self.in_string = true;
+                    self.key_next = false;
+                }
+                b'{' | b'[' => {
+                    if self.key_next {
+                        return Some(i);
+                    }
+                    self.open(b == b'{');
+                }
                 b'}' | b']' => {
+                    let matched = self.deep || (self.braces & 1 == 1) == (b == b'}');
                     self.depth -= 1;
-                    if self.depth == 0 {
+                    self.braces >>= 1;
+                    self.key_next = false;
+                    if self.depth == 0 || !matched {
                         return Some(i + 1);
                     }
                 }
-                _ => {}
+                b',' => self.key_next = !self.deep && self.braces & 1 == 1,
+                _ if b.is_ascii_whitespace() => {}
+                _ => self.key_next = false,
             }
             i += 1;
         }
@@ -616,6 +649,35 @@ mod tests {
             );
             assert_eq!(cut, None);
         }
+    }
+
+    #[test]
+    fn a_damaged_element_costs_one_record_not_the_rest_of_the_file() {
+        // A bracket closed by a brace, an object left open, a brace closed by a bracket.
+        let text = r#"[{"a":[1,2},{"b":1},{"c":1,{"d":2},{"e":{"x":1]},{"f":[{"g":3}]}]"#;
+        for chunk in [1, 2, 5, 1000] {
+            let (got, cut) = read(text, chunk);
+            assert_eq!(
+                got,
+                recs(&[
+                    (1, r#"{"a":[1,2}"#, false),
+                    (2, r#"{"b":1}"#, false),
+                    (3, r#"{"c":1,"#, false),
+                    (4, r#"{"d":2}"#, false),
+                    (5, r#"{"e":{"x":1]"#, false),
+                    // The extra brace is a value of its own.
+                    (6, "}", false),
+                    (7, r#"{"f":[{"g":3}]}"#, false),
+                ]),
+                "chunk {chunk}"
+            );
+            assert_eq!(cut, None);
+        }
+        // Past 64 levels the kinds are not checked; the value still ends where it closes.
+        let deep = format!("[{}1{},{{\"h\":1}}]", "[".repeat(70), "]".repeat(70));
+        let (got, _) = read(&deep, 7);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].1, r#"{"h":1}"#);
     }
 
     #[test]
