@@ -10,7 +10,6 @@ use serde_json::json;
 use crate::escape;
 use crate::flags::{Config, Mode};
 use crate::state::codec::PartialFile;
-use crate::timestamp::MaybeTs;
 use crate::Outcome;
 
 pub fn run(config: &Config) -> Result<Outcome> {
@@ -47,7 +46,6 @@ pub fn run(config: &Config) -> Result<Outcome> {
         for row in rows {
             let [meeting, email, id, organization, meeting_type, ip, device, property, agent] =
                 wire.strings_of(row.index);
-            let time = |t: i64| MaybeTs::from_raw(t).get();
             let (join, leave) = wire.times_of(row.index);
             let attendees = row.attendees.clone().map(|j| wire.att(j)).map(|a| {
                 json!({
@@ -67,7 +65,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
                 "record": {
                     "meeting": s(meeting), "organizer_email": s(email), "organizer_id": s(id),
                     "organizer_organization": s(organization), "meeting_type": s(meeting_type),
-                    "join": time(join), "leave": time(leave), "client_ip": s(ip),
+                    "join": join.get(), "leave": leave.get(), "client_ip": s(ip),
                     "device": s(device), "property": s(property), "user_agent": s(agent),
                     "attendees": attendees.collect::<Vec<_>>(),
                 },

@@ -20,7 +20,6 @@ use crate::state::intern::{Interner, Sym};
 use crate::state::partial::{
     position, Att, Entry, Partial, Rec, Records, Seen, MAX_FILES, OFFSET_BITS, RECORD_SHARDS,
 };
-use crate::timestamp::MaybeTs;
 
 /// An opened partial-state file whose header has been checked.
 pub struct PartialFile {
@@ -339,8 +338,8 @@ fn rebuild(
             organizer_id: s(id)?,
             organizer_organization: s(organization)?,
             meeting_type: s(meeting_type)?,
-            join: MaybeTs::from_raw(join),
-            leave: MaybeTs::from_raw(leave),
+            join,
+            leave,
             client_ip: s(ip)?,
             device: s(device)?,
             property: s(property)?,

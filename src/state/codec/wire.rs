@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::timestamp::MaybeTs;
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub format_version: u32,
@@ -162,6 +164,14 @@ fn le_u64(bytes: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
+fn le_u128(bytes: &[u8], i: usize) -> u128 {
+    let mut b = [0u8; 16];
+    if let Some(s) = bytes.get(16 * i..16 * i + 16) {
+        b.copy_from_slice(s);
+    }
+    u128::from_le_bytes(b)
+}
+
 impl WireBucket {
     /// The records, once every column is checked to agree with the others (`None` if any
     /// does not: a damaged section). Indexing the columns with what it yields stays in bounds.
@@ -210,11 +220,7 @@ impl WireBucket {
         }
         let (mut copy, mut att) = (0usize, 0usize);
         Some((0..n).map(move |index| {
-            let key = (index < keyed).then(|| {
-                let mut k = [0u8; 16];
-                k.copy_from_slice(&self.keys[16 * index..16 * index + 16]);
-                u128::from_le_bytes(k)
-            });
+            let key = (index < keyed).then(|| le_u128(&self.keys, index));
             let copies = copy..copy + self.copies[index] as usize;
             let attendees = att..att + self.attendees[index] as usize;
             (copy, att) = (copies.end, attendees.end);
@@ -257,9 +263,10 @@ impl WireBucket {
         ]
     }
 
-    /// A record's JoinTime and LeaveTime (by a [`WireRow`]'s index), `i64::MIN` for none.
-    pub fn times_of(&self, i: usize) -> (i64, i64) {
-        (le_u64(&self.join, i) as i64, le_u64(&self.leave, i) as i64)
+    /// A record's JoinTime and LeaveTime (by a [`WireRow`]'s index).
+    pub fn times_of(&self, i: usize) -> (MaybeTs, MaybeTs) {
+        let time = |column: &[u8]| MaybeTs::from_raw(le_u64(column, i) as i64);
+        (time(&self.join), time(&self.leave))
     }
 
     /// Copy `j` (in a [`WireRow`]'s `copies`).
@@ -287,7 +294,7 @@ impl WireBucket {
 /// one-file partial without decoding its records: which records it holds (to count duplicates
 /// across files and to check that every file kept the same content for an Id) and which
 /// meetings (to find the meetings of the window and the files that hold their records).
-/// Fixed-width columns, read through [`WireCatalog::record`] and [`WireCatalog::meeting`]:
+/// Fixed-width columns, read through [`WireCatalog::record`] and [`WireCatalog::meetings`]:
 /// a catalog holds a key per record of its file, and decoding them one by one took half of a
 /// windowed run's CPU time.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -311,14 +318,6 @@ pub struct WireCatalog {
     first_joins: Vec<u8>,
 }
 
-fn le_u128(bytes: &[u8], i: usize) -> u128 {
-    let mut b = [0u8; 16];
-    if let Some(s) = bytes.get(16 * i..16 * i + 16) {
-        b.copy_from_slice(s);
-    }
-    u128::from_le_bytes(b)
-}
-
 impl WireCatalog {
     pub fn new(
         records: &[WireKept],
@@ -326,7 +325,6 @@ impl WireCatalog {
         conflicts: u64,
         meetings: &[WireMeetingKey],
     ) -> WireCatalog {
-        let none = i64::MIN;
         WireCatalog {
             keys: records.iter().flat_map(|r| r.key.to_le_bytes()).collect(),
             hashes: records.iter().flat_map(|r| r.hash.to_le_bytes()).collect(),
@@ -335,7 +333,7 @@ impl WireCatalog {
             meeting_keys: meetings.iter().flat_map(|m| m.key.to_le_bytes()).collect(),
             first_joins: meetings
                 .iter()
-                .flat_map(|m| m.first_join.unwrap_or(none).to_le_bytes())
+                .flat_map(|m| MaybeTs::from(m.first_join).raw().to_le_bytes())
                 .collect(),
         }
     }
@@ -373,7 +371,7 @@ impl WireCatalog {
     pub fn meetings(&self) -> impl Iterator<Item = WireMeetingKey> + '_ {
         (0..self.meeting_keys.len() / 16).map(|i| WireMeetingKey {
             key: le_u128(&self.meeting_keys, i),
-            first_join: Some(le_u64(&self.first_joins, i) as i64).filter(|&t| t != i64::MIN),
+            first_join: MaybeTs::from_raw(le_u64(&self.first_joins, i) as i64).get(),
         })
     }
 }
@@ -458,7 +456,7 @@ mod tests {
         let att = WireAtt { key: 1, key_type: 2, organization: 2, upn: 0, is_object_id: true };
         assert_eq!(b.att(0), att);
         assert_eq!(b.strings_of(0), [0, 1, 2, 2, 2, 2, 2, 2, 2]);
-        assert_eq!(b.times_of(1), (i64::MIN, 300));
+        assert_eq!(b.times_of(1), (MaybeTs::NONE, MaybeTs::from(Some(300))));
         let strings: Vec<Option<&str>> = b.strings().collect();
         assert_eq!(strings, [Some("m"), Some("é"), Some("")]);
         assert_eq!(b.string(1), Some("é"));
