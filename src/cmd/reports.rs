@@ -189,7 +189,9 @@ pub fn finish(
         db.learn(&partial);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let mut summary = Summary::new(&partial, &meetings, &coverage, config, elapsed);
+    // On the workers: it counts the copies of every record.
+    let mut summary =
+        pool.install(|| Summary::new(&partial, &meetings, &coverage, config, elapsed));
     summary.inferred_row_caps = inferred;
     // The records are done with (the meetings, the users database and the summary's counts
     // came from them): freed now, their memory serves the breakdowns and the reports, which
@@ -268,10 +270,12 @@ pub fn finish(
     let breakdowns = wanted.then(|| pool.install(breakdowns));
     timings.lap("drop breakdowns");
     let drops = breakdowns.as_ref().map(drops_summary);
-    let page = breakdowns.as_ref().map(|b| {
+    // The page is built on the task that writes it, while the other workers format the tables.
+    let sites_info = drops.as_ref().and_then(|d| d.sites.clone());
+    let page = |b: &breakdown::Breakdowns<'_>| {
         report::page::build(&report::page::Sources {
             summary: &unclocked,
-            sites: drops.as_ref().and_then(|d| d.sites.as_ref()),
+            sites: sites_info.as_ref(),
             breakdowns: b,
             meetings: &meetings,
             strings,
@@ -279,8 +283,12 @@ pub fn finish(
             windows: &coverage.windows,
             zone: &config.zone,
         })
-    });
-    let inputs = report::Inputs { breakdowns: breakdowns.as_ref(), page: page.as_ref(), ..inputs };
+    };
+    let inputs = report::Inputs {
+        breakdowns: breakdowns.as_ref(),
+        page: Some(&page as &report::PageOf<'_>),
+        ..inputs
+    };
     let mut staged = pool.install(|| {
         use rayon::prelude::*;
         reports_of_run
@@ -363,8 +371,22 @@ pub struct Timings {
     /// When the run started: the summary's elapsed time counts from it.
     pub started: Instant,
     last: Instant,
-    /// Each lap's name, duration and the memory resident at its end (MB, where known).
-    laps: Vec<(&'static str, f64, Option<u64>)>,
+    /// The process's CPU time (user + system, seconds) at `last`, where known.
+    last_cpu: Option<f64>,
+    /// Each lap's name, duration, the memory resident at its end (MB, where known) and the
+    /// CPU time it used (seconds, where known): CPU over wall says how parallel it ran.
+    laps: Vec<(&'static str, f64, Option<u64>, Option<f64>)>,
+}
+
+/// The CPU time (user + system, seconds) the process has used so far (getrusage).
+fn cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage fills the zeroed struct it is given and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
 }
 
 /// The process's resident memory in MB (Linux: /proc/self/statm), to see which phase holds
@@ -379,19 +401,26 @@ fn resident_mb() -> Option<u64> {
 
 impl Timings {
     pub fn new(started: Instant) -> Timings {
-        Timings { started, last: started, laps: Vec::new() }
+        // CPU time counts from the process's start, as `started` does (near enough).
+        let last_cpu = Some(0.0);
+        Timings { started, last: started, last_cpu, laps: Vec::new() }
     }
     pub fn lap(&mut self, what: &'static str) {
         let now = Instant::now();
-        let resident = crate::messages::timings_wanted().then(resident_mb).flatten();
-        self.laps.push((what, (now - self.last).as_secs_f64(), resident));
+        let wanted = crate::messages::timings_wanted();
+        let resident = wanted.then(resident_mb).flatten();
+        let cpu_now = wanted.then(cpu_seconds).flatten();
+        let cpu = cpu_now.zip(self.last_cpu).map(|(now, then)| now - then);
+        self.laps.push((what, (now - self.last).as_secs_f64(), resident, cpu));
         self.last = now;
+        self.last_cpu = cpu_now;
     }
     pub fn print(&self, ui: &Ui) {
         if crate::messages::timings_wanted() {
-            for (what, secs, resident) in &self.laps {
+            for (what, secs, resident, cpu) in &self.laps {
+                let cpu = cpu.map(|c| format!(", CPU {c:.3} s")).unwrap_or_default();
                 let resident =
-                    resident.map(|mb| format!(" (resident {mb} MB)")).unwrap_or_default();
+                    resident.map(|mb| format!(" (resident {mb} MB{cpu})")).unwrap_or_default();
                 ui.say(format_args!("tala-bulk: timing: {what}: {secs:.3} s{resident}"));
             }
         }

@@ -52,9 +52,12 @@ pub struct Inputs<'a> {
     pub partial: &'a Partial,
     /// Where the drops are, and the page: for the reports that [`Report::needs_breakdowns`].
     pub breakdowns: Option<&'a crate::analyze::breakdown::Breakdowns<'a>>,
-    pub page: Option<&'a html::Page>,
+    pub page: Option<&'a PageOf<'a>>,
     pub excel_safe: bool,
 }
+
+/// Builds the page from the breakdowns: called by the task that writes it.
+pub type PageOf<'a> = dyn Fn(&crate::analyze::breakdown::Breakdowns<'_>) -> html::Page + Sync + 'a;
 
 impl Report {
     pub const ALL: [Report; 12] = [
@@ -130,8 +133,8 @@ impl Report {
             Report::Clients => breakdowns::write_clients(w, breakdowns()?, i.excel_safe),
             Report::Timeline => breakdowns::write_timeline(w, breakdowns()?),
             Report::Html => {
-                let page = i.page.ok_or_else(missing)?;
-                Ok(w.write_all(html::render(page).as_bytes())?)
+                let page = i.page.ok_or_else(missing)?(breakdowns()?);
+                Ok(w.write_all(html::render(&page).as_bytes())?)
             }
         }
     }
