@@ -123,9 +123,9 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let fields = tables::Fields::new(&partial.strings, false);
             let sink = std::io::sink;
-            tables::write_organizers(sink(), &fields, &built).expect("sink");
-            tables::write_attendees(sink(), &fields, None, &built).expect("sink");
-            tables::write_disconnections(sink(), &fields, None, &built).expect("sink");
+            tables::write_organizers(sink(), &fields, &built, None).expect("sink");
+            tables::write_attendees(sink(), &fields, None, &built, None).expect("sink");
+            tables::write_disconnections(sink(), &fields, None, &built, None).expect("sink");
         })
     });
     group.finish();

@@ -403,6 +403,10 @@ def nightly(exe, plain, args, mb, rows):
     run = [exe, "-q", "--jobs", str(n), "--out", out]
     build_wall, build_rss = timed(run + ["--state", str(state), str(archive)], 1, ok=(0, 1))
     sh(["cp", "-a", str(state), str(snap)])
+    # The reports that run wrote, as the night before's run leaves them in --out: a --state
+    # run copies the rows of the meetings that did not change from them.
+    out_snap = base / "out-built"
+    sh(["cp", "-a", out, str(out_snap)])
     [export] = sorted(new.iterdir())
     os.link(export, archive / export.name)
     # The report of the new export's day: --since that day, --until the next.
@@ -410,15 +414,19 @@ def nightly(exe, plain, args, mb, rows):
     day = datetime.date(int(export.name[4:8]), int(export.name[8:10]), int(export.name[10:12]))
     since = ["--since", day.isoformat(), "--until", (day + datetime.timedelta(days=1)).isoformat()]
 
-    def restored(argv):
+    def restored(argv, reports=None):
         # Each run starts from the built state (hard links: the run replaces, never rewrites,
-        # the files it changes), so each reads the new export.
-        return ["sh", "-c", f'rm -rf "$1" && cp -al "$2" "$1" && shift 2 && exec "$@"', "sh",
-                str(state), str(snap), *argv]
+        # the files it changes), so each reads the new export; with `reports`, from the
+        # reports the build wrote too, as a nightly run finds the night before's.
+        script = 'rm -rf "$1" && cp -al "$2" "$1" && shift 2 && exec "$@"'
+        if reports is not None:
+            script = f'rm -rf "{reports}" && cp -al "{out_snap}" "{reports}" && {script}'
+        return ["sh", "-c", script, "sh", str(state), str(snap), *argv]
 
     cases = [
         ("full run, archive + new export", run + [str(archive)]),
-        ("--state, new export read", restored(run + ["--state", str(state), str(archive)])),
+        ("--state, new export read",
+         restored(run + ["--state", str(state), str(archive)], reports=base / "out-1")),
         ("--state --since/--until its day, new export read",
          restored(run + ["--state", str(state)] + since + [str(archive)])),
     ]

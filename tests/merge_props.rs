@@ -37,9 +37,9 @@ fn reports(partial: &mut Partial) -> String {
     let m = meetings::build(partial, &AllConnections, None);
     let mut out = Vec::new();
     let fields = tables::Fields::new(&partial.strings, false);
-    tables::write_organizers(&mut out, &fields, &m).expect("write");
-    tables::write_attendees(&mut out, &fields, None, &m).expect("write");
-    tables::write_disconnections(&mut out, &fields, None, &m).expect("write");
+    tables::write_organizers(&mut out, &fields, &m, None).expect("write");
+    tables::write_attendees(&mut out, &fields, None, &m, None).expect("write");
+    tables::write_disconnections(&mut out, &fields, None, &m, None).expect("write");
     let files: Vec<FileReport> = partial.reports().cloned().collect();
     audit::write_truncation(&mut out, &files, false).expect("write");
     audit::write_errors(&mut out, partial, false).expect("write");

@@ -92,6 +92,63 @@ fn files_added_removed_and_rewritten_give_the_reports_of_a_full_run() {
     same_as_plain(&t, "r4", &[]);
 }
 
+/// Changes one digit of `path` at or after its middle (a time or an address, never a quote or
+/// a comma): the same size, other content.
+fn change_a_digit_past_the_middle(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let half = bytes.len() / 2;
+    let at = half + bytes[half..].iter().position(u8::is_ascii_digit).expect("a digit");
+    bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(path, &bytes).expect("write");
+}
+
+#[test]
+fn the_rows_of_unchanged_meetings_are_copied_from_the_last_reports_only_when_intact() {
+    let t = TestDir::new();
+    copy_sample(&t);
+    let copied = |t: &TestDir| t.summary("r")["state_files"]["meetings_rows_reused"].as_u64();
+    let meetings = |t: &TestDir| t.summary("r")["meetings"].as_u64().expect("meetings");
+    with_state(&t, "r", &[]);
+    assert_eq!(copied(&t), Some(0), "no reports to copy from yet");
+    // Nothing changed: every meeting's rows come from the last reports.
+    with_state(&t, "r", &[]);
+    assert!(meetings(&t) > 10);
+    assert_eq!(copied(&t), Some(meetings(&t)));
+    same_as_plain(&t, "r", &[]);
+    // A new export and a record changed: the meetings they touch are formatted, the others
+    // copied.
+    std::fs::copy(testdata("fixtures/reconnect.csv"), t.join("archive/zz-new.csv")).expect("copy");
+    change_a_digit_past_the_middle(&first_export(&t));
+    with_state(&t, "r", &[]);
+    let n = copied(&t).expect("copied");
+    assert!(n > 0 && n < meetings(&t), "{n} of {}", meetings(&t));
+    same_as_plain(&t, "r", &[]);
+    // A report edited since, at the same size: the edited meeting's rows do not hash as
+    // recorded, so they are formatted again and only that meeting is not copied.
+    with_state(&t, "r", &[]);
+    assert_eq!(copied(&t), Some(meetings(&t)));
+    change_a_digit_past_the_middle(&t.join("r/attendees.csv"));
+    with_state(&t, "r", &[]);
+    assert_eq!(copied(&t), Some(meetings(&t) - 1));
+    same_as_plain(&t, "r", &[]);
+    // A windowed run wrote other reports in between: the rows recorded are not where the
+    // record says, and the next run formats what it cannot find.
+    with_state(&t, "r", &["--since", "2024-03-02"]);
+    assert_eq!(copied(&t), None, "a windowed run copies no rows");
+    with_state(&t, "r", &[]);
+    same_as_plain(&t, "r", &[]);
+    // A damaged record of the rows, and other options: nothing is copied, nothing is wrong.
+    let record = t.join("state/rows.bin");
+    let bytes = std::fs::read(&record).expect("rows.bin");
+    std::fs::write(&record, &bytes[..bytes.len() / 2]).expect("write");
+    with_state(&t, "r", &[]);
+    assert_eq!(copied(&t), Some(0));
+    same_as_plain(&t, "r", &[]);
+    with_state(&t, "r", &["--excel-safe"]);
+    assert_eq!(copied(&t), Some(0));
+    same_as_plain(&t, "r", &["--excel-safe"]);
+}
+
 #[test]
 fn the_same_archive_by_another_path_is_read_again_and_the_warning_says_why() {
     let t = TestDir::new();

@@ -10,7 +10,7 @@ use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::state::intern::{Interner, Sym};
-use crate::state::partial::{Entry, Partial, Pos, Rec};
+use crate::state::partial::{Entry, Partial, Pos, Rec, OFFSET_BITS};
 use crate::timestamp::{MaybeTs, Ts};
 
 /// One distinct connection (SPEC 2 "Connection").
@@ -69,6 +69,11 @@ pub struct Meeting {
     /// Records of this meeting that only repeated a connection already seen (SPEC 2: counted
     /// as merged).
     pub merged: u64,
+    /// What its report rows are made of: a hash of its records' contents (each kept copy's
+    /// AuditData hash) with where they lie (file path and row offset) in archive order, which
+    /// is all that orders them. With the same options, two runs that give a meeting the same
+    /// fingerprint write the same rows for it (`report::reuse`).
+    pub fingerprint: u128,
 }
 
 /// Which connections the disconnection rule looks at (the `-i` / `--cidr` filters of tala).
@@ -194,9 +199,15 @@ pub fn build_in(
         let h = (u64::from(entry.rec.meeting).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
         shards[h % SHARDS].push(entry);
     }
+    // Each file's path, hashed, by its index: a record's place for the fingerprints, which must
+    // not change when a file that sorts before it joins or leaves the archive.
+    let mut file_ids = vec![0u64; partial.files.keys().next_back().map_or(0, |i| i + 1)];
+    for (&i, file) in &partial.files {
+        file_ids[i] = xxhash_rust::xxh3::xxh3_64(&file.path);
+    }
     let built: Vec<Vec<Meeting>> = shards
         .into_par_iter()
-        .map(|mut entries| build_shard(strings, filter, max_gap, &mut entries))
+        .map(|mut entries| build_shard(strings, filter, max_gap, &file_ids, &mut entries))
         .collect();
     let mut list: Vec<Meeting> = built.into_iter().flatten().collect();
     list.par_sort_unstable_by(|a, b| {
@@ -217,6 +228,7 @@ fn build_shard(
     strings: &Interner,
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
+    file_ids: &[u64],
     entries: &mut [&Entry],
 ) -> Vec<Meeting> {
     entries.sort_unstable_by_key(|e| (e.rec.meeting, e.pos));
@@ -224,10 +236,17 @@ fn build_shard(
     // One buffer for every meeting of the shard: (connection, position, UPN, UserAgent) per
     // attendee.
     let mut seen: Vec<Seen> = Vec::new();
+    // What the fingerprint hashes: (file, offset, content hash) of each record.
+    let mut places: Vec<u8> = Vec::new();
     for run in entries.chunk_by(|a, b| a.rec.meeting == b.rec.meeting) {
         let Some(first) = run.first() else { continue };
         seen.clear();
+        places.clear();
         for entry in run {
+            let file = (entry.pos >> OFFSET_BITS) as usize;
+            places.extend_from_slice(&file_ids.get(file).copied().unwrap_or(0).to_le_bytes());
+            places.extend_from_slice(&(entry.pos & ((1 << OFFSET_BITS) - 1)).to_le_bytes());
+            places.extend_from_slice(&entry.hash.to_le_bytes());
             let r = &entry.rec;
             seen.extend(r.attendees.iter().map(|a| {
                 let conn = Conn {
@@ -243,7 +262,9 @@ fn build_shard(
                 (conn, entry.pos, a.upn, r.user_agent)
             }));
         }
-        meetings.push(meeting(strings, filter, max_gap, &first.rec, &mut seen));
+        let mut built = meeting(strings, filter, max_gap, &first.rec, &mut seen);
+        built.fingerprint = xxhash_rust::xxh3::xxh3_128(&places);
+        meetings.push(built);
     }
     meetings
 }
@@ -324,6 +345,7 @@ fn meeting(
         attendees_affected,
         connections_matching,
         merged,
+        fingerprint: 0,
     }
 }
 

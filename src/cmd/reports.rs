@@ -261,16 +261,47 @@ pub fn finish(
         breakdowns: None,
         page: None,
         excel_safe: config.excel_safe,
+        reuse: None,
     };
+    // With --state, every meeting reported and no users database (whose emails can change
+    // any meeting's rows): the rows of meetings that did not change are copied from the
+    // previous reports, where they are found intact (`report::reuse`).
+    let windowed = config.since.is_some() || config.until.is_some();
+    let reusing = !windowed && users.is_none() && !config.audit_only;
+    let reuse_key = report::reuse::key(&config.result_options(), &config.zone.name());
+    let mut found = match (&state, reusing) {
+        (Some((dir, _)), true) => {
+            report::reuse::find(dir.path(), out.live(), &reuse_key, &meetings)
+        }
+        _ => None,
+    };
+    let reuse = (reusing && state.is_some())
+        .then(|| report::reuse::Reuse::new(reuse_key, &meetings, found.as_mut()));
+    let inputs = report::Inputs { reuse: reuse.as_ref(), ..inputs };
     let reports_of_run = Report::of_run(config.audit_only);
-    // The breakdowns (counted in parallel) before any report is written: counting them while
-    // the big tables were written held both working sets at the peak (+20-30 MB on the bench
-    // archive) and gained no time on two cores.
-    let wanted = reports_of_run.iter().any(|r| r.needs_breakdowns());
-    let breakdowns = wanted.then(|| pool.install(breakdowns));
-    timings.lap("drop breakdowns");
+    let stage_all = |list: &[Report], inputs: &report::Inputs<'_>| {
+        use rayon::prelude::*;
+        list.par_iter()
+            .map(|r| report::stage(dir, r.name(), |w| r.write(w, inputs)))
+            .collect::<Result<Vec<&'static str>>>()
+    };
+    // The reports that do not draw on the breakdowns (the tables, the audit) are staged while
+    // the breakdowns are counted. On two cores this gains nothing where every row is
+    // formatted, and holds both working sets at once (+20-30 MB on the bench archive); where
+    // --state copies most rows, writing them is the kernel copying into the page cache on
+    // one thread, and the breakdowns take the other.
+    let (first, then): (Vec<Report>, Vec<Report>) = reports_of_run
+        .iter()
+        .copied()
+        .filter(|r| *r != Report::Summary)
+        .partition(|r| !r.needs_breakdowns());
+    let (breakdowns, staged) = pool.install(|| {
+        rayon::join(|| (!then.is_empty()).then(breakdowns), || stage_all(&first, &inputs))
+    });
+    let mut staged = staged?;
+    timings.lap("tables staged, drop breakdowns counted");
     let drops = breakdowns.as_ref().map(drops_summary);
-    // The page is built on the task that writes it, while the other workers format the tables.
+    // The page is built on the task that writes it, while the other workers write the rest.
     let sites_info = drops.as_ref().and_then(|d| d.sites.clone());
     let page = |b: &breakdown::Breakdowns<'_>| {
         report::page::build(&report::page::Sources {
@@ -289,16 +320,11 @@ pub fn finish(
         page: Some(&page as &report::PageOf<'_>),
         ..inputs
     };
-    let mut staged = pool.install(|| {
-        use rayon::prelude::*;
-        reports_of_run
-            .par_iter()
-            .copied()
-            .filter(|r| *r != Report::Summary)
-            .map(|r| report::stage(dir, r.name(), |w| r.write(w, &inputs)))
-            .collect::<Result<Vec<&'static str>>>()
-    })?;
+    staged.extend(pool.install(|| stage_all(&then, &inputs))?);
     summary.drops = drops;
+    if let (Some(counts), Some(reuse)) = (summary.state_files.as_mut(), &reuse) {
+        counts.meetings_rows_reused = Some(reuse.meetings_copied());
+    }
     if reports_of_run.contains(&Report::Summary) {
         summary.clock(started.elapsed().as_secs_f64());
         let inputs = report::Inputs { summary: &summary, ..inputs };
@@ -319,6 +345,13 @@ pub fn finish(
         let _ = thread.join();
     }
     record_problems()?;
+    // Where this run's rows lie, for the next run. Without it the next run formats every
+    // row, as a run without --state does: a warning, not a failed run.
+    if let (Some(reuse), Some((dir, _))) = (reuse, &state) {
+        if let Err(err) = reuse.save(dir.path()) {
+            ui.warn(format_args!("{err:#}; the next run formats every report row again"));
+        }
+    }
     // The line on stderr counts the whole run.
     summary.clock(started.elapsed().as_secs_f64());
     timings.lap("reports swapped in");
@@ -347,11 +380,11 @@ fn print(
     let stdout = std::io::stdout();
     Ok(match which {
         StdoutReport::Organizers => {
-            tables::write_organizers(stdout, fields, meetings)?;
+            tables::write_organizers(stdout, fields, meetings, None)?;
             tables::ORGANIZERS
         }
         StdoutReport::Attendees => {
-            tables::write_attendees(stdout, fields, users, meetings)?;
+            tables::write_attendees(stdout, fields, users, meetings, None)?;
             tables::ATTENDEES
         }
         StdoutReport::Disconnections => {

@@ -128,6 +128,11 @@ pub struct Counts {
     /// only those that hold the window's meetings. Not kept in the index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_loaded_from: Option<u64>,
+    /// Meetings whose rows were copied from the previous run's reports in every table written
+    /// by meeting, not formatted again (`report::reuse`); absent when the run could not reuse
+    /// rows (a meeting window, a users database). Not kept in the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meetings_rows_reused: Option<u64>,
 }
 
 /// The archive's files sorted by [`StateDir::triage`].
@@ -263,6 +268,7 @@ impl StateDir {
             dropped,
             csv_bytes_read,
             records_loaded_from: None,
+            meetings_rows_reused: None,
         };
         let index = Index {
             tala_bulk_state: FORMAT,
@@ -416,6 +422,11 @@ impl StateDir {
     }
 
     /// The problems the last completed run reported (`None` before the first).
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn previous_problems(&self) -> Option<Vec<String>> {
         let bytes = std::fs::read(self.dir.join(PROBLEMS)).ok()?;
         serde_json::from_slice(&bytes).ok()

@@ -9,6 +9,7 @@ pub mod html;
 pub mod outdir;
 pub mod page;
 pub mod readable;
+pub mod reuse;
 pub mod summary;
 pub mod tables;
 
@@ -54,6 +55,8 @@ pub struct Inputs<'a> {
     pub breakdowns: Option<&'a crate::analyze::breakdown::Breakdowns<'a>>,
     pub page: Option<&'a PageOf<'a>>,
     pub excel_safe: bool,
+    /// With `--state`: the rows of unchanged meetings, from the previous reports.
+    pub reuse: Option<&'a reuse::Reuse<'a>>,
 }
 
 /// Builds the page from the breakdowns: called by the task that writes it.
@@ -113,11 +116,17 @@ impl Report {
     pub fn write(self, w: &mut BufWriter<Writeback<'_>>, i: &Inputs<'_>) -> Result<()> {
         let missing = || anyhow::anyhow!("{}: written without its data", self.name());
         let breakdowns = || i.breakdowns.ok_or_else(missing);
+        let reuse = |name: &str| i.reuse.and_then(|r| r.table(name));
         match self {
-            Report::Organizers => tables::write_organizers(w, i.fields, i.meetings),
-            Report::Attendees => tables::write_attendees(w, i.fields, i.users, i.meetings),
+            Report::Organizers => {
+                tables::write_organizers(w, i.fields, i.meetings, reuse(tables::ORGANIZERS))
+            }
+            Report::Attendees => {
+                tables::write_attendees(w, i.fields, i.users, i.meetings, reuse(tables::ATTENDEES))
+            }
             Report::Disconnections => {
-                tables::write_disconnections(w, i.fields, i.users, i.meetings)
+                let reuse = reuse(tables::DISCONNECTIONS);
+                tables::write_disconnections(w, i.fields, i.users, i.meetings, reuse)
             }
             Report::Summary => {
                 serde_json::to_writer_pretty(&mut *w, i.summary)?;

@@ -122,6 +122,11 @@ impl OutDir {
         &self.staging
     }
 
+    /// The directory the reports are in (until this run's replace them).
+    pub fn live(&self) -> &Path {
+        &self.live
+    }
+
     /// The leftovers of killed runs, next to `--out`.
     fn leftovers(&self) -> Vec<PathBuf> {
         let mut prefix = OsString::from(".");

@@ -292,13 +292,19 @@ impl Summary {
         if let Some(st) = &self.state_files {
             let _ = writeln!(
                 s,
-                "  state: {} files read, {} reused, {} gone since the last run{}",
+                "  state: {} files read, {} reused, {} gone since the last run{}{}",
                 st.read,
                 st.reused,
                 st.dropped,
                 match st.records_loaded_from {
                     Some(n) if n < st.read + st.reused => {
                         format!("; the window's meetings' records loaded from {n} files")
+                    }
+                    _ => String::new(),
+                },
+                match st.meetings_rows_reused {
+                    Some(n) if n > 0 => {
+                        format!("; the rows of {n} meetings copied from the previous reports")
                     }
                     _ => String::new(),
                 }

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::analyze::meetings::{reconnection_gap, Connection, Meeting, Meetings, NO_DEVICE};
 use crate::analyze::users::UsersDb;
 use crate::escape;
+use crate::report::reuse::{Span, TableReuse};
 use crate::state::intern::{Interner, Sym};
 use crate::timestamp::{self, Ts};
 
@@ -212,6 +213,7 @@ fn write_rows<W: Write + Send>(
     mut out: W,
     header: &[&str],
     meetings: &Meetings,
+    reuse: Option<&TableReuse<'_>>,
     rows: impl Fn(&mut Row<'_>, &Meeting) + Sync,
 ) -> Result<()> {
     let mut head = Vec::new();
@@ -227,42 +229,80 @@ fn write_rows<W: Write + Send>(
     }
     out.write_all(&head)?;
     let items: Vec<&[Meeting]> = meetings.list.chunks(MEETINGS_PER_ITEM).collect();
-    let format = |batch: &[&[Meeting]], buffers: &mut [Vec<u8>]| {
-        batch.par_iter().zip(buffers.par_iter_mut()).for_each(|(ms, buf)| {
+    // Each item's meetings formatted, or with --state copied from the previous report where
+    // they did not change (`reuse`); each meeting's span of the output kept for the next run.
+    let format = |first: usize, batch: &[&[Meeting]], buffers: &mut [Item]| {
+        batch.par_iter().zip(buffers.par_iter_mut()).enumerate().for_each(|(k, (ms, item))| {
+            let Item { buf, spans, previous } = item;
             buf.clear();
+            spans.clear();
             let mut writer = csv_core::Writer::new();
             let mut scratch = String::new();
             let mut row = Row { out: buf, writer: &mut writer, scratch: &mut scratch, first: true };
-            for m in *ms {
-                rows(&mut row, m);
-            }
+            let Some(reuse) = reuse else {
+                for m in *ms {
+                    rows(&mut row, m);
+                }
+                return;
+            };
+            let start = (first + k) * MEETINGS_PER_ITEM;
+            reuse.for_each(start, ms.len(), previous, |j, copied| {
+                let at = row.out.len();
+                match (copied, ms.get(j)) {
+                    (Some(copied), _) => row.out.extend_from_slice(copied),
+                    (None, Some(m)) => rows(&mut row, m),
+                    (None, None) => {}
+                }
+                let written = &row.out[at..];
+                spans.push((written.len() as u64, xxhash_rust::xxh3::xxh3_64(written)));
+            });
         })
     };
     // The buffers are reused from batch to batch: fresh ones would be new memory each time,
     // and the kernel zeroing those pages cost more than the formatting.
-    let mut formatted: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
-    let mut formatting: Vec<Vec<u8>> = vec![Vec::new(); BATCH];
+    let mut formatted: Vec<Item> = (0..BATCH).map(|_| Item::default()).collect();
+    let mut formatting: Vec<Item> = (0..BATCH).map(|_| Item::default()).collect();
+    let mut spans: Vec<Span> = Vec::new();
     // How many of `formatted` hold the previous batch, still to be written.
     let mut ready = 0;
-    for batch in items.chunks(BATCH) {
+    for (b, batch) in items.chunks(BATCH).enumerate() {
         let to_write = &formatted[..ready];
         let (written, ()) = rayon::join(
-            || to_write.iter().try_for_each(|buf| out.write_all(buf)),
-            || format(batch, &mut formatting),
+            || to_write.iter().try_for_each(|item| out.write_all(&item.buf)),
+            || format(b * BATCH, batch, &mut formatting),
         );
         written?;
+        spans.extend(to_write.iter().flat_map(|item| item.spans.iter().copied()));
         std::mem::swap(&mut formatted, &mut formatting);
         ready = batch.len();
     }
-    for buf in &formatted[..ready] {
-        out.write_all(buf)?;
+    for item in &formatted[..ready] {
+        out.write_all(&item.buf)?;
+        spans.extend(item.spans.iter().copied());
     }
     out.flush()?;
+    if let Some(reuse) = reuse {
+        reuse.wrote(head.len() as u64, spans);
+    }
     Ok(())
 }
 
-pub fn write_organizers(out: impl Write + Send, f: &Fields<'_>, meetings: &Meetings) -> Result<()> {
-    write_rows(out, &ORGANIZERS_HEADER, meetings, |row, m| {
+/// One parallel item's output, kept from batch to batch: its bytes, with `--state` each
+/// meeting's span of them, and the previous report's rows read for it.
+#[derive(Default)]
+struct Item {
+    buf: Vec<u8>,
+    spans: Vec<Span>,
+    previous: Vec<u8>,
+}
+
+pub fn write_organizers(
+    out: impl Write + Send,
+    f: &Fields<'_>,
+    meetings: &Meetings,
+    reuse: Option<&TableReuse<'_>>,
+) -> Result<()> {
+    write_rows(out, &ORGANIZERS_HEADER, meetings, reuse, |row, m| {
         row.sym(f, m.id);
         row.sym(f, m.organizer_email);
         row.sym(f, m.organizer_id);
@@ -280,8 +320,9 @@ pub fn write_attendees(
     f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
+    reuse: Option<&TableReuse<'_>>,
 ) -> Result<()> {
-    write_rows(out, &ATTENDEES_HEADER, meetings, |row, m| {
+    write_rows(out, &ATTENDEES_HEADER, meetings, reuse, |row, m| {
         for c in &m.connections {
             who(row, f, users, m, c);
             row.time(c.conn.join.get());
@@ -299,8 +340,9 @@ pub fn write_disconnections(
     f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
+    reuse: Option<&TableReuse<'_>>,
 ) -> Result<()> {
-    write_rows(out, &DISCONNECTIONS_HEADER, meetings, |row, m| {
+    write_rows(out, &DISCONNECTIONS_HEADER, meetings, reuse, |row, m| {
         for group in &m.groups {
             let total = group.members.len();
             let mut prev: Option<&Connection> = None;

@@ -1,0 +1,266 @@
+//! Reuse: with `--state`, the rows of each meeting that did not change since the last run are
+//! copied from the reports that run wrote, not formatted again. A nightly run adds one export
+//! to months of them; most meetings' rows are the same bytes as the night before, and
+//! formatting them was most of the time a `--state` run spent writing its reports.
+//!
+//! The state directory keeps, for the tables written by meeting (organizers, attendees,
+//! disconnections), each meeting's [`Meeting::fingerprint`] and, per table, the length and
+//! xxh3 hash of its rows in the order they were written. A meeting with the same fingerprint
+//! under the same options has the same rows: they are read from the previous report where the
+//! record says they lie, and used only if they hash as recorded. Anything else (a report
+//! edited, removed or written by a windowed run since, a short read, another option) costs
+//! only the formatting: a row is never taken on trust, so the reports stay byte-identical to
+//! a run without `--state`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::meetings::Meetings;
+use crate::report::tables;
+
+/// The file in the state directory.
+pub const FILE: &str = "rows.bin";
+/// Bumped when what is stored changes.
+const FORMAT: u32 = 1;
+
+/// One meeting's rows in one table: their length in bytes and xxh3-64 hash.
+pub type Span = (u64, u64);
+
+/// The tables written meeting by meeting, in the order of [`Stored::tables`].
+pub const TABLES: [&str; 3] = [tables::ORGANIZERS, tables::ATTENDEES, tables::DISCONNECTIONS];
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    format: u32,
+    /// The tool version and the options that change rows ([`key`]).
+    key: String,
+    /// Each meeting's fingerprint, in report order.
+    meetings: Vec<u128>,
+    /// Per table: the header's length and each meeting's rows, in the order of `meetings`.
+    tables: Vec<StoredTable>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredTable {
+    header: u64,
+    rows: Vec<Span>,
+}
+
+/// What a row depends on besides the meeting: the tool (its columns and formatting) and the
+/// options that change results, the time zone among them.
+pub fn key(result_options: &str, zone: &str) -> String {
+    format!("tala-bulk {}\n{result_options}\n{zone}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A previous report, opened, with where each of its meetings' rows lie.
+pub struct Previous {
+    file: File,
+    starts: Vec<u64>,
+    rows: Vec<Span>,
+}
+
+impl Previous {
+    /// Reads `len` bytes at `at` into `buf` (resized); false when the file is shorter.
+    fn read(&self, at: u64, len: u64, buf: &mut Vec<u8>) -> bool {
+        let Ok(len) = usize::try_from(len) else { return false };
+        buf.clear();
+        buf.resize(len, 0);
+        self.file.read_exact_at(buf, at).is_ok()
+    }
+}
+
+/// One table's reuse in this run: where each meeting's rows were last time, and what this run
+/// writes (collected for the next run).
+pub struct TableReuse<'a> {
+    previous: Option<Previous>,
+    /// Each meeting of this run (in report order): its index in `previous`, if it was there.
+    found: &'a [Option<u32>],
+    written: Mutex<Option<(u64, Vec<Span>)>>,
+    /// Meetings whose rows were copied.
+    copied: AtomicU64,
+}
+
+impl TableReuse<'_> {
+    /// The rows of meetings `first..first + n` of this run that can be copied, as runs that
+    /// lie one after another in the previous report: (first meeting of the run, its count).
+    /// Reads each run into `buf` and calls `each(meeting, Some(rows))` for a meeting whose
+    /// rows are there and hash as recorded, `each(meeting, None)` for the others, in order.
+    pub fn for_each(
+        &self,
+        first: usize,
+        n: usize,
+        buf: &mut Vec<u8>,
+        mut each: impl FnMut(usize, Option<&[u8]>),
+    ) {
+        let found = |j: usize| self.found.get(first + j).copied().flatten();
+        let Some(prev) = &self.previous else {
+            (0..n).for_each(|j| each(j, None));
+            return;
+        };
+        let mut j = 0;
+        while j < n {
+            let Some(at) = found(j) else {
+                each(j, None);
+                j += 1;
+                continue;
+            };
+            // The meetings that follow it in the previous report too.
+            let mut end = j + 1;
+            while end < n && found(end) == Some(at + (end - j) as u32) {
+                end += 1;
+            }
+            let (from, last) = (at as usize, at as usize + (end - j) - 1);
+            let (Some(&start), Some(&stop), Some(&(len, _))) =
+                (prev.starts.get(from), prev.starts.get(last), prev.rows.get(last))
+            else {
+                (j..end).for_each(|k| each(k, None));
+                j = end;
+                continue;
+            };
+            let total = stop.saturating_add(len).saturating_sub(start);
+            if !prev.read(start, total, buf) {
+                (j..end).for_each(|k| each(k, None));
+                j = end;
+                continue;
+            }
+            let mut offset = 0usize;
+            for (k, span) in (j..end).zip(&prev.rows[from..=last]) {
+                let rows = buf.get(offset..offset + span.0 as usize);
+                offset += span.0 as usize;
+                match rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == span.1) {
+                    Some(rows) => {
+                        self.copied.fetch_add(1, Ordering::Relaxed);
+                        each(k, Some(rows))
+                    }
+                    None => each(k, None),
+                }
+            }
+            j = end;
+        }
+    }
+
+    /// Keeps what this run wrote: the header's length and each meeting's rows.
+    pub fn wrote(&self, header: u64, rows: Vec<Span>) {
+        if let Ok(mut w) = self.written.lock() {
+            *w = Some((header, rows));
+        }
+    }
+}
+
+/// The reuse of a run's three meeting tables.
+pub struct Reuse<'a> {
+    key: String,
+    fingerprints: Vec<u128>,
+    pub tables: Vec<TableReuse<'a>>,
+}
+
+/// Which of this run's meetings the previous run wrote, by fingerprint: the index of each in
+/// the stored list.
+pub struct Found {
+    found: Vec<Option<u32>>,
+    previous: Vec<Option<Previous>>,
+    /// Meetings found.
+    pub meetings: u64,
+}
+
+/// Reads the state directory's record of the last run's rows and opens the reports it names
+/// in `out`, for this run's `meetings`. `None` when there is no usable record (no error: the
+/// rows are then formatted).
+pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<Found> {
+    let bytes = std::fs::read(state.join(FILE)).ok()?;
+    let stored: Stored = postcard::from_bytes(&bytes).ok()?;
+    if stored.format != FORMAT || stored.key != key || stored.tables.len() != TABLES.len() {
+        return None;
+    }
+    let index: HashMap<u128, u32> =
+        stored.meetings.iter().enumerate().map(|(i, f)| (*f, i as u32)).collect();
+    let found: Vec<Option<u32>> =
+        meetings.list.iter().map(|m| index.get(&m.fingerprint).copied()).collect();
+    let count = found.iter().flatten().count() as u64;
+    let previous = stored
+        .tables
+        .into_iter()
+        .zip(TABLES)
+        .map(|(table, name)| {
+            if table.rows.len() != stored.meetings.len() {
+                return None;
+            }
+            let file = File::open(out.join(name)).ok()?;
+            let mut starts = Vec::with_capacity(table.rows.len());
+            let mut at = table.header;
+            for (len, _) in &table.rows {
+                starts.push(at);
+                at = at.checked_add(*len)?;
+            }
+            // Rows that cannot all be in the file are not read (nor their room allocated).
+            (at <= file.metadata().ok()?.len()).then_some(Previous {
+                file,
+                starts,
+                rows: table.rows,
+            })
+        })
+        .collect();
+    Some(Found { found, previous, meetings: count })
+}
+
+impl<'a> Reuse<'a> {
+    /// The reuse of this run: `found` from [`find`] (or nothing to reuse), `key` what the rows
+    /// written are stored under.
+    pub fn new(key: String, meetings: &Meetings, found: Option<&'a mut Found>) -> Reuse<'a> {
+        let fingerprints = meetings.list.iter().map(|m| m.fingerprint).collect();
+        let tables = match found {
+            Some(found) => {
+                let previous = std::mem::take(&mut found.previous);
+                previous
+                    .into_iter()
+                    .map(|previous| TableReuse {
+                        previous,
+                        found: &found.found,
+                        written: Mutex::new(None),
+                        copied: AtomicU64::new(0),
+                    })
+                    .collect()
+            }
+            None => (0..TABLES.len())
+                .map(|_| TableReuse {
+                    previous: None,
+                    found: &[],
+                    written: Mutex::new(None),
+                    copied: AtomicU64::new(0),
+                })
+                .collect(),
+        };
+        Reuse { key, fingerprints, tables }
+    }
+
+    /// The reuse of the table `name`, if it is one of [`TABLES`].
+    pub fn table(&self, name: &str) -> Option<&TableReuse<'a>> {
+        TABLES.iter().position(|t| *t == name).and_then(|i| self.tables.get(i))
+    }
+
+    /// Meetings whose rows were copied in every table (the fewest of any table).
+    pub fn meetings_copied(&self) -> u64 {
+        self.tables.iter().map(|t| t.copied.load(Ordering::Relaxed)).min().unwrap_or(0)
+    }
+
+    /// Records in `state` where this run's rows lie, once its reports are in place; nothing
+    /// when a table was not written.
+    pub fn save(self, state: &Path) -> Result<()> {
+        let mut tables = Vec::new();
+        for table in self.tables {
+            let written = table.written.into_inner().ok().flatten();
+            let Some((header, rows)) = written else { return Ok(()) };
+            tables.push(StoredTable { header, rows });
+        }
+        let stored = Stored { format: FORMAT, key: self.key, meetings: self.fingerprints, tables };
+        let bytes = postcard::to_allocvec(&stored).context("cannot encode the report rows")?;
+        crate::state::codec::write_atomic(state, FILE, &bytes).map(drop)
+    }
+}
