@@ -446,8 +446,9 @@ impl StateDir {
                 let name = name.to_string_lossy();
                 if name.starts_with(".run-") {
                     let _ = std::fs::remove_dir_all(entry.path());
-                } else if name.starts_with(&format!(".{INDEX}.tmp-"))
-                    || name.starts_with(&format!(".{PROBLEMS}.tmp-"))
+                } else if [INDEX, PROBLEMS, crate::report::reuse::FILE]
+                    .iter()
+                    .any(|file| name.starts_with(&format!(".{file}.tmp-")))
                 {
                     let _ = std::fs::remove_file(entry.path());
                 }
@@ -582,6 +583,8 @@ pub fn info(dir: &Path) -> Result<serde_json::Value> {
         "files_gone_from_disk": gone,
         "partials": partials,
         "bytes": stored,
+        // Where the last run's report rows lie (`report::reuse`), apart from the partials.
+        "report_rows_bytes": std::fs::metadata(dir.join(crate::report::reuse::FILE)).map_or(0, |m| m.len()),
         "last_run": index.last_run,
     }))
 }

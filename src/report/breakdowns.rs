@@ -88,70 +88,74 @@ pub fn write_networks(mut out: impl Write, b: &Breakdowns<'_>, excel_safe: bool)
     let mut head = csv::WriterBuilder::new().from_writer(Vec::new());
     head.write_record(NETWORKS_HEADER)?;
     out.write_all(&head.into_inner().map_err(|e| e.into_error())?)?;
-    // Each task's rows through a csv writer of its own: a record's bytes do not depend on the
-    // records before it, so the chunks joined are the file one writer would write.
+    // Each task formats its rows into bytes of its own: a row's bytes do not depend on the
+    // rows before it. Text goes through csv-core as the csv crate's writer would quote it;
+    // the rest (addresses, flags, numbers) never needs quoting.
     for batch in b.networks.chunks(NETWORK_ROWS_PER_TASK * NETWORK_TASKS_PER_BATCH) {
-        let chunks: Vec<Result<Vec<u8>>> = batch
+        let chunks: Vec<Vec<u8>> = batch
             .par_chunks(NETWORK_ROWS_PER_TASK)
             .map(|rows| {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(Vec::with_capacity(rows.len() * 48));
-                let mut text = String::new();
+                let mut bytes = Vec::with_capacity(rows.len() * 48);
+                let mut writer = csv_core::Writer::new();
                 for row in rows {
-                    write_network(&mut w, row, excel_safe, &mut text)?;
+                    network_row(&mut bytes, &mut writer, row, excel_safe);
                 }
-                Ok(w.into_inner().map_err(|e| e.into_error())?)
+                bytes
             })
             .collect();
         for chunk in chunks {
-            out.write_all(&chunk?)?;
+            out.write_all(&chunk)?;
         }
     }
     out.flush()?;
     Ok(())
 }
 
-/// One row of `networks.csv`, its numbers formatted in `text` (reused from row to row).
-fn write_network<W: Write>(
-    w: &mut csv::Writer<W>,
+/// One row of `networks.csv`, appended to `out`.
+fn network_row(
+    out: &mut Vec<u8>,
+    writer: &mut csv_core::Writer,
     row: &NetworkRow<'_>,
     excel_safe: bool,
-    text: &mut String,
-) -> Result<()> {
-    use std::fmt::Write as _;
-    let mut field = |w: &mut csv::Writer<W>, f: &dyn std::fmt::Display| -> Result<()> {
-        text.clear();
-        let _ = write!(text, "{f}");
-        w.write_field(text.as_bytes())?;
-        Ok(())
-    };
+) {
+    use std::io::Write as _;
     match row.network {
-        Some(n) => field(w, &n)?,
-        None => w.write_field("?")?,
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push(b'?'),
     }
     match row.site {
         Some(s) => {
             for cell in [&s.network_name, &s.building, &s.city, &s.country] {
-                w.write_field(escape::excel_cell(cell, excel_safe).as_bytes())?;
+                out.push(b',');
+                let cell = escape::excel_cell(cell, excel_safe);
+                crate::report::tables::escape_into(writer, cell.as_bytes(), out);
             }
-            w.write_field(flag(s.inside_corp))?;
-            w.write_field(s.vpn.map(flag).unwrap_or_default())?;
+            out.push(b',');
+            out.extend_from_slice(flag(s.inside_corp).as_bytes());
+            out.push(b',');
+            out.extend_from_slice(s.vpn.map(flag).unwrap_or_default().as_bytes());
         }
-        None => (0..6).try_for_each(|_| w.write_field(""))?,
+        None => out.extend_from_slice(b",,,,,,"),
     }
     let stat = &row.stat;
+    let mut digits = itoa::Buffer::new();
     for n in [stat.connections, stat.attendees, stat.meetings, stat.drops] {
-        field(w, &n)?;
+        out.push(b',');
+        out.extend_from_slice(digits.format(n).as_bytes());
     }
-    field(w, &format_args!("{:.1}", stat.rate_percent()))?;
+    let _ = write!(out, ",{:.1},", stat.rate_percent());
     match stat.median_gap {
-        None => w.write_field("")?,
-        Some(g) if g.fract() == 0.0 => field(w, &format_args!("{g:.0}"))?,
-        Some(g) => field(w, &format_args!("{g:.1}"))?,
+        None => {}
+        Some(g) if g.fract() == 0.0 => {
+            let _ = write!(out, "{g:.0}");
+        }
+        Some(g) => {
+            let _ = write!(out, "{g:.1}");
+        }
     }
-    w.write_record(None::<&[u8]>)?;
-    Ok(())
+    out.push(b'\n');
 }
 
 pub fn write_clients(out: impl Write, b: &Breakdowns<'_>, excel_safe: bool) -> Result<()> {

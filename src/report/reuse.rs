@@ -90,14 +90,15 @@ pub struct TableReuse<'a> {
 impl TableReuse<'_> {
     /// The rows of meetings `first..first + n` of this run that can be copied, as runs that
     /// lie one after another in the previous report: (first meeting of the run, its count).
-    /// Reads each run into `buf` and calls `each(meeting, Some(rows))` for a meeting whose
-    /// rows are there and hash as recorded, `each(meeting, None)` for the others, in order.
+    /// Reads each run into `buf` and calls `each(meeting, Some((rows, hash)))` for a meeting
+    /// whose rows are there and hash as recorded, `each(meeting, None)` for the others, in
+    /// order.
     pub fn for_each(
         &self,
         first: usize,
         n: usize,
         buf: &mut Vec<u8>,
-        mut each: impl FnMut(usize, Option<&[u8]>),
+        mut each: impl FnMut(usize, Option<(&[u8], u64)>),
     ) {
         let found = |j: usize| self.found.get(first + j).copied().flatten();
         let Some(prev) = &self.previous else {
@@ -137,7 +138,7 @@ impl TableReuse<'_> {
                 match rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == span.1) {
                     Some(rows) => {
                         self.copied.fetch_add(1, Ordering::Relaxed);
-                        each(k, Some(rows))
+                        each(k, Some((rows, span.1)))
                     }
                     None => each(k, None),
                 }

@@ -76,7 +76,7 @@ fn known_email<'a>(
 
 /// Appends `s` as one CSV field, quoted by csv-core's rules (the csv crate's defaults) when it
 /// holds a comma, quote, CR or LF.
-fn escape_into(writer: &mut csv_core::Writer, s: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn escape_into(writer: &mut csv_core::Writer, s: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     // Room for the worst case: every byte a doubled quote, two enclosing quotes, a delimiter.
     out.resize(start + 2 * s.len() + 3, 0);
@@ -247,11 +247,14 @@ fn write_rows<W: Write + Send>(
             };
             let start = (first + k) * MEETINGS_PER_ITEM;
             reuse.for_each(start, ms.len(), previous, |j, copied| {
+                if let Some((copied, hash)) = copied {
+                    row.out.extend_from_slice(copied);
+                    spans.push((copied.len() as u64, hash));
+                    return;
+                }
                 let at = row.out.len();
-                match (copied, ms.get(j)) {
-                    (Some(copied), _) => row.out.extend_from_slice(copied),
-                    (None, Some(m)) => rows(&mut row, m),
-                    (None, None) => {}
+                if let Some(m) = ms.get(j) {
+                    rows(&mut row, m);
                 }
                 let written = &row.out[at..];
                 spans.push((written.len() as u64, xxhash_rust::xxh3::xxh3_64(written)));
