@@ -265,3 +265,64 @@ impl<'a> Reuse<'a> {
         crate::state::codec::write_atomic(state, FILE, &bytes).map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A previous report of four meetings' rows after a header, with their recorded spans.
+    fn previous(rows: &[&[u8]]) -> (tempfile::NamedTempFile, Previous) {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let mut bytes = b"head\n".to_vec();
+        let (mut starts, mut spans) = (Vec::new(), Vec::new());
+        for r in rows {
+            starts.push(bytes.len() as u64);
+            spans.push((r.len() as u64, xxhash_rust::xxh3::xxh3_64(r)));
+            bytes.extend_from_slice(r);
+        }
+        std::fs::write(file.path(), &bytes).expect("write");
+        let opened = File::open(file.path()).expect("open");
+        (file, Previous { file: opened, starts, rows: spans })
+    }
+
+    fn calls(table: &TableReuse<'_>, first: usize, n: usize) -> Vec<(usize, Option<String>)> {
+        let mut got = Vec::new();
+        table.for_each(first, n, &mut Vec::new(), |k, rows| {
+            got.push((k, rows.map(|(r, _)| String::from_utf8_lossy(r).into_owned())));
+        });
+        got
+    }
+
+    #[test]
+    fn rows_are_copied_in_this_runs_order_and_only_where_they_hash_as_recorded() {
+        let rows: [&[u8]; 4] = [b"a\n", b"bb\n", b"ccc\n", b"dd\n"];
+        let (file, prev) = previous(&rows);
+        // This run: meeting 1, a new one, meetings 2 and 3 (one after the other there too),
+        // meeting 0 last.
+        let found = [Some(1), None, Some(2), Some(3), Some(0)];
+        let table = TableReuse {
+            previous: Some(prev),
+            found: &found,
+            written: Mutex::new(None),
+            copied: AtomicU64::new(0),
+        };
+        let all = calls(&table, 0, 5);
+        let text = |s: &str| Some(s.to_string());
+        assert_eq!(
+            all,
+            [(0, text("bb\n")), (1, None), (2, text("ccc\n")), (3, text("dd\n")), (4, text("a\n"))]
+        );
+        assert_eq!(table.copied.load(Ordering::Relaxed), 4);
+        // A later item starts at its own first meeting.
+        assert_eq!(calls(&table, 3, 2), [(0, text("dd\n")), (1, text("a\n"))]);
+        // Meeting 2's rows edited in place: only it is not copied.
+        let mut bytes = std::fs::read(file.path()).expect("read");
+        let at = bytes.iter().position(|&b| b == b'c').expect("c");
+        bytes[at] = b'x';
+        std::fs::write(file.path(), &bytes).expect("write");
+        assert_eq!(calls(&table, 2, 2), [(0, None), (1, text("dd\n"))]);
+        // Cut short: the run that no longer fits is formatted.
+        std::fs::write(file.path(), &bytes[..bytes.len() - 1]).expect("write");
+        assert_eq!(calls(&table, 2, 3), [(0, None), (1, None), (2, text("a\n"))]);
+    }
+}
