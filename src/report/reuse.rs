@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -114,7 +114,8 @@ impl TableReuse<'_> {
             };
             // The meetings that follow it in the previous report too.
             let mut end = j + 1;
-            while end < n && found(end) == Some(at + (end - j) as u32) {
+            while end < n && found(end).is_some() && found(end) == at.checked_add((end - j) as u32)
+            {
                 end += 1;
             }
             let (from, last) = (at as usize, at as usize + (end - j) - 1);
@@ -193,7 +194,14 @@ pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<
             if table.rows.len() != stored.meetings.len() {
                 return None;
             }
-            let file = File::open(out.join(name)).ok()?;
+            // Only a regular file is read, and opening never waits: `--out` holding anything
+            // else is refused before the run, but a named pipe put there since would block.
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(out.join(name))
+                .ok()?;
+            let size = file.metadata().ok().filter(|m| m.is_file())?.len();
             let mut starts = Vec::with_capacity(table.rows.len());
             let mut at = table.header;
             for (len, _) in &table.rows {
@@ -201,11 +209,7 @@ pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<
                 at = at.checked_add(*len)?;
             }
             // Rows that cannot all be in the file are not read (nor their room allocated).
-            (at <= file.metadata().ok()?.len()).then_some(Previous {
-                file,
-                starts,
-                rows: table.rows,
-            })
+            (at <= size).then_some(Previous { file, starts, rows: table.rows })
         })
         .collect();
     Some(Found { found, previous, meetings: count })
