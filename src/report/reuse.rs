@@ -88,11 +88,10 @@ pub struct TableReuse<'a> {
 }
 
 impl TableReuse<'_> {
-    /// The rows of meetings `first..first + n` of this run that can be copied, as runs that
-    /// lie one after another in the previous report: (first meeting of the run, its count).
-    /// Reads each run into `buf` and calls `each(meeting, Some((rows, hash)))` for a meeting
-    /// whose rows are there and hash as recorded, `each(meeting, None)` for the others, in
-    /// order.
+    /// Goes through meetings `first..first + n` of this run in order: reads the rows of each
+    /// run of them that lie one after another in the previous report into `buf`, and calls
+    /// `each(meeting, Some((rows, hash)))` for a meeting whose rows are there and hash as
+    /// recorded, `each(meeting, None)` for the others (`meeting` counts from `first`).
     pub fn for_each(
         &self,
         first: usize,
@@ -134,8 +133,9 @@ impl TableReuse<'_> {
             }
             let mut offset = 0usize;
             for (k, span) in (j..end).zip(&prev.rows[from..=last]) {
-                let rows = buf.get(offset..offset + span.0 as usize);
-                offset += span.0 as usize;
+                let len = usize::try_from(span.0).unwrap_or(usize::MAX);
+                let rows = buf.get(offset..offset.saturating_add(len));
+                offset = offset.saturating_add(len);
                 match rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == span.1) {
                     Some(rows) => {
                         self.copied.fetch_add(1, Ordering::Relaxed);
@@ -168,8 +168,6 @@ pub struct Reuse<'a> {
 pub struct Found {
     found: Vec<Option<u32>>,
     previous: Vec<Option<Previous>>,
-    /// Meetings found.
-    pub meetings: u64,
 }
 
 /// Reads the state directory's record of the last run's rows and opens the reports it names
@@ -185,7 +183,6 @@ pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<
         stored.meetings.iter().enumerate().map(|(i, f)| (*f, i as u32)).collect();
     let found: Vec<Option<u32>> =
         meetings.list.iter().map(|m| index.get(&m.fingerprint).copied()).collect();
-    let count = found.iter().flatten().count() as u64;
     let previous = stored
         .tables
         .into_iter()
@@ -212,7 +209,7 @@ pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<
             (at <= size).then_some(Previous { file, starts, rows: table.rows })
         })
         .collect();
-    Some(Found { found, previous, meetings: count })
+    Some(Found { found, previous })
 }
 
 impl<'a> Reuse<'a> {

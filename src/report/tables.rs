@@ -204,7 +204,8 @@ fn who(row: &mut Row<'_>, f: &Fields<'_>, users: Option<&UsersDb>, m: &Meeting, 
 const MEETINGS_PER_ITEM: usize = 1_000;
 const BATCH: usize = 16;
 
-/// Writes `header`, then every meeting's rows as `rows` formats them, in meeting order.
+/// Writes `header`, then every meeting's rows as `rows` formats them (or, with `reuse`, as the
+/// previous report holds them, where they did not change), in meeting order.
 /// Formatting CSV is the expensive part of writing a report, so it runs in parallel, and each
 /// batch is written while the next is formatted: the write is the kernel copying the batch
 /// into the page cache (in a profile of the bench archive's reports on ext4, about half the
