@@ -421,12 +421,12 @@ impl StateDir {
         Ok(file)
     }
 
-    /// The problems the last completed run reported (`None` before the first).
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir
     }
 
+    /// The problems the last completed run reported (`None` before the first).
     pub fn previous_problems(&self) -> Option<Vec<String>> {
         let bytes = std::fs::read(self.dir.join(PROBLEMS)).ok()?;
         serde_json::from_slice(&bytes).ok()
@@ -575,6 +575,7 @@ pub fn info(dir: &Path) -> Result<serde_json::Value> {
         partials += 1;
     }
     let gone = index.entries.iter().filter(|e| !e.path.path().exists()).count();
+    let rows = std::fs::metadata(dir.join(crate::report::reuse::FILE)).map_or(0, |m| m.len());
     Ok(serde_json::json!({
         "state_directory": shown,
         "tool_version": index.tool_version,
@@ -584,7 +585,7 @@ pub fn info(dir: &Path) -> Result<serde_json::Value> {
         "partials": partials,
         "bytes": stored,
         // Where the last run's report rows lie (`report::reuse`), apart from the partials.
-        "report_rows_bytes": std::fs::metadata(dir.join(crate::report::reuse::FILE)).map_or(0, |m| m.len()),
+        "report_rows_bytes": rows,
         "last_run": index.last_run,
     }))
 }
