@@ -10,7 +10,7 @@ use hashbrown::HashMap;
 use rayon::prelude::*;
 
 use crate::state::intern::{Interner, Sym};
-use crate::state::partial::{Entry, Partial, Pos, Rec, OFFSET_BITS};
+use crate::state::partial::{file_and_offset, Entry, Partial, Pos, Rec};
 use crate::timestamp::{MaybeTs, Ts};
 
 /// One distinct connection (SPEC 2 "Connection").
@@ -243,9 +243,9 @@ fn build_shard(
         seen.clear();
         places.clear();
         for entry in run {
-            let file = (entry.pos >> OFFSET_BITS) as usize;
+            let (file, offset) = file_and_offset(entry.pos);
             places.extend_from_slice(&file_ids.get(file).copied().unwrap_or(0).to_le_bytes());
-            places.extend_from_slice(&(entry.pos & ((1 << OFFSET_BITS) - 1)).to_le_bytes());
+            places.extend_from_slice(&offset.to_le_bytes());
             places.extend_from_slice(&entry.hash.to_le_bytes());
             let r = &entry.rec;
             seen.extend(r.attendees.iter().map(|a| {
@@ -262,9 +262,8 @@ fn build_shard(
                 (conn, entry.pos, a.upn, r.user_agent)
             }));
         }
-        let mut built = meeting(strings, filter, max_gap, &first.rec, &mut seen);
-        built.fingerprint = xxhash_rust::xxh3::xxh3_128(&places);
-        meetings.push(built);
+        let fingerprint = xxhash_rust::xxh3::xxh3_128(&places);
+        meetings.push(meeting(strings, filter, max_gap, &first.rec, &mut seen, fingerprint));
     }
     meetings
 }
@@ -291,13 +290,14 @@ fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
 }
 
 /// One meeting from its first record (the organizer's fields) and every attendee of its
-/// records (`seen`, reordered here).
+/// records (`seen`, reordered here), with the fingerprint of its records.
 fn meeting(
     strings: &Interner,
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
     first: &Rec,
     seen: &mut [Seen],
+    fingerprint: u128,
 ) -> Meeting {
     seen.sort_unstable_by(|a, b| cmp_conn(strings, &a.0, &b.0).then(a.1.cmp(&b.1)));
     // A connection met again repeats one already seen (counted as merged); the UPN is its
@@ -345,7 +345,7 @@ fn meeting(
         attendees_affected,
         connections_matching,
         merged,
-        fingerprint: 0,
+        fingerprint,
     }
 }
 

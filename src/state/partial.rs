@@ -30,6 +30,11 @@ pub fn position(file: usize, offset: u64) -> Pos {
     ((file as u64) << OFFSET_BITS) | offset.min((1 << OFFSET_BITS) - 1)
 }
 
+/// The (file index, byte offset) a position was made of: [`position`]'s inverse.
+pub fn file_and_offset(pos: Pos) -> (usize, u64) {
+    ((pos >> OFFSET_BITS) as usize, pos & ((1 << OFFSET_BITS) - 1))
+}
+
 /// One attendee of a kept record, interned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Att {

@@ -16,7 +16,7 @@ use crate::analyze::users;
 use crate::escape;
 use crate::state::files::FileState;
 use crate::state::intern::{Interner, Sym};
-use crate::state::partial::{Entry, Partial, OFFSET_BITS};
+use crate::state::partial::{file_and_offset, Entry, Partial};
 
 /// Numbers strings in order of first use, for one section, laid out as a [`WireBucket`]
 /// holds them. A table indexed by symbol, not a hash map: symbols are dense, and hashing them
@@ -78,12 +78,12 @@ fn push_entry(
     out.held.push(held);
     out.copies.push(entry.copies.len() as u32);
     for seen in &entry.copies {
-        let file = (seen.pos >> OFFSET_BITS) as usize;
+        let (file, offset) = file_and_offset(seen.pos);
         let Some(&file) = place.get(file).filter(|f| **f != u32::MAX) else {
             bail!("internal error: a record's position names a file the state does not hold")
         };
         out.copy_file.push(file);
-        out.copy_offset.push(seen.pos & ((1 << OFFSET_BITS) - 1));
+        out.copy_offset.push(offset);
         out.copy_hash.extend_from_slice(&seen.hash.to_le_bytes());
     }
     let r = &entry.rec;
@@ -193,7 +193,7 @@ fn catalog(partial: &Partial) -> Result<(WireCatalog, Vec<WireUser>)> {
     let s = &partial.strings;
     let mut first: hashbrown::HashMap<&str, ((u64, u32), &str)> = hashbrown::HashMap::new();
     for entry in partial.entries() {
-        let offset = entry.pos & ((1 << OFFSET_BITS) - 1);
+        let (_, offset) = file_and_offset(entry.pos);
         for (place, (uuid, email)) in entry.rec.user_pairs().enumerate() {
             let (uuid, email) = (s.get(uuid), s.get(email));
             if !users::storable(uuid) || !users::storable(email) {
