@@ -268,15 +268,10 @@ pub fn finish(
     // previous reports, where they are found intact (`report::reuse`).
     let windowed = config.since.is_some() || config.until.is_some();
     let reusing = !windowed && users.is_none() && !config.audit_only;
-    let reuse_key = report::reuse::key(&config.result_options(), &config.zone.name());
-    let mut found = match (&state, reusing) {
-        (Some((dir, _)), true) => {
-            report::reuse::find(dir.path(), out.live(), &reuse_key, &meetings)
-        }
-        _ => None,
-    };
-    let reuse = (reusing && state.is_some())
-        .then(|| report::reuse::Reuse::new(reuse_key, &meetings, found.as_mut()));
+    let reuse = state.as_ref().filter(|_| reusing).map(|(dir, _)| {
+        let key = report::reuse::key(&config.result_options(), &config.zone.name());
+        report::reuse::Reuse::new(dir.path(), out.live(), key, &meetings)
+    });
     let inputs = report::Inputs { reuse: reuse.as_ref(), ..inputs };
     let reports_of_run = Report::of_run(config.audit_only);
     let stage_all = |list: &[Report], inputs: &report::Inputs<'_>| {

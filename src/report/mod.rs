@@ -56,7 +56,7 @@ pub struct Inputs<'a> {
     pub page: Option<&'a PageOf<'a>>,
     pub excel_safe: bool,
     /// With `--state`: the rows of unchanged meetings, from the previous reports.
-    pub reuse: Option<&'a reuse::Reuse<'a>>,
+    pub reuse: Option<&'a reuse::Reuse>,
 }
 
 /// Builds the page from the breakdowns: called by the task that writes it.

@@ -60,7 +60,7 @@ pub fn key(result_options: &str, zone: &str) -> String {
 }
 
 /// A previous report, opened, with where each of its meetings' rows lie.
-pub struct Previous {
+struct Previous {
     file: File,
     starts: Vec<u64>,
     rows: Vec<Span>,
@@ -76,15 +76,23 @@ impl Previous {
     }
 }
 
-/// One table's reuse in this run: where each meeting's rows were last time, and what this run
-/// writes (collected for the next run).
-pub struct TableReuse<'a> {
+/// One table's part of this run's reuse: the previous report, and what this run writes
+/// (collected for the next run).
+struct Table {
     previous: Option<Previous>,
-    /// Each meeting of this run (in report order): its index in `previous`, if it was there.
-    found: &'a [Option<u32>],
     written: Mutex<Option<(u64, Vec<Span>)>>,
     /// Meetings whose rows were copied.
     copied: AtomicU64,
+}
+
+/// What a table writer sees of the reuse: its table, and where each meeting of this run lay in
+/// the previous one.
+#[derive(Clone, Copy)]
+pub struct TableReuse<'a> {
+    table: &'a Table,
+    /// Each meeting of this run (in report order): its index in the previous run's record, if
+    /// it was there.
+    found: &'a [Option<u32>],
 }
 
 impl TableReuse<'_> {
@@ -100,7 +108,7 @@ impl TableReuse<'_> {
         mut each: impl FnMut(usize, Option<(&[u8], u64)>),
     ) {
         let found = |j: usize| self.found.get(first + j).copied().flatten();
-        let Some(prev) = &self.previous else {
+        let Some(prev) = &self.table.previous else {
             (0..n).for_each(|j| each(j, None));
             return;
         };
@@ -113,35 +121,34 @@ impl TableReuse<'_> {
             };
             // The meetings that follow it in the previous report too.
             let mut end = j + 1;
-            while end < n && found(end).is_some() && found(end) == at.checked_add((end - j) as u32)
+            while end < n
+                && at.checked_add((end - j) as u32).is_some_and(|next| found(end) == Some(next))
             {
                 end += 1;
             }
             let (from, last) = (at as usize, at as usize + (end - j) - 1);
-            let (Some(&start), Some(&stop), Some(&(len, _))) =
-                (prev.starts.get(from), prev.starts.get(last), prev.rows.get(last))
-            else {
-                (j..end).for_each(|k| each(k, None));
-                j = end;
-                continue;
+            let read = match (prev.starts.get(from), prev.starts.get(last), prev.rows.get(last)) {
+                (Some(&start), Some(&stop), Some(&(len, _))) => {
+                    prev.read(start, stop.saturating_add(len).saturating_sub(start), buf)
+                }
+                _ => false,
             };
-            let total = stop.saturating_add(len).saturating_sub(start);
-            if !prev.read(start, total, buf) {
-                (j..end).for_each(|k| each(k, None));
-                j = end;
-                continue;
-            }
-            let mut offset = 0usize;
-            for (k, span) in (j..end).zip(&prev.rows[from..=last]) {
-                let len = usize::try_from(span.0).unwrap_or(usize::MAX);
-                let rows = buf.get(offset..offset.saturating_add(len));
-                offset = offset.saturating_add(len);
-                match rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == span.1) {
-                    Some(rows) => {
-                        self.copied.fetch_add(1, Ordering::Relaxed);
-                        each(k, Some((rows, span.1)))
+            match prev.rows.get(from..=last).filter(|_| read) {
+                None => (j..end).for_each(|k| each(k, None)),
+                Some(spans) => {
+                    let mut offset = 0usize;
+                    for (k, span) in (j..end).zip(spans) {
+                        let len = usize::try_from(span.0).unwrap_or(usize::MAX);
+                        let rows = buf.get(offset..offset.saturating_add(len));
+                        offset = offset.saturating_add(len);
+                        match rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == span.1) {
+                            Some(rows) => {
+                                self.table.copied.fetch_add(1, Ordering::Relaxed);
+                                each(k, Some((rows, span.1)))
+                            }
+                            None => each(k, None),
+                        }
                     }
-                    None => each(k, None),
                 }
             }
             j = end;
@@ -150,30 +157,33 @@ impl TableReuse<'_> {
 
     /// Keeps what this run wrote: the header's length and each meeting's rows.
     pub fn wrote(&self, header: u64, rows: Vec<Span>) {
-        if let Ok(mut w) = self.written.lock() {
+        if let Ok(mut w) = self.table.written.lock() {
             *w = Some((header, rows));
         }
     }
 }
 
 /// The reuse of a run's three meeting tables.
-pub struct Reuse<'a> {
+pub struct Reuse {
     key: String,
     fingerprints: Vec<u128>,
-    pub tables: Vec<TableReuse<'a>>,
-}
-
-/// Which of this run's meetings the previous run wrote, by fingerprint: the index of each in
-/// the stored list.
-pub struct Found {
+    /// Each meeting of this run (in report order): its index in the previous run's record, if
+    /// it was there.
     found: Vec<Option<u32>>,
-    previous: Vec<Option<Previous>>,
+    tables: Vec<Table>,
 }
 
-/// Reads the state directory's record of the last run's rows and opens the reports it names
-/// in `out`, for this run's `meetings`. `None` when there is no usable record (no error: the
-/// rows are then formatted).
-pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<Found> {
+/// What the previous run recorded, for this run's meetings.
+struct Recorded {
+    /// Each meeting's index in the record, if it is there.
+    found: Vec<Option<u32>>,
+    /// Each table's report, opened, if it can be read.
+    reports: Vec<Option<Previous>>,
+}
+
+/// Which of this run's meetings (by `fingerprints`) the previous run recorded in `state`, and
+/// the reports in `out` that record names. `None` when there is no usable record.
+fn previous_run(state: &Path, out: &Path, key: &str, fingerprints: &[u128]) -> Option<Recorded> {
     let bytes = std::fs::read(state.join(FILE)).ok()?;
     let stored: Stored = postcard::from_bytes(&bytes).ok()?;
     if stored.format != FORMAT || stored.key != key || stored.tables.len() != TABLES.len() {
@@ -181,9 +191,8 @@ pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<
     }
     let index: HashMap<u128, u32> =
         stored.meetings.iter().enumerate().map(|(i, f)| (*f, i as u32)).collect();
-    let found: Vec<Option<u32>> =
-        meetings.list.iter().map(|m| index.get(&m.fingerprint).copied()).collect();
-    let previous = stored
+    let found = fingerprints.iter().map(|f| index.get(f).copied()).collect();
+    let reports = stored
         .tables
         .into_iter()
         .zip(TABLES)
@@ -209,42 +218,35 @@ pub fn find(state: &Path, out: &Path, key: &str, meetings: &Meetings) -> Option<
             (at <= size).then_some(Previous { file, starts, rows: table.rows })
         })
         .collect();
-    Some(Found { found, previous })
+    Some(Recorded { found, reports })
 }
 
-impl<'a> Reuse<'a> {
-    /// The reuse of this run: `found` from [`find`] (or nothing to reuse), `key` what the rows
-    /// written are stored under.
-    pub fn new(key: String, meetings: &Meetings, found: Option<&'a mut Found>) -> Reuse<'a> {
-        let fingerprints = meetings.list.iter().map(|m| m.fingerprint).collect();
-        let tables = match found {
-            Some(found) => {
-                let previous = std::mem::take(&mut found.previous);
-                previous
-                    .into_iter()
-                    .map(|previous| TableReuse {
-                        previous,
-                        found: &found.found,
-                        written: Mutex::new(None),
-                        copied: AtomicU64::new(0),
-                    })
-                    .collect()
-            }
-            None => (0..TABLES.len())
-                .map(|_| TableReuse {
-                    previous: None,
-                    found: &[],
-                    written: Mutex::new(None),
-                    copied: AtomicU64::new(0),
-                })
-                .collect(),
-        };
-        Reuse { key, fingerprints, tables }
+impl Reuse {
+    /// This run's reuse: what `state` recorded of the last run's rows, read from the reports in
+    /// `out` (nothing to copy when there is no usable record: the rows are then formatted);
+    /// `key` is what this run's rows are recorded under.
+    pub fn new(state: &Path, out: &Path, key: String, meetings: &Meetings) -> Reuse {
+        let fingerprints: Vec<u128> = meetings.list.iter().map(|m| m.fingerprint).collect();
+        let Recorded { found, reports } = previous_run(state, out, &key, &fingerprints)
+            .unwrap_or_else(|| Recorded {
+                found: Vec::new(),
+                reports: (0..TABLES.len()).map(|_| None).collect(),
+            });
+        let tables = reports
+            .into_iter()
+            .map(|previous| Table {
+                previous,
+                written: Mutex::new(None),
+                copied: AtomicU64::new(0),
+            })
+            .collect();
+        Reuse { key, fingerprints, found, tables }
     }
 
     /// The reuse of the table `name`, if it is one of [`TABLES`].
-    pub fn table(&self, name: &str) -> Option<&TableReuse<'a>> {
-        TABLES.iter().position(|t| *t == name).and_then(|i| self.tables.get(i))
+    pub fn table(&self, name: &str) -> Option<TableReuse<'_>> {
+        let table = TABLES.iter().position(|t| *t == name).and_then(|i| self.tables.get(i))?;
+        Some(TableReuse { table, found: &self.found })
     }
 
     /// Meetings whose rows were copied in every table (the fewest of any table).
@@ -301,19 +303,16 @@ mod tests {
         // This run: meeting 1, a new one, meetings 2 and 3 (one after the other there too),
         // meeting 0 last.
         let found = [Some(1), None, Some(2), Some(3), Some(0)];
-        let table = TableReuse {
-            previous: Some(prev),
-            found: &found,
-            written: Mutex::new(None),
-            copied: AtomicU64::new(0),
-        };
+        let table =
+            Table { previous: Some(prev), written: Mutex::new(None), copied: AtomicU64::new(0) };
+        let table = TableReuse { table: &table, found: &found };
         let all = calls(&table, 0, 5);
         let text = |s: &str| Some(s.to_string());
         assert_eq!(
             all,
             [(0, text("bb\n")), (1, None), (2, text("ccc\n")), (3, text("dd\n")), (4, text("a\n"))]
         );
-        assert_eq!(table.copied.load(Ordering::Relaxed), 4);
+        assert_eq!(table.table.copied.load(Ordering::Relaxed), 4);
         // A later item starts at its own first meeting.
         assert_eq!(calls(&table, 3, 2), [(0, text("dd\n")), (1, text("a\n"))]);
         // Meeting 2's rows edited in place: only it is not copied.

@@ -214,7 +214,7 @@ fn write_rows<W: Write + Send>(
     mut out: W,
     header: &[&str],
     meetings: &Meetings,
-    reuse: Option<&TableReuse<'_>>,
+    reuse: Option<TableReuse<'_>>,
     rows: impl Fn(&mut Row<'_>, &Meeting) + Sync,
 ) -> Result<()> {
     let mut head = Vec::new();
@@ -304,7 +304,7 @@ pub fn write_organizers(
     out: impl Write + Send,
     f: &Fields<'_>,
     meetings: &Meetings,
-    reuse: Option<&TableReuse<'_>>,
+    reuse: Option<TableReuse<'_>>,
 ) -> Result<()> {
     write_rows(out, &ORGANIZERS_HEADER, meetings, reuse, |row, m| {
         row.sym(f, m.id);
@@ -324,7 +324,7 @@ pub fn write_attendees(
     f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
-    reuse: Option<&TableReuse<'_>>,
+    reuse: Option<TableReuse<'_>>,
 ) -> Result<()> {
     write_rows(out, &ATTENDEES_HEADER, meetings, reuse, |row, m| {
         for c in &m.connections {
@@ -344,7 +344,7 @@ pub fn write_disconnections(
     f: &Fields<'_>,
     users: Option<&UsersDb>,
     meetings: &Meetings,
-    reuse: Option<&TableReuse<'_>>,
+    reuse: Option<TableReuse<'_>>,
 ) -> Result<()> {
     write_rows(out, &DISCONNECTIONS_HEADER, meetings, reuse, |row, m| {
         for group in &m.groups {
