@@ -51,10 +51,19 @@ pub fn rate(stat: &Stat) -> String {
 /// The median gap: whole seconds, or a half where it falls between two gaps; empty when no gap
 /// is known.
 pub fn median_gap(stat: &Stat) -> String {
-    match stat.median_gap {
-        None => String::new(),
-        Some(g) if g.fract() == 0.0 => format!("{g:.0}"),
-        Some(g) => format!("{g:.1}"),
+    MedianGap(stat.median_gap).to_string()
+}
+
+/// [`median_gap`] written where it goes, without a string of its own.
+struct MedianGap(Option<f64>);
+
+impl std::fmt::Display for MedianGap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => Ok(()),
+            Some(g) if g.fract() == 0.0 => write!(f, "{g:.0}"),
+            Some(g) => write!(f, "{g:.1}"),
+        }
     }
 }
 
@@ -145,17 +154,7 @@ fn network_row(
         out.push(b',');
         out.extend_from_slice(digits.format(n).as_bytes());
     }
-    let _ = write!(out, ",{:.1},", stat.rate_percent());
-    match stat.median_gap {
-        None => {}
-        Some(g) if g.fract() == 0.0 => {
-            let _ = write!(out, "{g:.0}");
-        }
-        Some(g) => {
-            let _ = write!(out, "{g:.1}");
-        }
-    }
-    out.push(b'\n');
+    let _ = writeln!(out, ",{:.1},{}", stat.rate_percent(), MedianGap(stat.median_gap));
 }
 
 pub fn write_clients(out: impl Write, b: &Breakdowns<'_>, excel_safe: bool) -> Result<()> {
