@@ -343,3 +343,17 @@ fn an_unreadable_building_file_is_refused_before_anything_is_read() {
     assert!(stderr(&out).contains("cannot read the building file"), "{}", stderr(&out));
     assert_eq!(report_set(&t.join("kept")), before);
 }
+
+#[test]
+fn building_names_in_networks_csv_are_quoted_and_made_excel_safe() {
+    let t = TestDir::new();
+    let (data, _) = setup(&t);
+    let sites = t.join("formula.tsv");
+    std::fs::write(&sites, SITES_TSV.replace("HQ-Floor1", "=HQ,Floor1")).unwrap();
+    let sites = sites.to_string_lossy().into_owned();
+    t.run_out("plain", &["--sites", &sites, &data]);
+    t.run_out("safe", &["--excel-safe", "--sites", &sites, &data]);
+    let plain = t.read("plain/networks.csv");
+    assert!(plain.contains("10.1.0.0/22,\"=HQ,Floor1\",HQ,Seattle,US,1,0,"), "{plain}");
+    assert_eq!(t.read("safe/networks.csv"), plain.replace("\"=HQ,Floor1\"", "\"'=HQ,Floor1\""));
+}

@@ -110,10 +110,13 @@ fn the_rows_of_unchanged_meetings_are_copied_from_the_last_reports_only_when_int
     let meetings = |t: &TestDir| t.summary("r")["meetings"].as_u64().expect("meetings");
     with_state(&t, "r", &[]);
     assert_eq!(copied(&t), Some(0), "no reports to copy from yet");
-    // Nothing changed: every meeting's rows come from the last reports.
-    with_state(&t, "r", &[]);
+    // Nothing changed: every meeting's rows come from the last reports, as the human summary
+    // says too.
+    let (_, err) = with_state(&t, "r", &[]);
     assert!(meetings(&t) > 10);
     assert_eq!(copied(&t), Some(meetings(&t)));
+    let line = format!("the rows of {} meetings copied from the previous reports", meetings(&t));
+    assert!(err.contains(&line), "{err}");
     same_as_plain(&t, "r", &[]);
     // A new export and a record changed: the meetings they touch are formatted, the others
     // copied.
@@ -356,6 +359,9 @@ fn state_info_and_prune() {
     assert_eq!((i["files"].as_u64(), i["partials"].as_u64()), (Some(6), Some(6)));
     assert_eq!(i["last_run"]["read"].as_u64(), Some(6));
     assert!(i["bytes"].as_u64().is_some_and(|b| b > 10_000), "{i}");
+    let rows = std::fs::metadata(t.join("state/rows.bin")).expect("rows.bin").len();
+    assert!(rows > 0);
+    assert_eq!(i["report_rows_bytes"].as_u64(), Some(rows), "{i}");
     std::fs::remove_file(first_export(&t)).expect("remove");
     assert_eq!(info(&t)["files_gone_from_disk"].as_u64(), Some(1));
     let o = t.cmd().args(["state", "prune", "state"]).output().expect("run");
