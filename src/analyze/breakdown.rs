@@ -138,8 +138,23 @@ fn cmp_net(a: Option<ipnet::IpNet>, b: Option<ipnet::IpNet>) -> Ordering {
     missing_last(a, b)
 }
 
-/// Marks an address the IP filter leaves out, in the table of networks by address.
+/// Marks an address the IP filter leaves out (or no connection uses), in the table of
+/// networks by address.
 const FILTERED: u32 = u32::MAX;
+/// Marks an address in use whose network is not yet known.
+const UNRESOLVED: u32 = u32::MAX - 1;
+
+/// A network's place in [`cmp_net`]'s order as plain integers: the family (IPv4, IPv6, none
+/// last), the address's bits and the prefix length, as `IpNet`'s own order compares them.
+type NetKey = (u8, u128, u8);
+
+fn net_key(network: Option<ipnet::IpNet>) -> NetKey {
+    match network {
+        Some(ipnet::IpNet::V4(n)) => (0, u128::from(n.addr().to_bits()), n.prefix_len()),
+        Some(ipnet::IpNet::V6(n)) => (1, n.addr().to_bits(), n.prefix_len()),
+        None => (2, 0, 0),
+    }
+}
 
 /// What one worker counts over its share of the meetings: dense counters per network and per
 /// client, and lists that are sorted once everything is together.
@@ -180,33 +195,44 @@ pub fn build<'s>(
     filter: &dyn ConnFilter,
     zone: &Zone,
 ) -> Breakdowns<'s> {
+    let started = std::time::Instant::now();
     let conns = || meetings.list.par_iter().flat_map_iter(|m| m.connections.iter());
 
-    // The network of every distinct address, numbered in network order.
-    let mut ips: Vec<Sym> = conns().map(|c| c.conn.client_ip).collect();
-    ips.par_sort_unstable();
-    ips.dedup();
-    // (network, site, address) of the addresses the filter keeps, sorted by network.
-    type Resolved<'a> = (Option<ipnet::IpNet>, Option<&'a Site>, Sym);
-    let mut resolved: Vec<Resolved<'s>> = ips
+    // The network of every distinct address, numbered in network order. The addresses in
+    // use are marked in a table by symbol (a pass over the connections), where collecting
+    // and sorting the symbols of 1.35 M connections took a tenth of the breakdowns.
+    let mut net_of_ip: Vec<u32> = vec![FILTERED; strings.len()];
+    for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
+        if let Some(slot) = net_of_ip.get_mut(c.conn.client_ip as usize) {
+            *slot = UNRESOLVED;
+        }
+    }
+    // (network's sort key, network, site, address) of the addresses the filter keeps.
+    type Resolved<'a> = (NetKey, Option<ipnet::IpNet>, Option<&'a Site>, Sym);
+    let mut resolved: Vec<Resolved<'s>> = net_of_ip
         .par_iter()
-        .filter_map(|&ip| {
+        .enumerate()
+        .filter(|(_, &slot)| slot == UNRESOLVED)
+        .filter_map(|(ip, _)| {
+            let ip = ip as Sym;
             let text = strings.get(ip);
             if !(filter.keeps_all() || filter.keep(text)) {
                 return None;
             }
-            Some(match network_of(sites, text) {
-                Network::Site(site) => (Some(site.network), Some(site), ip),
-                Network::Block(block) => (Some(block), None, ip),
-                Network::Unknown => (None, None, ip),
-            })
+            let (network, site) = match network_of(sites, text) {
+                Network::Site(site) => (Some(site.network), Some(site)),
+                Network::Block(block) => (Some(block), None),
+                Network::Unknown => (None, None),
+            };
+            Some((net_key(network), network, site, ip))
         })
         .collect();
-    drop(ips);
-    resolved.par_sort_unstable_by(|a, b| cmp_net(a.0, b.0));
+    // Sorted by a key of plain integers: comparing the networks themselves (an enum of
+    // address structs, the missing one last) took as long as resolving them.
+    resolved.par_sort_unstable_by_key(|r| r.0);
     let mut net_keys: Vec<(Option<ipnet::IpNet>, Option<&'s Site>)> = Vec::new();
-    let mut net_of_ip: Vec<u32> = vec![FILTERED; strings.len()];
-    for (network, site, ip) in resolved {
+    net_of_ip.iter_mut().for_each(|slot| *slot = FILTERED);
+    for (_, network, site, ip) in resolved {
         if net_keys.last().is_none_or(|last| last.0 != network) {
             net_keys.push((network, site));
         }
@@ -305,6 +331,11 @@ pub fn build<'s>(
         ClientRow { client: *client, platform: *platform, device: device.clone(), stat }
     });
     out.timeline = timeline(zone, &joins, &drops, spans);
+    // Counted beside the tables, so no lap of the run's own shows it.
+    crate::messages::timing(format_args!(
+        "drop breakdowns counted in {:.3} s",
+        started.elapsed().as_secs_f64()
+    ));
     out
 }
 
@@ -335,16 +366,19 @@ fn count(
     n_nets: usize,
     n_clients: usize,
 ) -> Part {
+    // The lists of every connection sized once: grown by doubling, they were copied and
+    // their fresh pages zeroed again at each step.
+    let connections: usize = chunk.iter().map(|m| m.connections.len()).sum();
     let mut p = Part {
         nets: vec![[0; 3]; n_nets],
         clients: vec![[0; 3]; n_clients],
         net_last: vec![0; n_nets],
         client_last: vec![0; n_clients],
-        net_people: Vec::new(),
-        client_people: Vec::new(),
+        net_people: Vec::with_capacity(connections),
+        client_people: Vec::with_capacity(connections),
         net_gaps: Vec::new(),
         client_gaps: Vec::new(),
-        join_slots: Vec::new(),
+        join_slots: Vec::with_capacity(connections),
         drop_slots: Vec::new(),
         drops_without_leave: 0,
         spans: Vec::new(),
@@ -539,4 +573,71 @@ fn timeline(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn net(s: &str) -> Option<ipnet::IpNet> {
+        (s != "?").then(|| s.parse().unwrap())
+    }
+
+    #[test]
+    fn network_keys_sort_as_networks_do() {
+        let nets = [
+            "?",
+            "2a01:db8:12::/48",
+            "10.1.2.0/24",
+            "10.1.0.0/22",
+            "9.255.255.0/24",
+            "::/48",
+            "10.1.0.0/24",
+            "255.255.255.0/24",
+            "2a01:db8:12::/64",
+        ];
+        let mut by_net: Vec<Option<ipnet::IpNet>> = nets.iter().map(|s| net(s)).collect();
+        by_net.sort_by(|a, b| cmp_net(*a, *b));
+        let shown: Vec<String> =
+            by_net.iter().map(|n| n.map_or("?".into(), |n| n.to_string())).collect();
+        assert_eq!(
+            shown,
+            [
+                "9.255.255.0/24",
+                "10.1.0.0/22",
+                "10.1.0.0/24",
+                "10.1.2.0/24",
+                "255.255.255.0/24",
+                "::/48",
+                "2a01:db8:12::/48",
+                "2a01:db8:12::/64",
+                "?"
+            ]
+        );
+        let mut by_key = by_net.clone();
+        by_key.reverse();
+        by_key.sort_by_key(|n| net_key(*n));
+        assert_eq!(by_key, by_net);
+    }
+
+    proptest! {
+        #[test]
+        fn network_keys_order_any_two_networks_as_networks_compare(
+            a in (0u8..3, any::<u128>(), 0u8..=128),
+            b in (0u8..3, any::<u128>(), 0u8..=128),
+        ) {
+            let make = |(family, bits, len): (u8, u128, u8)| match family {
+                0 => ipnet::Ipv4Net::new(std::net::Ipv4Addr::from_bits(bits as u32), len.min(32))
+                    .ok()
+                    .map(ipnet::IpNet::V4),
+                1 => ipnet::Ipv6Net::new(std::net::Ipv6Addr::from_bits(bits), len)
+                    .ok()
+                    .map(ipnet::IpNet::V6),
+                _ => None,
+            };
+            let (a, b) = (make(a), make(b));
+            prop_assert_eq!(net_key(a).cmp(&net_key(b)), cmp_net(a, b));
+        }
+    }
 }
