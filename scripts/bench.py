@@ -31,8 +31,9 @@ and peak RSS (GNU time's when it is installed, else wait4's; per process):
                         window overlapping the last one's, as a nightly collector's): a full run
                         over archive + export against --state runs that read only the new
                         export, with all meetings and with --since its day, run in turns
-                        (full, --state, windowed, full, ...) so drift in the machine's load
-                        touches each alike; and the state directory's size against the archive's
+                        (full, --state, windowed, full, ...; at least 5 rounds) so drift in the
+                        machine's load touches each alike, each ratio also given round by
+                        round; and the state directory's size against the archive's
 
 The ratios the project tracks (README "Performance") are printed after the table, with the
 phases of one more run (TALA_BULK_TIMINGS=1: reading and merging, meetings, writing reports).
@@ -441,9 +442,11 @@ def nightly(exe, plain, args, mb, rows):
     print("| --- | ---: | ---: |")
     # Interleaved (full, --state, windowed, full, ...): the machine's load drifts over minutes,
     # and the ratios compare runs, so each round gives every case the same conditions.
+    # At least five rounds: a round is a few seconds, and on a shared machine the ratio of two
+    # medians of three moved by ten points from one bench run to the next.
     walls = {name: [] for name, _ in cases}
     peaks = {name: 0.0 for name, _ in cases}
-    for _ in range(args.runs):
+    for _ in range(max(args.runs, 5)):
         for name, argv in cases:
             wall, rss = timed(argv, 1, ok=(0, 1))
             walls[name].append(wall)
@@ -456,10 +459,17 @@ def nightly(exe, plain, args, mb, rows):
     size = sum(f.stat().st_size for f in state.rglob("*") if f.is_file())
     archive_bytes = sum(f.stat().st_size for f in archive.iterdir())
     print()
-    print(f"- --state / full run: {results['--state, new export read'] / full:.0%} (target <= 40%)")
-    print(f"- --state --since/--until / full run: "
-          f"{results['--state --since/--until its day, new export read'] / full:.0%} "
-          "(target <= 10%)")
+    def spread(name):
+        # The ratio within each round, lowest and highest: how far the machine moved it.
+        ratios = [w / f for w, f in zip(walls[name], walls["full run, archive + new export"])]
+        return f"{min(ratios):.0%}-{max(ratios):.0%}"
+
+    state_case, window_case = "--state, new export read", \
+        "--state --since/--until its day, new export read"
+    print(f"- --state / full run: {results[state_case] / full:.0%} (target <= 40%; "
+          f"{spread(state_case)} round by round)")
+    print(f"- --state --since/--until / full run: {results[window_case] / full:.0%} "
+          f"(target <= 10%; {spread(window_case)} round by round)")
     print(f"- state directory / archive: {size / archive_bytes:.1%} (target <= 10%)")
 
 
