@@ -198,11 +198,14 @@ fn who(row: &mut Row<'_>, f: &Fields<'_>, users: Option<&UsersDb>, m: &Meeting, 
     row.sym(f, c.conn.organization);
 }
 
-/// Meetings formatted per parallel batch item; batches of `BATCH` items are formatted on all
-/// workers, then written in order, so output order is fixed and memory stays bounded (two
-/// batches: one being written, one being formatted).
+/// Meetings formatted per parallel batch item; batches of two items per worker (at least 4,
+/// at most `MAX_BATCH`) are formatted on all workers, then written in order, so output order
+/// is fixed and memory stays bounded (two batches: one being written, one being formatted).
+/// Batches of 16 items on two workers held 32 items of attendees.csv at once, 3 MB each (6 MB
+/// with --state, the previous report's rows beside them): fresh memory that the kernel
+/// zeroed, for no more parallelism.
 const MEETINGS_PER_ITEM: usize = 1_000;
-const BATCH: usize = 16;
+const MAX_BATCH: usize = 16;
 
 /// Writes `header`, then every meeting's rows as `rows` formats them (or, with `reuse`, as the
 /// previous report holds them, where they did not change), in meeting order.
@@ -264,16 +267,17 @@ fn write_rows<W: Write + Send>(
     };
     // The buffers are reused from batch to batch: fresh ones would be new memory each time,
     // and the kernel zeroing those pages cost more than the formatting.
-    let mut formatted: Vec<Item> = (0..BATCH).map(|_| Item::default()).collect();
-    let mut formatting: Vec<Item> = (0..BATCH).map(|_| Item::default()).collect();
+    let batch_len = (2 * rayon::current_num_threads()).clamp(4, MAX_BATCH);
+    let mut formatted: Vec<Item> = (0..batch_len).map(|_| Item::default()).collect();
+    let mut formatting: Vec<Item> = (0..batch_len).map(|_| Item::default()).collect();
     let mut spans: Vec<Span> = Vec::new();
     // How many of `formatted` hold the previous batch, still to be written.
     let mut ready = 0;
-    for (b, batch) in items.chunks(BATCH).enumerate() {
+    for (b, batch) in items.chunks(batch_len).enumerate() {
         let to_write = &formatted[..ready];
         let (written, ()) = rayon::join(
             || to_write.iter().try_for_each(|item| out.write_all(&item.buf)),
-            || format(b * BATCH, batch, &mut formatting),
+            || format(b * batch_len, batch, &mut formatting),
         );
         written?;
         spans.extend(to_write.iter().flat_map(|item| item.spans.iter().copied()));
