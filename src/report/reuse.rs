@@ -96,6 +96,60 @@ pub struct TableReuse<'a> {
 }
 
 impl TableReuse<'_> {
+    /// When meetings `first..first + n` of this run lie one after another in the previous
+    /// report, as they do wherever no meeting of the item changed, reads their rows into
+    /// `buf` (cleared) in one piece, checks each meeting's rows against its recorded hash, and
+    /// pushes their spans: the item's output is then `buf` itself, not a copy of it. False
+    /// when they do not lie so, or any check fails, with `buf` empty and `spans` as it was
+    /// (then `for_each` goes meeting by meeting).
+    pub fn read_whole(
+        &self,
+        first: usize,
+        n: usize,
+        buf: &mut Vec<u8>,
+        spans: &mut Vec<Span>,
+    ) -> bool {
+        buf.clear();
+        let Some(prev) = &self.table.previous else { return false };
+        let Some(Some(at)) = self.found.get(first).copied() else { return false };
+        let whole = (0..n).all(|j| {
+            let next = at.checked_add(j as u32);
+            next.is_some() && self.found.get(first + j).copied().flatten() == next
+        });
+        let (from, last) = (at as usize, at as usize + n.saturating_sub(1));
+        let Some(recorded) = prev.rows.get(from..=last).filter(|_| whole && n > 0) else {
+            return false;
+        };
+        let (Some(&start), Some(&(len, _))) = (prev.starts.get(from), prev.rows.get(last)) else {
+            return false;
+        };
+        let Some(&stop) = prev.starts.get(last) else { return false };
+        let mut intact = || {
+            if !prev.read(start, stop.saturating_add(len).saturating_sub(start), buf) {
+                return false;
+            }
+            let mut offset = 0usize;
+            for &(len, hash) in recorded {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                let rows = buf.get(offset..offset.saturating_add(len));
+                if rows.is_none_or(|r| xxhash_rust::xxh3::xxh3_64(r) != hash) {
+                    return false;
+                }
+                offset = offset.saturating_add(len);
+            }
+            // The recorded spans cover the read exactly, since they lie one after another.
+            offset == buf.len()
+        };
+        if !intact() {
+            // The caller formats into `buf`: nothing read may stay in it.
+            buf.clear();
+            return false;
+        }
+        spans.extend_from_slice(recorded);
+        self.table.copied.fetch_add(n as u64, Ordering::Relaxed);
+        true
+    }
+
     /// Goes through meetings `first..first + n` of this run in order: reads the rows of each
     /// run of them that lie one after another in the previous report into `buf`, and calls
     /// `each(meeting, Some((rows, hash)))` for a meeting whose rows are there and hash as
@@ -324,5 +378,45 @@ mod tests {
         // Cut short: the run that no longer fits is formatted.
         std::fs::write(file.path(), &bytes[..bytes.len() - 1]).expect("write");
         assert_eq!(calls(&table, 2, 3), [(0, None), (1, None), (2, text("a\n"))]);
+    }
+
+    #[test]
+    fn an_item_whose_meetings_lie_one_after_another_is_read_whole_when_every_check_holds() {
+        let rows: [&[u8]; 4] = [b"a\n", b"bb\n", b"ccc\n", b"dd\n"];
+        let (file, prev) = previous(&rows);
+        let found = [Some(1), Some(2), Some(3), None, Some(0)];
+        let table =
+            Table { previous: Some(prev), written: Mutex::new(None), copied: AtomicU64::new(0) };
+        let table = TableReuse { table: &table, found: &found };
+        let whole = |first: usize, n: usize| {
+            let (mut buf, mut spans) = (b"old".to_vec(), vec![(9, 9)]);
+            let read = table.read_whole(first, n, &mut buf, &mut spans);
+            // Whatever it read stays only when it says so.
+            assert!(read || buf.is_empty(), "{first} {n}: {buf:?}");
+            (read, String::from_utf8_lossy(&buf).into_owned(), spans.len())
+        };
+        // Meetings 1-3 of the previous report, in one piece, spans appended.
+        let (read, text, spans) = whole(0, 3);
+        assert!(read);
+        assert_eq!((text.as_str(), spans), ("bb\nccc\ndd\n", 4));
+        assert_eq!(table.table.copied.load(Ordering::Relaxed), 3);
+        // A new meeting, or one out of order, in the item: not whole.
+        assert!(!whole(2, 2).0);
+        assert!(!whole(3, 2).0);
+        assert!(!whole(0, 5).0);
+        assert_eq!(whole(2, 2).2, 1, "spans untouched");
+        // One meeting's rows edited at the same length: not whole, nothing counted.
+        let mut bytes = std::fs::read(file.path()).expect("read");
+        let at = bytes.iter().position(|&b| b == b'c').expect("c");
+        bytes[at] = b'x';
+        std::fs::write(file.path(), &bytes).expect("write");
+        assert!(!whole(0, 3).0);
+        assert!(whole(0, 1).0, "the meeting before it still is");
+        assert!(whole(2, 1).0, "and the one after it");
+        assert_eq!(table.table.copied.load(Ordering::Relaxed), 5);
+        // The report cut short by a byte: its last meeting's rows no longer read whole.
+        std::fs::write(file.path(), &bytes[..bytes.len() - 1]).expect("write");
+        assert!(!whole(2, 1).0);
+        assert!(whole(0, 1).0);
     }
 }

@@ -240,6 +240,12 @@ fn write_rows<W: Write + Send>(
             let Item { buf, spans, previous } = item;
             buf.clear();
             spans.clear();
+            let start = (first + k) * MEETINGS_PER_ITEM;
+            // Where no meeting of the item changed, its rows are read in one piece as the
+            // item's output: no copy of them from one buffer to another.
+            if reuse.is_some_and(|reuse| reuse.read_whole(start, ms.len(), buf, spans)) {
+                return;
+            }
             let mut writer = csv_core::Writer::new();
             let mut scratch = String::new();
             let mut row = Row { out: buf, writer: &mut writer, scratch: &mut scratch, first: true };
@@ -249,7 +255,6 @@ fn write_rows<W: Write + Send>(
                 }
                 return;
             };
-            let start = (first + k) * MEETINGS_PER_ITEM;
             reuse.for_each(start, ms.len(), previous, |j, copied| {
                 if let Some((copied, hash)) = copied {
                     row.out.extend_from_slice(copied);
