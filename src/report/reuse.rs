@@ -74,6 +74,32 @@ impl Previous {
         buf.resize(len, 0);
         self.file.read_exact_at(buf, at).is_ok()
     }
+
+    /// Reads the rows of its meetings `from..=last`, which lie one after another, into `buf`,
+    /// and gives each meeting's rows with their hash where they hash as recorded, `None` where
+    /// they do not; `None` as a whole when they cannot be read.
+    fn read_run<'b>(
+        &'b self,
+        from: usize,
+        last: usize,
+        buf: &'b mut Vec<u8>,
+    ) -> Option<impl Iterator<Item = Option<(&'b [u8], u64)>> + 'b> {
+        let (&start, &stop, &(len, _)) =
+            (self.starts.get(from)?, self.starts.get(last)?, self.rows.get(last)?);
+        let spans = self.rows.get(from..=last)?;
+        if !self.read(start, stop.saturating_add(len).saturating_sub(start), buf) {
+            return None;
+        }
+        // `starts` add up the recorded lengths, so the spans cover the bytes read exactly.
+        let buf: &'b [u8] = buf;
+        let mut offset = 0usize;
+        Some(spans.iter().map(move |&(len, hash)| {
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            let rows = buf.get(offset..offset.saturating_add(len));
+            offset = offset.saturating_add(len);
+            rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == hash).map(|r| (r, hash))
+        }))
+    }
 }
 
 /// One table's part of this run's reuse: the previous report, and what this run writes
@@ -111,43 +137,44 @@ impl TableReuse<'_> {
     ) -> bool {
         buf.clear();
         let Some(prev) = &self.table.previous else { return false };
-        let Some(Some(at)) = self.found.get(first).copied() else { return false };
-        let whole = (0..n).all(|j| {
-            let next = at.checked_add(j as u32);
-            next.is_some() && self.found.get(first + j).copied().flatten() == next
-        });
-        let (from, last) = (at as usize, at as usize + n.saturating_sub(1));
-        let Some(recorded) = prev.rows.get(from..=last).filter(|_| whole && n > 0) else {
-            return false;
-        };
-        let (Some(&start), Some(&(len, _))) = (prev.starts.get(from), prev.rows.get(last)) else {
-            return false;
-        };
-        let Some(&stop) = prev.starts.get(last) else { return false };
-        let mut intact = || {
-            if !prev.read(start, stop.saturating_add(len).saturating_sub(start), buf) {
-                return false;
-            }
-            let mut offset = 0usize;
-            for &(len, hash) in recorded {
-                let len = usize::try_from(len).unwrap_or(usize::MAX);
-                let rows = buf.get(offset..offset.saturating_add(len));
-                if rows.is_none_or(|r| xxhash_rust::xxh3::xxh3_64(r) != hash) {
-                    return false;
-                }
-                offset = offset.saturating_add(len);
-            }
-            // The recorded spans cover the read exactly, since they lie one after another.
-            offset == buf.len()
-        };
-        if !intact() {
-            // The caller formats into `buf`: nothing read may stay in it.
-            buf.clear();
+        let Some(at) = self.at(first) else { return false };
+        if n == 0 || self.run_end(first, 0, n, at) != n {
             return false;
         }
-        spans.extend_from_slice(recorded);
-        self.table.copied.fetch_add(n as u64, Ordering::Relaxed);
-        true
+        let (from, last) = (at as usize, at as usize + n - 1);
+        let intact =
+            prev.read_run(from, last, buf).is_some_and(|mut rows| rows.all(|r| r.is_some()));
+        match prev.rows.get(from..=last).filter(|_| intact) {
+            Some(recorded) => {
+                spans.extend_from_slice(recorded);
+                self.table.copied.fetch_add(n as u64, Ordering::Relaxed);
+                true
+            }
+            None => {
+                // The caller formats into `buf`: nothing read may stay in it.
+                buf.clear();
+                false
+            }
+        }
+    }
+
+    /// The end of the run of meetings from `j` (found at `at` in the previous report) that
+    /// follow one another there too, counting from `first`, at most `n`.
+    fn run_end(&self, first: usize, j: usize, n: usize, at: u32) -> usize {
+        let mut end = j + 1;
+        while end < n
+            && at
+                .checked_add((end - j) as u32)
+                .is_some_and(|next| self.at(first + end) == Some(next))
+        {
+            end += 1;
+        }
+        end
+    }
+
+    /// Where meeting `meeting` of this run lay in the previous report, if it was there.
+    fn at(&self, meeting: usize) -> Option<u32> {
+        self.found.get(meeting).copied().flatten()
     }
 
     /// Goes through meetings `first..first + n` of this run in order: reads the rows of each
@@ -161,47 +188,28 @@ impl TableReuse<'_> {
         buf: &mut Vec<u8>,
         mut each: impl FnMut(usize, Option<(&[u8], u64)>),
     ) {
-        let found = |j: usize| self.found.get(first + j).copied().flatten();
         let Some(prev) = &self.table.previous else {
             (0..n).for_each(|j| each(j, None));
             return;
         };
         let mut j = 0;
         while j < n {
-            let Some(at) = found(j) else {
+            let Some(at) = self.at(first + j) else {
                 each(j, None);
                 j += 1;
                 continue;
             };
             // The meetings that follow it in the previous report too.
-            let mut end = j + 1;
-            while end < n
-                && at.checked_add((end - j) as u32).is_some_and(|next| found(end) == Some(next))
-            {
-                end += 1;
-            }
+            let end = self.run_end(first, j, n, at);
             let (from, last) = (at as usize, at as usize + (end - j) - 1);
-            let read = match (prev.starts.get(from), prev.starts.get(last), prev.rows.get(last)) {
-                (Some(&start), Some(&stop), Some(&(len, _))) => {
-                    prev.read(start, stop.saturating_add(len).saturating_sub(start), buf)
-                }
-                _ => false,
-            };
-            match prev.rows.get(from..=last).filter(|_| read) {
+            match prev.read_run(from, last, buf) {
                 None => (j..end).for_each(|k| each(k, None)),
-                Some(spans) => {
-                    let mut offset = 0usize;
-                    for (k, span) in (j..end).zip(spans) {
-                        let len = usize::try_from(span.0).unwrap_or(usize::MAX);
-                        let rows = buf.get(offset..offset.saturating_add(len));
-                        offset = offset.saturating_add(len);
-                        match rows.filter(|r| xxhash_rust::xxh3::xxh3_64(r) == span.1) {
-                            Some(rows) => {
-                                self.table.copied.fetch_add(1, Ordering::Relaxed);
-                                each(k, Some((rows, span.1)))
-                            }
-                            None => each(k, None),
+                Some(rows) => {
+                    for (k, rows) in (j..end).zip(rows) {
+                        if rows.is_some() {
+                            self.table.copied.fetch_add(1, Ordering::Relaxed);
                         }
+                        each(k, rows);
                     }
                 }
             }
