@@ -2,6 +2,7 @@
 # Bounded fuzzing (cargo-fuzz, nightly toolchain), seeded from testdata/:
 #   csvscan    the CSV scanner, whole and in pieces (fast path against csv-core)
 #   auditdata  the AuditData extractor, and --audit-only's reader against the full parser
+#   shapes     records read by their learned layouts against simd-json, one record a line
 #   reader     any bytes as a file (CSV or JSON), plain and compressed, read fully and audit-only
 #   usersdb    the users-database parser
 #   sites      the building file (--sites), client IPs and the UserAgent rules
@@ -13,10 +14,10 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata reader usersdb partial sites)
+[ ${#targets[@]} -gt 0 ] || targets=(csvscan auditdata shapes reader usersdb partial sites)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 corpus=scripts/fuzz/corpus
-mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/reader" "$corpus/usersdb" "$corpus/partial" \
+mkdir -p "$corpus/csvscan" "$corpus/auditdata" "$corpus/shapes" "$corpus/reader" "$corpus/usersdb" "$corpus/partial" \
     "$corpus/sites"
 cp testdata/sites.tsv "$corpus/sites/"
 find testdata -name '*.csv' -size -200k -exec cp {} "$corpus/csvscan/" \;
@@ -60,6 +61,20 @@ for path in glob.glob('testdata/fixtures/**/*.csv', recursive=True):
         if len(row) > i:
             data = row[i].encode()
             open(f'{sys.argv[1]}/{hashlib.sha1(data).hexdigest()}', 'wb').write(data)
+PY
+# Shapes seeds: each fixture's records, a line each (the first ones teach the later ones).
+python3 - "$corpus/shapes" <<'PY'
+import csv, glob, hashlib, sys
+for path in glob.glob('testdata/fixtures/**/*.csv', recursive=True):
+    with open(path, newline='', encoding='utf-8', errors='replace') as f:
+        rows = list(csv.reader(f))
+    if not rows: continue
+    cols = [c.strip().lower() for c in rows[0]]
+    if 'auditdata' not in cols: continue
+    i = cols.index('auditdata')
+    lines = [row[i].replace('\n', ' ') for row in rows[1:] if len(row) > i][:40]
+    data = '\n'.join(lines).encode()
+    open(f'{sys.argv[1]}/{hashlib.sha1(data).hexdigest()}', 'wb').write(data)
 PY
 # The reader writes each input to a file: keep those in memory.
 export TMPDIR=/dev/shm

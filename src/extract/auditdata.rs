@@ -9,6 +9,7 @@ use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
 use smallvec::SmallVec;
 
+use super::shapes::Shapes;
 use crate::timestamp::{self, Ts};
 
 /// The operation the meeting reports are built from.
@@ -82,16 +83,57 @@ impl AuditRecord<'_> {
     pub fn is_meeting_detail(&self) -> bool {
         self.operation.as_deref().is_some_and(is_meeting_operation)
     }
+
+    /// The record with its strings copied, free of the buffer it was read from (to compare
+    /// what two readers made of a record).
+    pub fn into_owned(self) -> AuditRecord<'static> {
+        fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(c.into_owned())
+        }
+        AuditRecord {
+            id: self.id.map(own),
+            operation: self.operation.map(own),
+            creation_time: self.creation_time,
+            meeting_id: self.meeting_id.map(own),
+            organizer_email: own(self.organizer_email),
+            organizer_id: own(self.organizer_id),
+            organizer_organization: own(self.organizer_organization),
+            meeting_type: own(self.meeting_type),
+            join: self.join,
+            leave: self.leave,
+            client_ip: own(self.client_ip),
+            device: own(self.device),
+            property: own(self.property),
+            user_agent: own(self.user_agent),
+            attendees: self
+                .attendees
+                .into_iter()
+                .map(|a| Attendee {
+                    key: own(a.key),
+                    key_type: own(a.key_type),
+                    organization: own(a.organization),
+                    upn: own(a.upn),
+                    is_object_id: a.is_object_id,
+                })
+                .collect(),
+            attendees_malformed: self.attendees_malformed,
+        }
+    }
 }
 
 pub fn is_meeting_operation(op: &str) -> bool {
     op.eq_ignore_ascii_case(MEETING_OPERATION)
 }
 
-/// simd-json's buffers and tape, built once per worker and reused for every record.
+/// simd-json's buffers and tape, built once per worker and reused for every record, and the
+/// record layouts learned from what it parsed (`shapes`), which read most records without it.
 pub struct AuditParser {
     buffers: simd_json::Buffers,
     tape: Tape<'static>,
+    /// `None`: every record goes to simd-json (for tests that compare the two readers).
+    shapes: Option<Shapes>,
+    /// A record's text before simd-json unescapes it in place, to learn its layout from.
+    raw: Vec<u8>,
 }
 
 impl Default for AuditParser {
@@ -102,7 +144,17 @@ impl Default for AuditParser {
 
 impl AuditParser {
     pub fn new() -> AuditParser {
-        AuditParser { buffers: simd_json::Buffers::new(4096), tape: Tape(Vec::new()) }
+        AuditParser {
+            buffers: simd_json::Buffers::new(4096),
+            tape: Tape(Vec::new()),
+            shapes: Some(Shapes::default()),
+            raw: Vec::new(),
+        }
+    }
+
+    /// A parser that reads every record with simd-json, learning no layouts.
+    pub fn simd_json_only() -> AuditParser {
+        AuditParser { shapes: None, ..AuditParser::new() }
     }
 
     /// Parses `json` (modified in place: simd-json unescapes strings where they are) and hands
@@ -112,11 +164,22 @@ impl AuditParser {
         json: &mut [u8],
         f: impl FnOnce(Result<AuditRecord<'_>, AuditError>) -> T,
     ) -> T {
+        if let Some(rec) = self.shapes.as_mut().and_then(|s| s.read(json)) {
+            return f(Ok(rec));
+        }
+        let learn = self.shapes.as_ref().is_some_and(Shapes::wants_to_learn);
+        if learn {
+            self.raw.clear();
+            self.raw.extend_from_slice(json);
+        }
         let mut tape: Tape<'_> = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let result = match simd_json::fill_tape(json, &mut self.buffers, &mut tape) {
             Err(_) => Err(AuditError::NotJson),
             Ok(()) => read_record(tape.as_value()),
         };
+        if let (true, Ok(_), Some(shapes)) = (learn, &result, self.shapes.as_mut()) {
+            shapes.learn(&self.raw);
+        }
         let out = f(result);
         self.tape = tape.reset();
         out
@@ -157,10 +220,6 @@ pub fn text<'a>(v: Value<'_, 'a>) -> Option<Cow<'a, str>> {
     }
 }
 
-fn text_or_empty<'a>(v: Option<Value<'_, 'a>>) -> Cow<'a, str> {
-    v.and_then(text).unwrap_or_default()
-}
-
 fn non_empty(t: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     t.filter(|s| !s.is_empty())
 }
@@ -173,31 +232,171 @@ fn time(v: Value<'_, '_>) -> TimeField {
     }
 }
 
+/// A value a record field is read from: a node of simd-json's tape, or a string that
+/// `shapes` sliced from the text. The fields are set by the same code from either.
+pub(crate) trait Scalar<'a> {
+    fn text(self) -> Option<Cow<'a, str>>;
+    fn time(self) -> TimeField;
+}
+
+impl<'a> Scalar<'a> for Value<'_, 'a> {
+    fn text(self) -> Option<Cow<'a, str>> {
+        text(self)
+    }
+    fn time(self) -> TimeField {
+        time(self)
+    }
+}
+
+impl<'a> Scalar<'a> for Cow<'a, str> {
+    fn text(self) -> Option<Cow<'a, str>> {
+        Some(self)
+    }
+    fn time(self) -> TimeField {
+        timestamp::parse(self.as_bytes()).map_or(TimeField::Invalid, TimeField::At)
+    }
+}
+
+/// A top-level AuditData key the record is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Top {
+    Id,
+    Operation,
+    CreationTime,
+    MeetingId,
+    OrganizerEmail,
+    OrganizerId,
+    OrganizerOrganization,
+    MeetingType,
+    Join,
+    Leave,
+    ClientIp,
+    Device,
+    /// A list of objects, read with [`AttendeeFields`].
+    Attendees,
+    /// A list of `{"Key": .., "Value": ..}`, where the UserAgent is.
+    ExtraProperties,
+}
+
+impl Top {
+    /// Keys are matched on their length first: each arm then compares a few machine words,
+    /// where matching the strings alone compared each key with one pattern after another
+    /// (every key of every record passes here).
+    pub(crate) fn of(key: &str) -> Option<Top> {
+        Some(match (key.len(), key) {
+            (2, "Id") => Top::Id,
+            (9, "Operation") => Top::Operation,
+            (12, "CreationTime") => Top::CreationTime,
+            (15, "MeetingDetailId") => Top::MeetingId,
+            (6, "UserId") => Top::OrganizerEmail,
+            (7, "UserKey") => Top::OrganizerId,
+            (14, "OrganizationId") => Top::OrganizerOrganization,
+            (8, "ItemName") => Top::MeetingType,
+            (8, "JoinTime") => Top::Join,
+            (9, "LeaveTime") => Top::Leave,
+            (8, "ClientIP") => Top::ClientIp,
+            (17, "DeviceInformation") => Top::Device,
+            (9, "Attendees") => Top::Attendees,
+            (15, "ExtraProperties") => Top::ExtraProperties,
+            _ => return None,
+        })
+    }
+}
+
+impl<'a> AuditRecord<'a> {
+    /// Sets the field of a scalar key (the two list keys are read by their own code).
+    pub(crate) fn set(&mut self, key: Top, v: impl Scalar<'a>) {
+        match key {
+            Top::Id => self.id = v.text(),
+            Top::Operation => self.operation = v.text(),
+            Top::CreationTime => self.creation_time = v.time().ts(),
+            Top::MeetingId => self.meeting_id = non_empty(v.text()),
+            Top::OrganizerEmail => self.organizer_email = v.text().unwrap_or_default(),
+            Top::OrganizerId => self.organizer_id = v.text().unwrap_or_default(),
+            Top::OrganizerOrganization => {
+                self.organizer_organization = v.text().unwrap_or_default()
+            }
+            Top::MeetingType => self.meeting_type = v.text().unwrap_or_default(),
+            Top::Join => self.join = Some(v.time()),
+            Top::Leave => self.leave = Some(v.time()),
+            Top::ClientIp => self.client_ip = v.text().unwrap_or_default(),
+            Top::Device => self.device = v.text().unwrap_or_default(),
+            Top::Attendees | Top::ExtraProperties => {}
+        }
+    }
+
+    /// Sets the UserAgent and the agent family shortened from it.
+    pub(crate) fn set_user_agent(&mut self, agent: Cow<'a, str>) {
+        // Both borrow the same text, except where it held escapes.
+        self.property = agent_family(agent.clone());
+        self.user_agent = agent;
+    }
+}
+
+/// A key of an `Attendees` entry the attendee is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    ObjectId,
+    DisplayName,
+    RecipientType,
+    Organization,
+    Upn,
+}
+
+impl Who {
+    pub(crate) fn of(key: &str) -> Option<Who> {
+        Some(match (key.len(), key) {
+            (12, "UserObjectId") => Who::ObjectId,
+            (11, "DisplayName") => Who::DisplayName,
+            (13, "RecipientType") => Who::RecipientType,
+            (14, "OrganizationId") => Who::Organization,
+            (3, "UPN") => Who::Upn,
+            _ => return None,
+        })
+    }
+}
+
+/// One `Attendees` entry as its keys come; [`AttendeeFields::finish`] makes the attendee.
+#[derive(Debug, Default)]
+pub(crate) struct AttendeeFields<'a> {
+    a: Attendee<'a>,
+    object_id: Option<Cow<'a, str>>,
+    display: Option<Cow<'a, str>>,
+}
+
+impl<'a> AttendeeFields<'a> {
+    pub(crate) fn set(&mut self, key: Who, v: impl Scalar<'a>) {
+        match key {
+            Who::ObjectId => self.object_id = non_empty(v.text()),
+            Who::DisplayName => self.display = non_empty(v.text()),
+            Who::RecipientType => self.a.key_type = v.text().unwrap_or_default(),
+            Who::Organization => self.a.organization = v.text().unwrap_or_default(),
+            Who::Upn => self.a.upn = v.text().unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Attendee<'a> {
+        let mut a = self.a;
+        a.is_object_id = self.object_id.is_some();
+        a.key = self.object_id.or(self.display).unwrap_or_default();
+        if a.key_type.is_empty() {
+            a.key_type = Cow::Borrowed("?");
+        }
+        a
+    }
+}
+
 fn read_record<'a>(root: Value<'_, 'a>) -> Result<AuditRecord<'a>, AuditError> {
     let obj = root.as_object().ok_or(AuditError::NotObject)?;
     let mut rec = AuditRecord::default();
     let mut attendees = None;
     let mut extra = None;
-    // Keys are matched on their length first: each arm then compares a few machine words,
-    // where matching the strings alone compared each key with one pattern after another
-    // (every key of every record passes here).
     for (key, v) in obj.iter() {
-        match (key.len(), key) {
-            (2, "Id") => rec.id = text(v),
-            (9, "Operation") => rec.operation = text(v),
-            (12, "CreationTime") => rec.creation_time = time(v).ts(),
-            (15, "MeetingDetailId") => rec.meeting_id = non_empty(text(v)),
-            (6, "UserId") => rec.organizer_email = text_or_empty(Some(v)),
-            (7, "UserKey") => rec.organizer_id = text_or_empty(Some(v)),
-            (14, "OrganizationId") => rec.organizer_organization = text_or_empty(Some(v)),
-            (8, "ItemName") => rec.meeting_type = text_or_empty(Some(v)),
-            (8, "JoinTime") => rec.join = Some(time(v)),
-            (9, "LeaveTime") => rec.leave = Some(time(v)),
-            (8, "ClientIP") => rec.client_ip = text_or_empty(Some(v)),
-            (17, "DeviceInformation") => rec.device = text_or_empty(Some(v)),
-            (9, "Attendees") => attendees = Some(v),
-            (15, "ExtraProperties") => extra = Some(v),
-            _ => {}
+        match Top::of(key) {
+            Some(Top::Attendees) => attendees = Some(v),
+            Some(Top::ExtraProperties) => extra = Some(v),
+            Some(key) => rec.set(key, v),
+            None => {}
         }
     }
     if let Some(v) = attendees {
@@ -211,33 +410,20 @@ fn read_record<'a>(root: Value<'_, 'a>) -> Result<AuditRecord<'a>, AuditError> {
         }
     }
     if let Some(agent) = extra.and_then(user_agent) {
-        // Both borrow the same text, except where it held escapes.
-        rec.property = agent_family(agent.clone());
-        rec.user_agent = agent;
+        rec.set_user_agent(agent);
     }
     Ok(rec)
 }
 
 fn attendee<'a>(v: Value<'_, 'a>) -> Option<Attendee<'a>> {
     let obj = v.as_object()?;
-    let mut a = Attendee::default();
-    let (mut object_id, mut display) = (None, None);
+    let mut a = AttendeeFields::default();
     for (key, v) in obj.iter() {
-        match (key.len(), key) {
-            (12, "UserObjectId") => object_id = non_empty(text(v)),
-            (11, "DisplayName") => display = non_empty(text(v)),
-            (13, "RecipientType") => a.key_type = text_or_empty(Some(v)),
-            (14, "OrganizationId") => a.organization = text_or_empty(Some(v)),
-            (3, "UPN") => a.upn = text_or_empty(Some(v)),
-            _ => {}
+        if let Some(key) = Who::of(key) {
+            a.set(key, v);
         }
     }
-    a.is_object_id = object_id.is_some();
-    a.key = object_id.or(display).unwrap_or_default();
-    if a.key_type.is_empty() {
-        a.key_type = Cow::Borrowed("?");
-    }
-    Some(a)
+    Some(a.finish())
 }
 
 /// The `Value` of the first `{"Key": "UserAgent", ...}` entry of ExtraProperties.
@@ -274,32 +460,7 @@ mod tests {
 
     fn parse(json: &str) -> Result<AuditRecord<'static>, AuditError> {
         let mut buf = json.as_bytes().to_vec();
-        AuditParser::new().with_record(&mut buf, |r| {
-            r.map(|r| AuditRecord {
-                id: r.id.map(|c| Cow::Owned(c.into_owned())),
-                operation: r.operation.map(|c| Cow::Owned(c.into_owned())),
-                meeting_id: r.meeting_id.map(|c| Cow::Owned(c.into_owned())),
-                device: Cow::Owned(r.device.into_owned()),
-                property: Cow::Owned(r.property.into_owned()),
-                user_agent: Cow::Owned(r.user_agent.into_owned()),
-                attendees: r
-                    .attendees
-                    .into_iter()
-                    .map(|a| Attendee {
-                        key: Cow::Owned(a.key.into_owned()),
-                        key_type: Cow::Owned(a.key_type.into_owned()),
-                        organization: Cow::Owned(a.organization.into_owned()),
-                        upn: Cow::Owned(a.upn.into_owned()),
-                        is_object_id: a.is_object_id,
-                    })
-                    .collect(),
-                join: r.join,
-                leave: r.leave,
-                creation_time: r.creation_time,
-                attendees_malformed: r.attendees_malformed,
-                ..AuditRecord::default()
-            })
-        })
+        AuditParser::new().with_record(&mut buf, |r| r.map(AuditRecord::into_owned))
     }
 
     #[test]

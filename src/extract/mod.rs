@@ -4,3 +4,4 @@
 
 pub mod auditdata;
 pub mod peek;
+pub mod shapes;
