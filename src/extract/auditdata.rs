@@ -441,7 +441,8 @@ pub fn agent_family(agent: Cow<'_, str>) -> Cow<'_, str> {
     } else if agent.starts_with(|c: char| c.is_ascii_digit()) {
         Cow::Borrowed("Some Agent")
     } else {
-        match agent.find(" (") {
+        // A byte search: `str::find` builds a two-way searcher for every call.
+        match agent.as_bytes().windows(2).position(|w| w == b" (") {
             None => agent,
             Some(cut) => match agent {
                 Cow::Borrowed(s) => Cow::Borrowed(&s[..cut]),
