@@ -8,12 +8,13 @@
 //! Why a record it reads gets exactly the fields simd-json would give it: the record it was
 //! learned from was valid JSON (simd-json said so) and had the same text outside its string
 //! values; a record read here has, in those values, only characters JSON allows unescaped and
-//! the escapes `\" \\ \/ \b \f \n \r \t`, and is valid UTF-8. So it is valid JSON with the same
-//! keys, nesting and non-string values, and the fields are set by the same code
-//! (`AuditRecord::set`, `AttendeeFields`) from the same keys. Anything else (a `\u` escape, a
-//! control byte, a layout not learned) is simd-json's to read. The learner declines layouts
-//! whose reading depends on more than the keys (a repeated key, a field that is not a
-//! string, `Attendees` that is not a list of objects), so those always go to simd-json too.
+//! valid escapes (`\u` ones of whole surrogate pairs only), and is valid UTF-8. So it is valid
+//! JSON with the same keys, nesting and non-string values, and the fields are set by the same
+//! code (`AuditRecord::set`, `AttendeeFields`) from the same keys. Anything else (half a
+//! surrogate pair, a control byte, a layout not learned) is simd-json's to read. The learner
+//! declines layouts whose reading depends on more than the keys (a repeated key, a field that
+//! is not a string, `Attendees` that is not a list of objects), so those always go to
+//! simd-json too.
 
 use std::borrow::Cow;
 
@@ -131,7 +132,7 @@ impl Shapes {
             let (end, escaped) = string_end(bytes, pos)?;
             let value = || -> Option<Cow<'a, str>> {
                 let raw = text.get(pos..end)?;
-                Some(if escaped { Cow::Owned(unescape(raw)) } else { Cow::Borrowed(raw) })
+                Some(if escaped { Cow::Owned(unescape(raw)?) } else { Cow::Borrowed(raw) })
             };
             match slot {
                 Slot::Ignore => {}
@@ -249,8 +250,8 @@ fn same_bytes_portable(a: &[u8], b: &[u8]) -> u32 {
 
 /// Where the string whose text starts at `from` ends (the index of its closing quote), and
 /// whether it holds escapes. `None` unless it holds only characters JSON allows unescaped and
-/// the one-character escapes: a `\u`, a control byte or a missing closing quote is simd-json's
-/// to judge.
+/// valid escapes: a control byte, a `\u` escape of half a surrogate pair, an escape JSON does
+/// not have or a missing closing quote is simd-json's to judge.
 fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut i = from;
     let mut escaped = false;
@@ -258,16 +259,45 @@ fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
         i = special(bytes, i)?;
         match bytes.get(i)? {
             b'"' => return Some((i, escaped)),
-            b'\\' => match bytes.get(i + 1)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
-                    escaped = true;
-                    i += 2;
-                }
-                _ => return None,
-            },
+            b'\\' => {
+                i += escape(bytes, i)?.1;
+                escaped = true;
+            }
             _ => return None,
         }
     }
+}
+
+/// The character of the escape at `bytes[at]` (a backslash), and its length in bytes.
+fn escape(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    Some(match bytes.get(at + 1)? {
+        b'"' => ('"', 2),
+        b'\\' => ('\\', 2),
+        b'/' => ('/', 2),
+        b'b' => ('\u{8}', 2),
+        b'f' => ('\u{c}', 2),
+        b'n' => ('\n', 2),
+        b'r' => ('\r', 2),
+        b't' => ('\t', 2),
+        b'u' => match hex4(bytes, at + 2)? {
+            // A surrogate pair: the high half, then `\u` and the low half.
+            high @ 0xd800..=0xdbff => {
+                if bytes.get(at + 6..at + 8)? != b"\\u" {
+                    return None;
+                }
+                let low = hex4(bytes, at + 8).filter(|l| (0xdc00..=0xdfff).contains(l))?;
+                (char::from_u32(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00))?, 12)
+            }
+            code => (char::from_u32(code)?, 6),
+        },
+        _ => return None,
+    })
+}
+
+/// Four hexadecimal digits at `bytes[at..]`.
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = bytes.get(at..at + 4)?;
+    digits.iter().try_fold(0, |v, &d| Some((v << 4) | char::from(d).to_digit(16)?))
 }
 
 /// The index of the first quote, backslash or control byte at or after `from`.
@@ -308,26 +338,20 @@ fn special_portable(bytes: &[u8], from: usize) -> Option<usize> {
     rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|k| from + k)
 }
 
-/// The text of a string that holds only one-character escapes ([`string_end`] checked).
-fn unescape(raw: &str) -> String {
+/// The text of a string whose escapes [`string_end`] checked.
+fn unescape(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next() {
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('t') => '\t',
-            Some(other) => other,
-            None => break,
-        });
+    let (mut i, mut plain) = (0, 0);
+    while let Some(k) = bytes.get(i..)?.iter().position(|&b| b == b'\\') {
+        out.push_str(raw.get(plain..i + k)?);
+        let (c, len) = escape(bytes, i + k)?;
+        out.push(c);
+        i += k + len;
+        plain = i;
     }
-    out
+    out.push_str(raw.get(plain..)?);
+    Some(out)
 }
 
 /// Cuts a record simd-json has accepted into the pieces of its layout. It only needs to find
@@ -619,7 +643,7 @@ mod tests {
     #[test]
     fn a_learned_layout_reads_other_values_as_simd_json_does() {
         let other = REC
-            .replace("Kwame", "Zoë \\\"Z\\\" \\\\ \\/ \\t")
+            .replace("Kwame", "Zoë \\\"Z\\\" \\\\ \\/ \\t \\u00e9\\ud83d\\ude00\\u0000")
             .replace("2024-03-01T05:56:01", "not a time")
             .replace("f306", "")
             .replace("eae7", "")
@@ -633,7 +657,7 @@ mod tests {
         let (read, _) = after(&[REC], &other);
         let rec = read.unwrap();
         assert_eq!(rec.attendees.len(), 2);
-        assert_eq!(rec.attendees[0].key, "Zoë \"Z\" \\ / \t");
+        assert_eq!(rec.attendees[0].key, "Zoë \"Z\" \\ / \t é😀\0");
         assert!(!rec.attendees[0].is_object_id);
         assert_eq!(rec.attendees[1].key, "visitor");
         assert_eq!(rec.meeting_id, None);
@@ -645,8 +669,11 @@ mod tests {
     #[test]
     fn what_the_shapes_leave_to_simd_json() {
         let cases = [
-            // A \u escape, a control byte, another layout, text after the record.
-            REC.replace("Kwame", "K\\u0077ame"),
+            // Half a surrogate pair, a control byte, another layout, text after the record.
+            REC.replace("Kwame", "K\\ud83dwame"),
+            REC.replace("Kwame", "K\\ude00wame"),
+            REC.replace("Kwame", "K\\ud83d\\u0041wame"),
+            REC.replace("Kwame", "K\\u00"),
             REC.replace("Kwame", "K\twame"),
             REC.replace("\"RecordType\":25", "\"RecordType\":26"),
             REC.replace(",\"ItemName\":\"ScheduledMeeting\"", ""),
@@ -732,6 +759,8 @@ mod tests {
                 .prop_map(str::to_string),
             5 => Just("\\u00e9".to_string()),
             5 => Just("\\ud83d\\ude00".to_string()),
+            1 => prop::sample::select(vec!["\\ud83d", "\\ude00", "\\u12", "\\uD83D\\uDE00"])
+                .prop_map(str::to_string),
             1 => prop::sample::select(vec!["\t", "\\x", "\"", "\\"]).prop_map(str::to_string),
             20 => Just("2024-03-01T05:56:01".to_string()),
         ];
