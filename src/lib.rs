@@ -15,7 +15,7 @@ pub mod analyze; // meetings, coverage, the users database, IP filters
 pub mod cmd; // one module per command: the report run, show, the stages of a split run
 pub mod escape; // untrusted text and file names made safe to print
 pub mod exit; // exit codes
-pub mod extract; // AuditData: the full parser and --audit-only's one-pass reader
+pub mod extract; // AuditData: the full parser, the learned layouts, --audit-only's reader
 pub mod flags; // the command line → a checked Config
 pub mod lock; // lock files: one run per output directory, one writer per users database
 pub mod messages; // stderr: warnings above the progress bar

@@ -28,8 +28,8 @@ const MAX_NODES: usize = 4096;
 const MAX_TEXT: usize = 1 << 20;
 /// Deeper records are left to simd-json (the learner recurses).
 const MAX_DEPTH: usize = 32;
-/// More attendees than this in one record: left to simd-json.
-const MAX_ATTENDEES: usize = 1024;
+/// More `Attendees` or ExtraProperties entries than this in one record: left to simd-json.
+const MAX_ENTRIES: usize = 1024;
 /// Zero bytes after each piece's text (see [`starts_with`]).
 const PAD: usize = 16;
 
@@ -535,7 +535,7 @@ impl<'r> Learner<'r> {
         self.members(true, |me, key| match Top::of(key) {
             Some(Top::Attendees) => me.elements(|me| {
                 let n =
-                    u16::try_from(me.attendees).ok().filter(|&n| usize::from(n) < MAX_ATTENDEES)?;
+                    u16::try_from(me.attendees).ok().filter(|&n| usize::from(n) < MAX_ENTRIES)?;
                 me.attendees += 1;
                 me.ws();
                 if me.peek()? != b'{' {
@@ -559,7 +559,7 @@ impl<'r> Learner<'r> {
         if self.peek()? != b'{' {
             return None;
         }
-        let entry = u16::try_from(self.entries).ok().filter(|&n| usize::from(n) < MAX_ATTENDEES)?;
+        let entry = u16::try_from(self.entries).ok().filter(|&n| usize::from(n) < MAX_ENTRIES)?;
         self.entries += 1;
         let (mut name, mut value) = (None, false);
         self.members(true, |me, key| match key {
