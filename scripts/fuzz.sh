@@ -47,9 +47,12 @@ target/release/tala-bulk -q --state "$seed/state" --out "$seed/out" testdata/fix
 (cd scripts/fuzz && cargo +nightly run -q --bin partial_seed -- "../../$corpus/partial" \
     "$seed"/maps/*.tbp "$seed"/state/files/*.tbp)
 rm -rf "$seed"
-# AuditData seeds: the JSON of the fixtures' rows.
-python3 - "$corpus/auditdata" <<'PY'
+# AuditData seeds: the JSON of each fixture row; shapes seeds: each fixture's records, a line
+# each (the first ones teach the later ones).
+python3 - "$corpus/auditdata" "$corpus/shapes" <<'PY'
 import csv, glob, hashlib, sys
+def save(folder, data):
+    open(f'{folder}/{hashlib.sha1(data).hexdigest()}', 'wb').write(data)
 for path in glob.glob('testdata/fixtures/**/*.csv', recursive=True):
     with open(path, newline='', encoding='utf-8', errors='replace') as f:
         rows = list(csv.reader(f))
@@ -57,24 +60,10 @@ for path in glob.glob('testdata/fixtures/**/*.csv', recursive=True):
     cols = [c.strip().lower() for c in rows[0]]
     if 'auditdata' not in cols: continue
     i = cols.index('auditdata')
-    for row in rows[1:]:
-        if len(row) > i:
-            data = row[i].encode()
-            open(f'{sys.argv[1]}/{hashlib.sha1(data).hexdigest()}', 'wb').write(data)
-PY
-# Shapes seeds: each fixture's records, a line each (the first ones teach the later ones).
-python3 - "$corpus/shapes" <<'PY'
-import csv, glob, hashlib, sys
-for path in glob.glob('testdata/fixtures/**/*.csv', recursive=True):
-    with open(path, newline='', encoding='utf-8', errors='replace') as f:
-        rows = list(csv.reader(f))
-    if not rows: continue
-    cols = [c.strip().lower() for c in rows[0]]
-    if 'auditdata' not in cols: continue
-    i = cols.index('auditdata')
-    lines = [row[i].replace('\n', ' ') for row in rows[1:] if len(row) > i][:40]
-    data = '\n'.join(lines).encode()
-    open(f'{sys.argv[1]}/{hashlib.sha1(data).hexdigest()}', 'wb').write(data)
+    records = [row[i] for row in rows[1:] if len(row) > i]
+    for record in records:
+        save(sys.argv[1], record.encode())
+    save(sys.argv[2], '\n'.join(r.replace('\n', ' ') for r in records[:40]).encode())
 PY
 # The reader writes each input to a file: keep those in memory.
 export TMPDIR=/dev/shm

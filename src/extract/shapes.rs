@@ -475,57 +475,46 @@ impl<'r> Learner<'r> {
         distinct: bool,
         mut member: impl FnMut(&mut Self, &'r str) -> Option<()>,
     ) -> Option<()> {
-        self.eat(b'{')?;
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return None;
-        }
         let mut seen: SmallVec<[&str; 24]> = SmallVec::new();
-        self.ws();
-        if self.peek()? == b'}' {
-            self.pos += 1;
-        } else {
-            loop {
-                let key = self.key()?;
-                if distinct {
-                    if seen.contains(&key) {
-                        return None;
-                    }
-                    seen.push(key);
+        self.sequence(b'{', b'}', |me| {
+            let key = me.key()?;
+            if distinct {
+                if seen.contains(&key) {
+                    return None;
                 }
-                member(self, key)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
+                seen.push(key);
             }
-        }
-        self.depth -= 1;
-        Some(())
+            member(me, key)
+        })
     }
 
     /// The elements of a list, `[` to `]`, each handed to `element`.
-    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    fn elements(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.sequence(b'[', b']', element)
+    }
+
+    /// `open`, items separated by commas, `close`: an object's members or a list's elements.
+    fn sequence(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return None;
         }
         self.ws();
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.pos += 1;
         } else {
             loop {
-                element(self)?;
+                item(self)?;
                 self.ws();
                 match self.peek()? {
                     b',' => self.pos += 1,
-                    b']' => {
+                    b if b == close => {
                         self.pos += 1;
                         break;
                     }
