@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use super::lex::{escape, string_stop, PAIR_LEN};
 use crate::timestamp::{self, Ts};
 
 /// What `--audit-only` reads of a record: its top-level Operation, CreationTime and whether it
@@ -141,7 +142,9 @@ impl<'a> Peeker<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    self.i = at + 1 + escape_len(self.j.get(at + 1..)?)?;
+                    // A surrogate pair's reading is the full parser's to decide.
+                    let (_, len) = escape(self.j, at).filter(|&(_, len)| len != PAIR_LEN)?;
+                    self.i = at + len;
                 }
                 _ => return None,
             }
@@ -260,63 +263,6 @@ impl<'a> Peeker<'a> {
             return None;
         }
         Some(())
-    }
-}
-
-/// The index of the first byte that ends or interrupts a string's plain run: a quote, a
-/// backslash or a control byte. Sixteen bytes at a time with SSE2: AuditData's strings are
-/// short, and both a byte loop and a `memchr2` call per string (which also left control bytes
-/// to a second pass) cost more.
-#[cfg(target_arch = "x86_64")]
-fn string_stop(bytes: &[u8]) -> Option<usize> {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    let mut start = 0;
-    while let Some(lane) = bytes.get(start..start + 16) {
-        // SAFETY: SSE2 is part of x86-64, so these instructions exist on every x86-64 CPU;
-        // `lane` is 16 readable bytes, and an unaligned load has no other requirement.
-        let mask = unsafe {
-            let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // b <= 0x1F exactly when min(b, 0x1F) == b (unsigned).
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-        };
-        if mask != 0 {
-            return Some(start + mask.trailing_zeros() as usize);
-        }
-        start += 16;
-    }
-    string_stop_portable(bytes.get(start..)?).map(|k| start + k)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn string_stop(bytes: &[u8]) -> Option<usize> {
-    string_stop_portable(bytes)
-}
-
-/// [`string_stop`] a byte at a time: for the last bytes, other architectures, and its test.
-fn string_stop_portable(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-}
-
-/// The length of the escape after a backslash (`n`, `u00e9`, …); `None` for an invalid one
-/// and for surrogates, whose pairing the full parser decides.
-fn escape_len(after: &[u8]) -> Option<usize> {
-    match after.first()? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(1),
-        b'u' => {
-            let hex = after.get(1..5)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let code = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            (!(0xD800..=0xDFFF).contains(&code)).then_some(5)
-        }
-        _ => None,
     }
 }
 
@@ -442,24 +388,6 @@ mod tests {
         ] {
             assert_eq!(peeked(json).map(|p| p.2), has, "{json}");
             assert_eq!(full(json.as_bytes()).map(|f| f.2).ok(), has, "{json}");
-        }
-    }
-
-    #[test]
-    fn string_stop_finds_quotes_backslashes_and_control_bytes() {
-        for len in 0..40 {
-            for stop in [b'"', b'\\', 0x00, 0x1F, b'\n'] {
-                for at in 0..=len {
-                    let mut bytes = vec![b'a'; len];
-                    bytes.extend([0x20, 0x7F, 0x80, 0xFF]);
-                    if at < len {
-                        bytes[at] = stop;
-                    }
-                    let expected = (at < len).then_some(at);
-                    assert_eq!(string_stop(&bytes), expected, "{len} {stop} {at}");
-                    assert_eq!(string_stop_portable(&bytes), expected);
-                }
-            }
         }
     }
 

@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use smallvec::SmallVec;
 
 use super::auditdata::{AttendeeFields, AuditRecord, Top, Who};
+use super::lex::{escape, string_stop};
 
 /// Learned text is bounded: a tenant whose records take ever new layouts stops teaching new
 /// ones here (they are read by simd-json, as before), and the memory stays small.
@@ -62,10 +63,16 @@ enum Step {
 struct Node {
     /// The text, then [`PAD`] zero bytes, so that it can be compared 16 bytes at a time.
     text: Box<[u8]>,
-    len: usize,
     step: Step,
     /// The pieces that may follow the value (none after an end).
     next: Vec<u32>,
+}
+
+impl Node {
+    /// The length of the text, without its padding.
+    fn len(&self) -> usize {
+        self.text.len().saturating_sub(PAD)
+    }
 }
 
 /// The layouts learned so far, as a tree of pieces: layouts that begin alike share their first
@@ -109,10 +116,10 @@ impl Shapes {
         loop {
             let rest = bytes.get(pos..)?;
             let node = next.iter().filter_map(|&i| self.nodes.get(i as usize)).find(|n| {
-                starts_with(rest, &n.text, n.len)
-                    && (n.len == rest.len() || matches!(n.step, Step::Slot(_)))
+                starts_with(rest, &n.text, n.len())
+                    && (n.len() == rest.len() || matches!(n.step, Step::Slot(_)))
             })?;
-            pos += node.len;
+            pos += node.len();
             let slot = match node.step {
                 Step::Slot(slot) => slot,
                 Step::End { attendees: n, agent } => {
@@ -179,7 +186,7 @@ impl Shapes {
             };
             let found = siblings.iter().copied().find(|&i| {
                 let n = &self.nodes[i as usize];
-                n.step == *step && n.text.get(..n.len) == Some(text)
+                n.step == *step && n.text.get(..n.len()) == Some(text)
             });
             let at = match found {
                 Some(i) => i as usize,
@@ -187,9 +194,9 @@ impl Shapes {
                     let at = self.nodes.len();
                     let mut padded = text.to_vec();
                     padded.resize(text.len() + PAD, 0);
-                    let (text, len) = (padded.into_boxed_slice(), text.len());
-                    self.nodes.push(Node { text, len, step: *step, next: Vec::new() });
-                    self.text_bytes += len;
+                    self.text_bytes += text.len();
+                    let text = padded.into_boxed_slice();
+                    self.nodes.push(Node { text, step: *step, next: Vec::new() });
                     match parent {
                         None => self.roots.push(at as u32),
                         Some(p) => self.nodes[p].next.push(at as u32),
@@ -262,7 +269,7 @@ fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut i = from;
     let mut escaped = false;
     loop {
-        i = special(bytes, i)?;
+        i += string_stop(bytes.get(i..)?)?;
         match bytes.get(i)? {
             b'"' => return Some((i, escaped)),
             b'\\' => {
@@ -272,76 +279,6 @@ fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
             _ => return None,
         }
     }
-}
-
-/// The character of the escape at `bytes[at]` (a backslash), and its length in bytes.
-fn escape(bytes: &[u8], at: usize) -> Option<(char, usize)> {
-    Some(match bytes.get(at + 1)? {
-        b'"' => ('"', 2),
-        b'\\' => ('\\', 2),
-        b'/' => ('/', 2),
-        b'b' => ('\u{8}', 2),
-        b'f' => ('\u{c}', 2),
-        b'n' => ('\n', 2),
-        b'r' => ('\r', 2),
-        b't' => ('\t', 2),
-        b'u' => match hex4(bytes, at + 2)? {
-            // A surrogate pair: the high half, then `\u` and the low half.
-            high @ 0xd800..=0xdbff => {
-                if bytes.get(at + 6..at + 8)? != b"\\u" {
-                    return None;
-                }
-                let low = hex4(bytes, at + 8).filter(|l| (0xdc00..=0xdfff).contains(l))?;
-                (char::from_u32(0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00))?, 12)
-            }
-            code => (char::from_u32(code)?, 6),
-        },
-        _ => return None,
-    })
-}
-
-/// Four hexadecimal digits at `bytes[at..]`.
-fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
-    let digits = bytes.get(at..at + 4)?;
-    digits.iter().try_fold(0, |v, &d| Some((v << 4) | char::from(d).to_digit(16)?))
-}
-
-/// The index of the first quote, backslash or control byte at or after `from`.
-#[cfg(target_arch = "x86_64")]
-fn special(bytes: &[u8], from: usize) -> Option<usize> {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 16) {
-        // SAFETY: SSE2 is part of x86-64, so these instructions exist on every x86-64 CPU;
-        // `chunk` is 16 readable bytes, and an unaligned load has no other requirement.
-        let bits = unsafe {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            // Unsigned v <= 0x1f: max(v, 0x1f) is 0x1f.
-            let limit = _mm_set1_epi8(0x1f);
-            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
-            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
-        };
-        if bits != 0 {
-            return Some(i + bits.trailing_zeros() as usize);
-        }
-        i += 16;
-    }
-    special_portable(bytes, i)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn special(bytes: &[u8], from: usize) -> Option<usize> {
-    special_portable(bytes, from)
-}
-
-fn special_portable(bytes: &[u8], from: usize) -> Option<usize> {
-    let rest = bytes.get(from..)?;
-    rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|k| from + k)
 }
 
 /// The text of a string whose escapes [`string_end`] checked.
