@@ -224,9 +224,14 @@ fn non_empty(t: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     t.filter(|s| !s.is_empty())
 }
 
+/// A time field's string: a time, or not one.
+fn time_of(s: &str) -> TimeField {
+    timestamp::parse(s.as_bytes()).map_or(TimeField::Invalid, TimeField::At)
+}
+
 fn time(v: Value<'_, '_>) -> TimeField {
     match v.as_str() {
-        Some(s) => timestamp::parse(s.as_bytes()).map_or(TimeField::Invalid, TimeField::At),
+        Some(s) => time_of(s),
         None if v.as_null().is_some() => TimeField::Missing,
         None => TimeField::Invalid,
     }
@@ -253,7 +258,7 @@ impl<'a> Scalar<'a> for Cow<'a, str> {
         Some(self)
     }
     fn time(self) -> TimeField {
-        timestamp::parse(self.as_bytes()).map_or(TimeField::Invalid, TimeField::At)
+        time_of(&self)
     }
 }
 
