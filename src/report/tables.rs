@@ -145,7 +145,7 @@ impl<'a> Fields<'a> {
 struct Row<'b> {
     out: &'b mut Vec<u8>,
     writer: &'b mut csv_core::Writer,
-    scratch: &'b mut String,
+    times: &'b mut timestamp::Formatter,
     first: bool,
 }
 
@@ -169,8 +169,7 @@ impl Row<'_> {
     fn time(&mut self, t: Option<Ts>) {
         self.next();
         if let Some(t) = t {
-            timestamp::format_into(t, self.scratch);
-            self.out.extend_from_slice(self.scratch.as_bytes());
+            self.times.format_into(t, self.out);
         }
     }
     /// A number (never quoted).
@@ -223,9 +222,8 @@ fn write_rows<W: Write + Send>(
     let mut head = Vec::new();
     {
         let mut writer = csv_core::Writer::new();
-        let mut scratch = String::new();
-        let mut row =
-            Row { out: &mut head, writer: &mut writer, scratch: &mut scratch, first: true };
+        let mut times = timestamp::Formatter::default();
+        let mut row = Row { out: &mut head, writer: &mut writer, times: &mut times, first: true };
         for name in header {
             row.text(name);
         }
@@ -247,8 +245,8 @@ fn write_rows<W: Write + Send>(
                 return;
             }
             let mut writer = csv_core::Writer::new();
-            let mut scratch = String::new();
-            let mut row = Row { out: buf, writer: &mut writer, scratch: &mut scratch, first: true };
+            let mut times = timestamp::Formatter::default();
+            let mut row = Row { out: buf, writer: &mut writer, times: &mut times, first: true };
             let Some(reuse) = reuse else {
                 for m in *ms {
                     rows(&mut row, m);
