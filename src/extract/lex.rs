@@ -1,6 +1,7 @@
 //! Lexing JSON strings, shared by the two readers that read AuditData without simd-json
-//! (`peek` for `--audit-only`, `shapes` for learned layouts): where a string's plain run ends,
-//! and what an escape stands for.
+//! (`peek` for `--audit-only`, `shapes` for learned layouts) and by the JSON input's element
+//! scanner and content hash (`source::json`): where a string's plain run ends, and what an
+//! escape stands for.
 
 /// The length of a `\u` escape of a surrogate pair (`\ud83d\ude00`).
 pub(super) const PAIR_LEN: usize = 12;
@@ -10,7 +11,7 @@ pub(super) const PAIR_LEN: usize = 12;
 /// short, and both a byte loop and a `memchr2` call per string (which also left control bytes
 /// to a second pass) cost more.
 #[cfg(target_arch = "x86_64")]
-pub(super) fn string_stop(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn string_stop(bytes: &[u8]) -> Option<usize> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -36,7 +37,7 @@ pub(super) fn string_stop(bytes: &[u8]) -> Option<usize> {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) fn string_stop(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn string_stop(bytes: &[u8]) -> Option<usize> {
     string_stop_portable(bytes)
 }
 
