@@ -261,7 +261,7 @@ impl<'a> Worker<'a> {
                 }
             };
             scan.counts.rows += 1;
-            let (row, at_eof) = (record.row, record.at_eof);
+            let (row, at_eof, compact) = (record.row, record.at_eof, record.compact);
             let pos = position(index, record.offset);
             fill_excerpt(excerpt_buf, &record);
             if cols.is_header_again(&record) {
@@ -322,7 +322,8 @@ impl<'a> Worker<'a> {
                 };
                 // A JSON record's copies differ in layout (a pretty-printed blob, a compact
                 // line): its whitespace between tokens is not its content.
-                let hash = match is_json {
+                // (A JSON element its scan found compact is hashed as it is, as CSV's AuditData.)
+                let hash = match is_json && !compact {
                     true => json::content_hash(json, compact_buf),
                     false => xxhash_rust::xxh3::xxh3_64(json),
                 };

@@ -80,6 +80,9 @@ pub struct Record<'s> {
     pub row: u64,
     /// The record was ended by the end of input rather than by a line terminator.
     pub at_eof: bool,
+    /// A JSON record that its scan found already in the compact form `json::content_hash`
+    /// hashes (no whitespace between tokens, no `\u` escape); false where not known.
+    pub compact: bool,
 }
 
 impl<'s> Record<'s> {
@@ -90,8 +93,9 @@ impl<'s> Record<'s> {
         offset: u64,
         row: u64,
         at_eof: bool,
+        compact: bool,
     ) -> Record<'s> {
-        Record { out, ends, offset, row, at_eof }
+        Record { out, ends, offset, row, at_eof, compact }
     }
 
     pub fn len(&self) -> usize {
@@ -214,6 +218,7 @@ impl Scanner {
                 offset,
                 row: self.row,
                 at_eof: false,
+                compact: false,
             };
             self.row += 1;
             return Ok(Some(record));
@@ -255,6 +260,7 @@ impl Scanner {
                         offset,
                         row: self.row,
                         at_eof,
+                        compact: false,
                     };
                     self.row += 1;
                     return Ok(Some(record));
