@@ -96,11 +96,6 @@ fn day_of(y: i64, m: i64, d: i64) -> Option<i64> {
     }
 }
 
-/// Appends `ts` as `YYYY-MM-DDThh:mm:ss` to `out`.
-pub fn format_into(ts: Ts, out: &mut Vec<u8>) {
-    Formatter::default().format_into(ts, out);
-}
-
 /// Writes times as `YYYY-MM-DDThh:mm:ss`, keeping the last day's date written out: a report's
 /// rows give a meeting's connections one after another, mostly on one day, so the date's
 /// arithmetic (divisions, for the calendar and for each digit) is mostly skipped. Formatting
@@ -113,6 +108,7 @@ pub struct Formatter {
 }
 
 impl Formatter {
+    /// Appends `ts` as `YYYY-MM-DDThh:mm:ss` to `out`.
     pub fn format_into(&mut self, ts: Ts, out: &mut Vec<u8>) {
         let days = ts.div_euclid(86_400);
         let secs = ts.rem_euclid(86_400);
@@ -153,7 +149,7 @@ fn two_digits(v: i64) -> [u8; 2] {
 
 pub fn format(ts: Ts) -> String {
     let mut out = Vec::with_capacity(19);
-    format_into(ts, &mut out);
+    Formatter::default().format_into(ts, &mut out);
     // Digits, dashes, colons and a T (or `write!`'s text): always UTF-8.
     String::from_utf8(out).unwrap_or_default()
 }

@@ -615,23 +615,26 @@ pub fn plan_parts(
 mod tests {
     use super::*;
 
+    /// A feed that gives `data` at most `chunk` bytes at a time, so values span refills.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        pos: usize,
+        chunk: usize,
+    }
+
+    impl Feed for Chunked<'_> {
+        fn peek(&mut self) -> io::Result<&[u8]> {
+            let end = (self.pos + self.chunk).min(self.data.len());
+            Ok(&self.data[self.pos..end])
+        }
+        fn consume(&mut self, n: usize) {
+            self.pos += n;
+        }
+    }
+
     /// Every record of `text` as (row, text, at_eof), then what `cut` says at the end, fed in
     /// chunks of `chunk` bytes so values span refills.
     fn read(text: &str, chunk: usize) -> (Vec<(u64, String, bool)>, Option<String>) {
-        struct Chunked<'a> {
-            data: &'a [u8],
-            pos: usize,
-            chunk: usize,
-        }
-        impl Feed for Chunked<'_> {
-            fn peek(&mut self) -> io::Result<&[u8]> {
-                let end = (self.pos + self.chunk).min(self.data.len());
-                Ok(&self.data[self.pos..end])
-            }
-            fn consume(&mut self, n: usize) {
-                self.pos += n;
-            }
-        }
         let kind = sniff(text.as_bytes()).expect("JSON");
         let mut s = JsonScanner::new(kind);
         let mut feed = Chunked { data: text.as_bytes(), pos: 0, chunk };
@@ -665,16 +668,7 @@ mod tests {
             let text = format!("[{}]", elements.iter().map(|e| format!("{{{}}}", e.concat())).collect::<Vec<_>>().join(","));
             let kind = sniff(text.as_bytes()).expect("an array");
             let mut scanner = JsonScanner::new(kind);
-            struct Chunked<'a>(&'a [u8], usize, usize);
-            impl Feed for Chunked<'_> {
-                fn peek(&mut self) -> io::Result<&[u8]> {
-                    Ok(&self.0[self.1..(self.1 + self.2).min(self.0.len())])
-                }
-                fn consume(&mut self, n: usize) {
-                    self.1 += n;
-                }
-            }
-            let mut feed = Chunked(text.as_bytes(), 0, chunk);
+            let mut feed = Chunked { data: text.as_bytes(), pos: 0, chunk };
             let mut buf = Vec::new();
             while let Ok(Some(r)) = scanner.next_record(&mut feed) {
                 let element = r.field(0).unwrap_or_default().to_vec();
