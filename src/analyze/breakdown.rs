@@ -13,6 +13,7 @@
 //! result does not depend on symbol numbers, thread count or input order.
 
 use std::cmp::Ordering;
+use std::net::{IpAddr, Ipv4Addr};
 
 use rayon::prelude::*;
 
@@ -20,8 +21,9 @@ use crate::analyze::client::{self, Client, Platform};
 use crate::analyze::meetings::{
     device_label, missing_last, reconnection_gap, ConnFilter, Meeting, Meetings,
 };
-use crate::analyze::sites::{network_of, Network, Site, Sites};
+use crate::analyze::sites::{network_of, network_of_ip, Network, Site, Sites};
 use crate::analyze::zone::Zone;
+use crate::state::addr::Addr;
 use crate::state::intern::{Interner, Sym};
 use crate::timestamp::Ts;
 
@@ -144,6 +146,126 @@ const FILTERED: u32 = u32::MAX;
 /// Marks an address in use whose network is not yet known.
 const UNRESOLVED: u32 = u32::MAX - 1;
 
+/// The network number of every address the meetings use ([`FILTERED`] for one the filter
+/// leaves out).
+struct NetOf {
+    /// Interned addresses, by symbol: a table, as symbols are dense.
+    by_sym: Vec<u32>,
+    /// IPv4 addresses in use, sorted, each with its network; `v4_from[k]` is where those
+    /// whose top 16 bits are `k` start. A lookup reads the start (a 256 KB table, small
+    /// enough to stay in cache) and searches the few addresses of its block, often on one
+    /// cache line: no hash of 658 k addresses.
+    v4: Vec<(u32, u32)>,
+    v4_from: Vec<u32>,
+}
+
+impl NetOf {
+    fn get(&self, addr: Addr) -> u32 {
+        let Some(bits) = addr.ipv4() else {
+            let sym = addr.sym().unwrap_or_default();
+            return self.by_sym.get(sym as usize).copied().unwrap_or(FILTERED);
+        };
+        let top = (bits >> 16) as usize;
+        let (from, to) = match (self.v4_from.get(top), self.v4_from.get(top + 1)) {
+            (Some(&from), Some(&to)) => (from as usize, to as usize),
+            _ => return FILTERED,
+        };
+        let block = self.v4.get(from..to).unwrap_or_default();
+        match block.binary_search_by_key(&bits, |e| e.0) {
+            Ok(i) => block[i].1,
+            Err(_) => FILTERED,
+        }
+    }
+}
+
+/// A network (`None`: no address that parses) and its building-file line, if any.
+type NetworkKey<'s> = (Option<ipnet::IpNet>, Option<&'s Site>);
+
+/// The network of every distinct address the meetings use, numbered in network order, and
+/// the networks in that order with their building-file lines.
+fn networks<'s>(
+    meetings: &Meetings,
+    strings: &Interner,
+    sites: Option<&'s Sites>,
+    filter: &dyn ConnFilter,
+) -> (NetOf, Vec<NetworkKey<'s>>) {
+    // Interned addresses in use are marked in a table by symbol (a pass over the
+    // connections), where collecting and sorting the symbols of 1.35 M connections took a
+    // tenth of the breakdowns; IPv4 addresses are collected and sorted as the integers they
+    // are.
+    let mut by_sym: Vec<u32> = vec![FILTERED; strings.len()];
+    let mut v4: Vec<u32> = Vec::new();
+    for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
+        match (c.conn.client_ip.ipv4(), c.conn.client_ip.sym()) {
+            (Some(bits), _) => v4.push(bits),
+            (None, sym) => {
+                if let Some(slot) = by_sym.get_mut(sym.unwrap_or_default() as usize) {
+                    *slot = UNRESOLVED;
+                }
+            }
+        }
+    }
+    v4.par_sort_unstable();
+    v4.dedup();
+    let in_use: Vec<Addr> = (by_sym.iter().enumerate())
+        .filter(|(_, &slot)| slot == UNRESOLVED)
+        .map(|(sym, _)| Addr::interned(sym as Sym))
+        .chain(v4.iter().map(|&bits| Addr::from_ipv4(bits)))
+        .collect();
+    // (network's sort key, network, site, address) of the addresses the filter keeps.
+    type Resolved<'a> = (NetKey, Option<ipnet::IpNet>, Option<&'a Site>, Addr);
+    let mut resolved: Vec<Resolved<'s>> = in_use
+        .into_par_iter()
+        .filter_map(|addr| {
+            // An IPv4 address kept as bits needs no text unless a filter reads it.
+            let network = match addr.ipv4() {
+                Some(bits) if filter.keeps_all() => {
+                    network_of_ip(sites, IpAddr::V4(Ipv4Addr::from(bits)))
+                }
+                _ => addr.with_text(strings, |text| {
+                    (filter.keeps_all() || filter.keep(text)).then(|| network_of(sites, text))
+                })?,
+            };
+            let (network, site) = match network {
+                Network::Site(site) => (Some(site.network), Some(site)),
+                Network::Block(block) => (Some(block), None),
+                Network::Unknown => (None, None),
+            };
+            Some((net_key(network), network, site, addr))
+        })
+        .collect();
+    // Sorted by a key of plain integers: comparing the networks themselves (an enum of
+    // address structs, the missing one last) took as long as resolving them.
+    resolved.par_sort_unstable_by_key(|r| r.0);
+    let mut net_keys: Vec<NetworkKey<'s>> = Vec::new();
+    by_sym.iter_mut().for_each(|slot| *slot = FILTERED);
+    let mut v4: Vec<(u32, u32)> = Vec::with_capacity(v4.len());
+    for (_, network, site, addr) in resolved {
+        if net_keys.last().is_none_or(|last| last.0 != network) {
+            net_keys.push((network, site));
+        }
+        let net = (net_keys.len() - 1) as u32;
+        match (addr.ipv4(), addr.sym()) {
+            (Some(bits), _) => v4.push((bits, net)),
+            (None, sym) => {
+                if let Some(slot) = by_sym.get_mut(sym.unwrap_or_default() as usize) {
+                    *slot = net;
+                }
+            }
+        }
+    }
+    v4.par_sort_unstable();
+    let mut v4_from = Vec::with_capacity((1 << 16) + 1);
+    let mut at = 0;
+    for top in 0..=1u32 << 16 {
+        while v4.get(at).is_some_and(|e| e.0 >> 16 < top) {
+            at += 1;
+        }
+        v4_from.push(at as u32);
+    }
+    (NetOf { by_sym, v4, v4_from }, net_keys)
+}
+
 /// A network's place in [`cmp_net`]'s order as plain integers: the family (IPv4, IPv6, none
 /// last), the address's bits and the prefix length, as `IpNet`'s own order compares them.
 type NetKey = (u8, u128, u8);
@@ -198,48 +320,7 @@ pub fn build<'s>(
     let started = std::time::Instant::now();
     let conns = || meetings.list.par_iter().flat_map_iter(|m| m.connections.iter());
 
-    // The network of every distinct address, numbered in network order. The addresses in
-    // use are marked in a table by symbol (a pass over the connections), where collecting
-    // and sorting the symbols of 1.35 M connections took a tenth of the breakdowns.
-    let mut net_of_ip: Vec<u32> = vec![FILTERED; strings.len()];
-    for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
-        if let Some(slot) = net_of_ip.get_mut(c.conn.client_ip as usize) {
-            *slot = UNRESOLVED;
-        }
-    }
-    // (network's sort key, network, site, address) of the addresses the filter keeps.
-    type Resolved<'a> = (NetKey, Option<ipnet::IpNet>, Option<&'a Site>, Sym);
-    let mut resolved: Vec<Resolved<'s>> = net_of_ip
-        .par_iter()
-        .enumerate()
-        .filter(|(_, &slot)| slot == UNRESOLVED)
-        .filter_map(|(ip, _)| {
-            let ip = ip as Sym;
-            let text = strings.get(ip);
-            if !(filter.keeps_all() || filter.keep(text)) {
-                return None;
-            }
-            let (network, site) = match network_of(sites, text) {
-                Network::Site(site) => (Some(site.network), Some(site)),
-                Network::Block(block) => (Some(block), None),
-                Network::Unknown => (None, None),
-            };
-            Some((net_key(network), network, site, ip))
-        })
-        .collect();
-    // Sorted by a key of plain integers: comparing the networks themselves (an enum of
-    // address structs, the missing one last) took as long as resolving them.
-    resolved.par_sort_unstable_by_key(|r| r.0);
-    let mut net_keys: Vec<(Option<ipnet::IpNet>, Option<&'s Site>)> = Vec::new();
-    net_of_ip.iter_mut().for_each(|slot| *slot = FILTERED);
-    for (_, network, site, ip) in resolved {
-        if net_keys.last().is_none_or(|last| last.0 != network) {
-            net_keys.push((network, site));
-        }
-        if let Some(slot) = net_of_ip.get_mut(ip as usize) {
-            *slot = (net_keys.len() - 1) as u32;
-        }
-    }
+    let (net_of, net_keys) = networks(meetings, strings, sites, filter);
 
     // The client of every distinct (UserAgent, device) pair.
     let mut pairs: Vec<u64> =
@@ -276,7 +357,7 @@ pub fn build<'s>(
         .enumerate()
         .map(|(k, chunk)| {
             let first = k * share;
-            count(chunk, first, &net_of_ip, &client_of, net_keys.len(), client_keys.len())
+            count(chunk, first, &net_of, &client_of, net_keys.len(), client_keys.len())
         })
         .collect();
 
@@ -361,7 +442,7 @@ fn cmp_client(a: &(Client, Platform, String), b: &(Client, Platform, String)) ->
 fn count(
     chunk: &[Meeting],
     first: usize,
-    net_of_ip: &[u32],
+    net_of: &NetOf,
     client_of: &hashbrown::HashMap<u64, u32>,
     n_nets: usize,
     n_clients: usize,
@@ -389,7 +470,7 @@ fn count(
         let number = (first + k + 1) as u32;
         places.clear();
         for c in &m.connections {
-            let net = net_of_ip.get(c.conn.client_ip as usize).copied().unwrap_or(FILTERED);
+            let net = net_of.get(c.conn.client_ip);
             if net == FILTERED {
                 places.push(None);
                 continue;

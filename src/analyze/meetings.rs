@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 
+use crate::state::addr::Addr;
 use crate::state::intern::{Interner, Sym};
 use crate::state::partial::{file_and_offset, Entry, Partial, Pos, Rec};
 use crate::timestamp::{MaybeTs, Ts};
@@ -21,7 +22,7 @@ pub struct Conn {
     pub organization: Sym,
     pub join: MaybeTs,
     pub leave: MaybeTs,
-    pub client_ip: Sym,
+    pub client_ip: Addr,
     pub device: Sym,
     pub property: Sym,
 }
@@ -284,7 +285,7 @@ fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
         .then_with(|| missing_last(x.leave.get(), y.leave.get()))
         .then_with(|| s(x.key_type, y.key_type))
         .then_with(|| s(x.organization, y.organization))
-        .then_with(|| s(x.client_ip, y.client_ip))
+        .then_with(|| x.client_ip.cmp_text(y.client_ip, strings))
         .then_with(|| s(x.device, y.device))
         .then_with(|| s(x.property, y.property))
 }
@@ -374,7 +375,9 @@ fn attendee_groups(
     let mut members: Vec<usize> = match filter.keeps_all() {
         true => range.collect(),
         false => {
-            range.filter(|&i| filter.keep(strings.get(connections[i].conn.client_ip))).collect()
+            let keep =
+                |i: &usize| connections[*i].conn.client_ip.with_text(strings, |ip| filter.keep(ip));
+            range.filter(keep).collect()
         }
     };
     let matching = members.len() as u64;

@@ -395,7 +395,11 @@ pub enum Network<'a> {
 
 /// The network of `client_ip` as the audit record writes it (see [`parse_client_ip`]).
 pub fn network_of<'a>(sites: Option<&'a Sites>, client_ip: &str) -> Network<'a> {
-    let Some(ip) = parse_client_ip(client_ip) else { return Network::Unknown };
+    parse_client_ip(client_ip).map_or(Network::Unknown, |ip| network_of_ip(sites, ip))
+}
+
+/// The network of an address already parsed (see [`parse_client_ip`]).
+pub fn network_of_ip(sites: Option<&Sites>, ip: IpAddr) -> Network<'_> {
     if let Some(site) = sites.and_then(|sites| sites.lookup(ip)) {
         return Network::Site(site);
     }

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::escape;
 use crate::flags::{Config, Mode};
+use crate::state::addr::write_v4;
 use crate::state::codec::PartialFile;
 use crate::Outcome;
 
@@ -47,6 +48,10 @@ pub fn run(config: &Config) -> Result<Outcome> {
             let [meeting, email, id, organization, meeting_type, ip, device, property, agent] =
                 wire.strings_of(row.index);
             let (join, leave) = wire.times_of(row.index);
+            let client_ip = match wire.v4_of(row.index) {
+                Some(bits) => write_v4(bits).as_str().to_string(),
+                None => s(ip).to_string(),
+            };
             let attendees = row.attendees.clone().map(|j| wire.att(j)).map(|a| {
                 json!({
                     "key": s(a.key), "key_type": s(a.key_type),
@@ -65,7 +70,7 @@ pub fn run(config: &Config) -> Result<Outcome> {
                 "record": {
                     "meeting": s(meeting), "organizer_email": s(email), "organizer_id": s(id),
                     "organizer_organization": s(organization), "meeting_type": s(meeting_type),
-                    "join": join.get(), "leave": leave.get(), "client_ip": s(ip),
+                    "join": join.get(), "leave": leave.get(), "client_ip": client_ip,
                     "device": s(device), "property": s(property), "user_agent": s(agent),
                     "attendees": attendees.collect::<Vec<_>>(),
                 },

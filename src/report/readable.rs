@@ -82,7 +82,7 @@ pub fn write(
                     "    {}-{}  {}  {}  {}",
                     clock(c.join.get(), day),
                     clock(c.leave.get(), day),
-                    escape::text(strings.get(c.client_ip)),
+                    c.client_ip.with_text(strings, |ip| escape::text(ip).to_string()),
                     escape::text(device_label(strings, c.device)),
                     escape::text(strings.get(c.property))
                 )?;

@@ -2,8 +2,8 @@
 //! 4-byte [`Sym`], so a record costs a few integers however long its IPs, devices and ids are.
 //! An interner belongs to one partial state; merging states remaps symbols (see `partial`).
 //!
-//! On the bench archive a worker's interner holds about a million strings (client IPs, meeting
-//! ids, attendee names), so most lookups of a record's strings miss the CPU caches. One miss
+//! On the bench archive a worker's interner holds hundreds of thousands of strings (meeting
+//! ids, attendee keys and names, addresses other than plain IPv4 ones: see `addr`), so most lookups of a record's strings miss the CPU caches. One miss
 //! after another was a sixth of a one-worker run. The table is therefore our own (open
 //! addressing, linear probing), so that a record's strings can be hashed and their slots
 //! prefetched first ([`Interner::prefetch`]), and the lookups that follow find them in cache:

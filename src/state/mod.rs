@@ -1,7 +1,9 @@
 //! State: what reading contributes, in a form that merges. `partial` holds the deduplicated
 //! records and their merge, `files` what each file contributed besides records, `intern` the
-//! strings, and `claims` the Id index the workers of one run share.
+//! strings, `addr` the client addresses (IPv4 ones as bits, not interned), and `claims` the Id
+//! index the workers of one run share.
 
+pub mod addr;
 pub mod claims;
 pub mod codec;
 pub mod files;

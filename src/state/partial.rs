@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use smallvec::SmallVec;
 
 use crate::extract::auditdata::AuditRecord;
+use crate::state::addr::Addr;
 use crate::state::intern::{Hashed, Interner, Sym};
 use crate::timestamp::{MaybeTs, Ts};
 
@@ -56,7 +57,7 @@ pub struct Rec {
     pub meeting_type: Sym,
     pub join: MaybeTs,
     pub leave: MaybeTs,
-    pub client_ip: Sym,
+    pub client_ip: Addr,
     pub device: Sym,
     pub property: Sym,
     /// The whole UserAgent, empty when the record has none: what `property` shortens, kept
@@ -87,7 +88,7 @@ impl Rec {
         m(&mut self.organizer_id);
         m(&mut self.organizer_organization);
         m(&mut self.meeting_type);
-        m(&mut self.client_ip);
+        self.client_ip = self.client_ip.remap(map);
         m(&mut self.device);
         m(&mut self.property);
         m(&mut self.user_agent);
@@ -457,13 +458,15 @@ impl Partial {
             claims.prefetch(key);
         }
         let s = &mut self.strings;
+        // An IPv4 client address is kept as its bits (`addr`); any other is interned here.
+        let ipv4 = Addr::v4(&rec.client_ip);
         let fields: [&str; 9] = [
             rec.meeting_id.as_deref().unwrap_or_default(),
             &rec.organizer_email,
             &rec.organizer_id,
             &rec.organizer_organization,
             &rec.meeting_type,
-            &rec.client_ip,
+            if ipv4.is_some() { "" } else { &rec.client_ip },
             &rec.device,
             &rec.property,
             &rec.user_agent,
@@ -496,7 +499,7 @@ impl Partial {
             meeting_type,
             join: rec.join.and_then(|t| t.ts()).into(),
             leave: rec.leave.and_then(|t| t.ts()).into(),
-            client_ip,
+            client_ip: ipv4.unwrap_or(Addr::interned(client_ip)),
             device,
             property,
             user_agent,

@@ -26,7 +26,7 @@ pub use write::{encode, encode_cached, write_atomic, write_named};
 /// The first bytes of every partial-state file.
 pub const MAGIC: &[u8; 8] = b"TALAPRT\n";
 /// Bumped whenever the wire types change.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// How a record's bucket is chosen, written in the header so a partial bucketed another way is
 /// refused.
 pub const BUCKET_HASH: &str = "key: UUID bits, else xxh3-128 of the Id; bucket: xxh3-64 of the \

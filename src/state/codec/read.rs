@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use super::wire::*;
 use super::{bucket_of, Meta, BUCKET_HASH, FORMAT_VERSION, MAGIC};
 use crate::escape;
+use crate::state::addr::Addr;
 use crate::state::files::{
     Counts, ErrorRow, FileErrors, FileReport, FileState, FileStatus, Skip, Warn,
 };
@@ -340,7 +341,14 @@ fn rebuild(
             meeting_type: s(meeting_type)?,
             join,
             leave,
-            client_ip: s(ip)?,
+            client_ip: match wire.v4_of(row.index) {
+                Some(bits) => Addr::from_ipv4(bits),
+                // Text an IPv4 address reads back as is kept as one, as reading keeps it.
+                None => match wire.string(ip).and_then(Addr::v4) {
+                    Some(addr) => addr,
+                    None => Addr::interned(s(ip)?),
+                },
+            },
             device: s(device)?,
             property: s(property)?,
             user_agent: s(agent)?,
@@ -650,4 +658,58 @@ fn load_from(
         started.elapsed().as_secs_f64() - decoded
     ));
     Ok(Loaded { partial, buckets: wanted, meta })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::addr::Addr;
+
+    /// One record without Id per client address, each its only copy with no attendee; every
+    /// other string is the empty one.
+    fn section(strings: &[&str], client_ip: &[u32], client_v4: &[u32]) -> WireBucket {
+        let n = client_ip.len();
+        let mut ends = Vec::new();
+        let mut text = String::new();
+        for s in strings {
+            text.push_str(s);
+            ends.push(text.len() as u64);
+        }
+        WireBucket {
+            text,
+            ends,
+            held: vec![0; n],
+            copies: vec![1; n],
+            copy_file: vec![0; n],
+            copy_offset: (0..n as u64).collect(),
+            copy_hash: vec![0; 8 * n],
+            meeting: vec![0; n],
+            organizer_email: vec![0; n],
+            organizer_id: vec![0; n],
+            organizer_organization: vec![0; n],
+            meeting_type: vec![0; n],
+            client_ip: client_ip.to_vec(),
+            client_v4: client_v4.to_vec(),
+            device: vec![0; n],
+            property: vec![0; n],
+            user_agent: vec![0; n],
+            join: vec![0; 8 * n],
+            leave: vec![0; 8 * n],
+            attendees: vec![0; n],
+            ..WireBucket::default()
+        }
+    }
+
+    #[test]
+    fn an_ipv4_address_is_bits_whether_written_as_bits_or_as_text() {
+        let texts = ["", "10.0.0.1", "10.0.0.1:443"];
+        let wire = section(&texts, &[1, CLIENT_V4, 2], &[0, 0x0a00_0001, 0]);
+        let mut strings = Interner::new();
+        let syms = strings.intern_all(texts.into_iter());
+        let rebuilt = rebuild(&wire, None, (0, 1), &syms, &[0], "p.tbp").expect("a sound section");
+        let addrs: Vec<Addr> = rebuilt.unkeyed.iter().map(|e| e.rec.client_ip).collect();
+        assert_eq!(addrs[0], addrs[1], "one address, one value");
+        assert_eq!(addrs[0].ipv4(), Some(0x0a00_0001));
+        assert_eq!(addrs[2].sym(), Some(syms[2]));
+    }
 }

@@ -105,7 +105,11 @@ pub struct WireBucket {
     pub organizer_id: Vec<u32>,
     pub organizer_organization: Vec<u32>,
     pub meeting_type: Vec<u32>,
+    /// [`CLIENT_V4`] for an IPv4 address kept in `client_v4`, else the address's string.
     pub client_ip: Vec<u32>,
+    /// Per record, the IPv4 address `client_ip` points here for (0 otherwise): most
+    /// addresses are met once or twice, and as strings they filled the table.
+    pub client_v4: Vec<u32>,
     pub device: Vec<u32>,
     pub property: Vec<u32>,
     /// The whole UserAgent (the clients report classifies it).
@@ -156,6 +160,9 @@ pub struct WireAtt {
 /// The string fields of a record, in the order [`WireBucket::strings_of`] gives them.
 pub const REC_STRINGS: usize = 9;
 
+/// A record's `client_ip` that is no string: its IPv4 address is in `client_v4`.
+pub const CLIENT_V4: u32 = u32::MAX;
+
 fn le_u64(bytes: &[u8], i: usize) -> u64 {
     let mut b = [0u8; 8];
     if let Some(s) = bytes.get(8 * i..8 * i + 8) {
@@ -186,6 +193,7 @@ impl WireBucket {
             self.organizer_organization.len(),
             self.meeting_type.len(),
             self.client_ip.len(),
+            self.client_v4.len(),
             self.device.len(),
             self.property.len(),
             self.user_agent.len(),
@@ -261,6 +269,12 @@ impl WireBucket {
             self.property[i],
             self.user_agent[i],
         ]
+    }
+
+    /// A record's IPv4 client address (by a [`WireRow`]'s index), when its `client_ip` is
+    /// [`CLIENT_V4`] rather than a string.
+    pub fn v4_of(&self, i: usize) -> Option<u32> {
+        (self.client_ip[i] == CLIENT_V4).then(|| self.client_v4[i])
     }
 
     /// A record's JoinTime and LeaveTime (by a [`WireRow`]'s index).
@@ -426,7 +440,8 @@ mod tests {
             organizer_id: vec![2, 2],
             organizer_organization: vec![2, 2],
             meeting_type: vec![2, 2],
-            client_ip: vec![2, 2],
+            client_ip: vec![2, CLIENT_V4],
+            client_v4: vec![0, 0x0a00_0001],
             device: vec![2, 2],
             property: vec![2, 2],
             user_agent: vec![2, 2],
@@ -456,6 +471,7 @@ mod tests {
         let att = WireAtt { key: 1, key_type: 2, organization: 2, upn: 0, is_object_id: true };
         assert_eq!(b.att(0), att);
         assert_eq!(b.strings_of(0), [0, 1, 2, 2, 2, 2, 2, 2, 2]);
+        assert_eq!((b.v4_of(0), b.v4_of(1)), (None, Some(0x0a00_0001)));
         assert_eq!(b.times_of(1), (MaybeTs::NONE, MaybeTs::from(Some(300))));
         let strings: Vec<Option<&str>> = b.strings().collect();
         assert_eq!(strings, [Some("m"), Some("é"), Some("")]);
@@ -466,9 +482,12 @@ mod tests {
     #[test]
     fn columns_that_disagree_are_refused() {
         type Damage = fn(&mut WireBucket);
-        let breaks: [(&str, Damage); 8] = [
+        let breaks: [(&str, Damage); 9] = [
             ("a string column short", |b| {
                 b.device.pop();
+            }),
+            ("the IPv4 column short", |b| {
+                b.client_v4.pop();
             }),
             ("a time cut", |b| {
                 b.leave.pop();

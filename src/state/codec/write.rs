@@ -93,7 +93,12 @@ fn push_entry(
     out.organizer_id.push(n(r.organizer_id));
     out.organizer_organization.push(n(r.organizer_organization));
     out.meeting_type.push(n(r.meeting_type));
-    out.client_ip.push(n(r.client_ip));
+    let (ip, v4) = match (r.client_ip.ipv4(), r.client_ip.sym()) {
+        (Some(bits), _) => (CLIENT_V4, bits),
+        (None, sym) => (n(sym.unwrap_or_default()), 0),
+    };
+    out.client_ip.push(ip);
+    out.client_v4.push(v4);
     out.device.push(n(r.device));
     out.property.push(n(r.property));
     out.user_agent.push(n(r.user_agent));
