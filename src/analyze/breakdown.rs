@@ -151,21 +151,38 @@ const UNRESOLVED: u32 = u32::MAX - 1;
 struct NetOf {
     /// Interned addresses, by symbol: a table, as symbols are dense.
     by_sym: Vec<u32>,
-    /// IPv4 addresses in use, sorted, each with its network; `v4_from[k]` is where those
-    /// whose top 16 bits are `k` start. A lookup reads the start (a 256 KB table, small
-    /// enough to stay in cache) and searches the few addresses of its block, often on one
-    /// cache line: no hash of 658 k addresses.
+    /// IPv4 addresses in use, sorted, each with its network; `v4_from[k]` is where the block
+    /// of those whose top bits are `k` starts. A lookup reads its block's start and searches
+    /// the few addresses of the block, often on one cache line: no hash of 658 k addresses.
     v4: Vec<(u32, u32)>,
     v4_from: Vec<u32>,
+    /// How far an address is shifted to give its block: 32 less the block bits.
+    shift: u32,
 }
 
 impl NetOf {
+    /// The lookup of `by_sym` and of `v4` (sorted by address, without repeats).
+    fn new(by_sym: Vec<u32>, v4: Vec<(u32, u32)>) -> NetOf {
+        // Blocks of about four addresses where they spread evenly: 256 to a million blocks.
+        let bits = (v4.len() / 4).max(1).ilog2().clamp(8, 20);
+        let shift = 32 - bits;
+        let mut v4_from = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0;
+        for top in 0..=1u32 << bits {
+            while v4.get(at).is_some_and(|e| e.0 >> shift < top) {
+                at += 1;
+            }
+            v4_from.push(at as u32);
+        }
+        NetOf { by_sym, v4, v4_from, shift }
+    }
+
     fn get(&self, addr: Addr) -> u32 {
         let Some(bits) = addr.ipv4() else {
             let sym = addr.sym().unwrap_or_default();
             return self.by_sym.get(sym as usize).copied().unwrap_or(FILTERED);
         };
-        let top = (bits >> 16) as usize;
+        let top = (bits >> self.shift) as usize;
         let (from, to) = match (self.v4_from.get(top), self.v4_from.get(top + 1)) {
             (Some(&from), Some(&to)) => (from as usize, to as usize),
             _ => return FILTERED,
@@ -197,6 +214,8 @@ fn networks<'s>(
     let mut v4: Vec<u32> = Vec::new();
     for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
         match (c.conn.client_ip.ipv4(), c.conn.client_ip.sym()) {
+            // An attendee's connections often share an address: a repeat is not sorted.
+            (Some(bits), _) if v4.last() == Some(&bits) => {}
             (Some(bits), _) => v4.push(bits),
             (None, sym) => {
                 if let Some(slot) = by_sym.get_mut(sym.unwrap_or_default() as usize) {
@@ -207,16 +226,18 @@ fn networks<'s>(
     }
     v4.par_sort_unstable();
     v4.dedup();
-    let in_use: Vec<Addr> = (by_sym.iter().enumerate())
+    // Each address with its place: its symbol, or its index in `v4`.
+    let in_use: Vec<(Addr, u32)> = (by_sym.iter().enumerate())
         .filter(|(_, &slot)| slot == UNRESOLVED)
-        .map(|(sym, _)| Addr::interned(sym as Sym))
-        .chain(v4.iter().map(|&bits| Addr::from_ipv4(bits)))
+        .map(|(sym, _)| (Addr::interned(sym as Sym), sym as u32))
+        .chain(v4.iter().enumerate().map(|(k, &bits)| (Addr::from_ipv4(bits), k as u32)))
         .collect();
-    // (network's sort key, network, site, address) of the addresses the filter keeps.
-    type Resolved<'a> = (NetKey, Option<ipnet::IpNet>, Option<&'a Site>, Addr);
+    // (network's sort key, network, site, address and its place) of the addresses the
+    // filter keeps.
+    type Resolved<'a> = (NetKey, Option<ipnet::IpNet>, Option<&'a Site>, (Addr, u32));
     let mut resolved: Vec<Resolved<'s>> = in_use
         .into_par_iter()
-        .filter_map(|addr| {
+        .filter_map(|(addr, place)| {
             // An IPv4 address kept as bits needs no text unless a filter reads it.
             let network = match addr.ipv4() {
                 Some(bits) if filter.keeps_all() => {
@@ -231,7 +252,7 @@ fn networks<'s>(
                 Network::Block(block) => (Some(block), None),
                 Network::Unknown => (None, None),
             };
-            Some((net_key(network), network, site, addr))
+            Some((net_key(network), network, site, (addr, place)))
         })
         .collect();
     // Sorted by a key of plain integers: comparing the networks themselves (an enum of
@@ -239,31 +260,21 @@ fn networks<'s>(
     resolved.par_sort_unstable_by_key(|r| r.0);
     let mut net_keys: Vec<NetworkKey<'s>> = Vec::new();
     by_sym.iter_mut().for_each(|slot| *slot = FILTERED);
-    let mut v4: Vec<(u32, u32)> = Vec::with_capacity(v4.len());
-    for (_, network, site, addr) in resolved {
+    let mut v4: Vec<(u32, u32)> = v4.into_iter().map(|bits| (bits, FILTERED)).collect();
+    for (_, network, site, (addr, place)) in resolved {
         if net_keys.last().is_none_or(|last| last.0 != network) {
             net_keys.push((network, site));
         }
         let net = (net_keys.len() - 1) as u32;
-        match (addr.ipv4(), addr.sym()) {
-            (Some(bits), _) => v4.push((bits, net)),
-            (None, sym) => {
-                if let Some(slot) = by_sym.get_mut(sym.unwrap_or_default() as usize) {
-                    *slot = net;
-                }
-            }
+        let slot = match addr.ipv4() {
+            Some(_) => v4.get_mut(place as usize).map(|e| &mut e.1),
+            None => by_sym.get_mut(place as usize),
+        };
+        if let Some(slot) = slot {
+            *slot = net;
         }
     }
-    v4.par_sort_unstable();
-    let mut v4_from = Vec::with_capacity((1 << 16) + 1);
-    let mut at = 0;
-    for top in 0..=1u32 << 16 {
-        while v4.get(at).is_some_and(|e| e.0 >> 16 < top) {
-            at += 1;
-        }
-        v4_from.push(at as u32);
-    }
-    (NetOf { by_sym, v4, v4_from }, net_keys)
+    (NetOf::new(by_sym, v4), net_keys)
 }
 
 /// A network's place in [`cmp_net`]'s order as plain integers: the family (IPv4, IPv6, none
@@ -700,6 +711,32 @@ mod tests {
         by_key.reverse();
         by_key.sort_by_key(|n| net_key(*n));
         assert_eq!(by_key, by_net);
+    }
+
+    proptest! {
+        /// Every address finds its own network and any other none, however the addresses
+        /// cluster: a few /16s (as a company's), spread (as home networks), or both ends.
+        #[test]
+        fn an_address_finds_its_network(
+            spread in proptest::collection::btree_set(any::<u32>(), 0..3000),
+            clustered in proptest::collection::btree_set(0x0a00_0000u32..0x0a03_0000, 0..3000),
+            probes in proptest::collection::vec(any::<u32>(), 0..200),
+        ) {
+            let mut addrs: Vec<u32> = spread.union(&clustered).copied().collect();
+            addrs.extend([0, u32::MAX]);
+            addrs.sort_unstable();
+            addrs.dedup();
+            let v4: Vec<(u32, u32)> = addrs.iter().map(|&a| (a, a % 1000)).collect();
+            let net_of = NetOf::new(vec![7, FILTERED], v4);
+            for &a in &addrs {
+                prop_assert_eq!(net_of.get(Addr::from_ipv4(a)), a % 1000);
+            }
+            for p in probes.into_iter().filter(|p| addrs.binary_search(p).is_err()) {
+                prop_assert_eq!(net_of.get(Addr::from_ipv4(p)), FILTERED);
+            }
+            prop_assert_eq!(net_of.get(Addr::interned(0)), 7);
+            prop_assert_eq!(net_of.get(Addr::interned(5)), FILTERED);
+        }
     }
 
     proptest! {
