@@ -9,4 +9,5 @@ pub mod codec;
 pub mod files;
 pub mod intern;
 pub mod partial;
+pub mod shard;
 pub mod window;

@@ -242,33 +242,9 @@ impl LooseCopy {
 /// merge of two 2 GB-archive halves took 0.75-1.0 s on one thread).
 pub(crate) const RECORD_SHARDS: usize = 16;
 
-/// One shard of records: a hash table of indices into a vector of entries, not a table of
-/// the entries themselves. A record added is pushed at the vector's end, and the table moves
-/// 8-byte indices when it grows; a table of 160-byte entries wrote each to a random place and
-/// moved them all at each growth (10% of a one-worker run, with the page faults of its
-/// ever larger tables).
-type Shard = indexmap::IndexMap<Key, Entry, hashbrown::DefaultHashBuilder>;
-
-/// A record key as a shard stores it: the u128 in two words, aligned to 8 bytes rather than
-/// 16, so that a shard's (hash, key, entry) buckets are 152 bytes, not 160. It hashes as the
-/// u128 does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key([u64; 2]);
-
-impl Key {
-    fn new(key: u128) -> Key {
-        Key(split_key(key))
-    }
-    fn get(self) -> u128 {
-        join_key(self.0)
-    }
-}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(self.get());
-    }
-}
+/// One shard of records (see `shard`): a table of record numbers over records that never
+/// move once stored.
+type Shard = super::shard::Shard<Entry>;
 
 /// Kept records by Id, spread over shards by the Id's bits.
 pub struct Records {
@@ -306,12 +282,7 @@ impl Records {
     }
 
     fn absorb(map: &mut Shard, key: u128, entry: Entry) {
-        match map.entry(Key::new(key)) {
-            indexmap::map::Entry::Occupied(mut o) => o.get_mut().absorb(entry),
-            indexmap::map::Entry::Vacant(v) => {
-                v.insert(entry);
-            }
-        }
+        map.add_or(key, entry, Entry::absorb);
     }
 
     /// Makes room for about `records` records in all, spread evenly over the shards as
@@ -320,7 +291,7 @@ impl Records {
     pub(crate) fn reserve(&mut self, records: usize) {
         let each = records.div_ceil(RECORD_SHARDS);
         for map in &mut self.shards {
-            let _ = map.try_reserve(each.saturating_sub(map.len()));
+            map.try_reserve(each.saturating_sub(map.len()));
         }
     }
 
@@ -338,10 +309,11 @@ impl Records {
             }
         }
         self.shards.par_iter_mut().zip(by_shard).for_each(|(map, lists)| {
-            // Grown by doubling: an exact reservation for each group of sections moved the
-            // whole shard each time, into fresh pages (a fifth of a --state run).
+            // Grown by doubling: an exact reservation for each group of sections would build
+            // the table again each time. (When records were kept in one vector, that moved
+            // the whole shard into fresh pages: a fifth of a --state run.)
             let need: usize = lists.iter().map(Vec::len).sum();
-            if map.capacity() - map.len() < need {
+            if map.room() < need {
                 map.reserve(need.max(map.len()));
             }
             for (key, entry) in lists.into_iter().flatten() {
@@ -352,7 +324,7 @@ impl Records {
 
     /// Every kept record with its key, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u128, &Entry)> + '_ {
-        self.shards.iter().flat_map(|s| s.iter().map(|(k, e)| (k.get(), e)))
+        self.shards.iter().flat_map(|s| s.iter())
     }
 
     pub(crate) fn add(&mut self, key: u128, entry: Entry) {
@@ -360,7 +332,7 @@ impl Records {
     }
 
     fn get(&self, key: u128) -> Option<&Entry> {
-        self.shards[Records::shard(key)].get(&Key::new(key))
+        self.shards[Records::shard(key)].get(key)
     }
 
     /// Adds each loose copy to its record's entry; returns those whose record is not here.
@@ -380,7 +352,7 @@ impl Records {
             .map(|(k, shard)| {
                 let mut left = Vec::new();
                 for copy in loose.iter().filter(|c| Records::shard(c.key()) == k) {
-                    match shard.get_mut(&Key::new(copy.key())) {
+                    match shard.get_mut(copy.key()) {
                         Some(entry) => entry.add_copy(copy.seen),
                         None => left.push(*copy),
                     }
@@ -398,7 +370,7 @@ impl Records {
             mine.reserve(theirs.len());
             for (key, mut entry) in theirs {
                 entry.rec.remap(map);
-                Records::absorb(mine, key.get(), entry);
+                Records::absorb(mine, key, entry);
             }
         });
     }
@@ -604,16 +576,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shard_key_is_its_u128_in_8_byte_alignment() {
-        use std::hash::BuildHasher;
-        let hasher = hashbrown::DefaultHashBuilder::default();
+    fn a_record_key_splits_into_two_words_and_back() {
         for k in [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
-            assert_eq!(Key::new(k).get(), k);
-            assert_eq!(hasher.hash_one(Key::new(k)), hasher.hash_one(k));
+            assert_eq!(join_key(split_key(k)), k);
         }
-        assert_eq!((std::mem::size_of::<Key>(), std::mem::align_of::<Key>()), (16, 8));
-        // What a shard holds per record: its hash, key and entry.
-        assert_eq!(std::mem::size_of::<(u64, Key, Entry)>(), 152);
+        // What a shard stores per record: its key, in two 8-byte words, and its entry.
+        assert_eq!(std::mem::size_of::<([u64; 2], Entry)>(), 144);
     }
 
     fn record(id: &str) -> AuditRecord<'_> {
