@@ -303,7 +303,9 @@ fn meeting(
     seen.sort_unstable_by(|a, b| cmp_conn(strings, &a.0, &b.0).then(a.1.cmp(&b.1)));
     // A connection met again repeats one already seen (counted as merged); the UPN is its
     // first record's.
-    let mut connections: Vec<Connection> = Vec::new();
+    // Sized once (the few repeats leave little room unused): grown by doubling, the bench
+    // archive's 1.5 M connections held 15-35 MB more at the peak of a run.
+    let mut connections: Vec<Connection> = Vec::with_capacity(seen.len());
     let mut merged = 0u64;
     for &(conn, _, upn, user_agent) in seen.iter() {
         if connections.last().is_some_and(|c| c.conn == conn) {
