@@ -13,7 +13,7 @@ use super::intern::{Interner, Sym};
 /// A client address: an IPv4 address kept as its bits, or an interned symbol for any other
 /// text. Text that parses as an IPv4 address is never interned, so two addresses of one
 /// state are equal exactly when their texts are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Addr(u64);
 
 /// The bit that marks an IPv4 address; below it, the address or the symbol.
