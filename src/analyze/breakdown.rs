@@ -146,85 +146,60 @@ const FILTERED: u32 = u32::MAX;
 /// Marks an address in use whose network is not yet known.
 const UNRESOLVED: u32 = u32::MAX - 1;
 
-/// The network number of every address the meetings use ([`FILTERED`] for one the filter
-/// leaves out).
-struct NetOf {
-    /// Interned addresses, by symbol: a table, as symbols are dense.
-    by_sym: Vec<u32>,
-    /// IPv4 addresses in use, sorted, each with its network; `v4_from[k]` is where the block
-    /// of those whose top bits are `k` starts. A lookup reads its block's start and searches
-    /// the few addresses of the block, often on one cache line: no hash of 658 k addresses.
-    v4: Vec<(u32, u32)>,
-    v4_from: Vec<u32>,
-    /// How far an address is shifted to give its block: 32 less the block bits.
-    shift: u32,
-}
-
-impl NetOf {
-    /// The lookup of `by_sym` and of `v4` (sorted by address, without repeats).
-    fn new(by_sym: Vec<u32>, v4: Vec<(u32, u32)>) -> NetOf {
-        // Blocks of about four addresses where they spread evenly: 256 to a million blocks.
-        let bits = (v4.len() / 4).max(1).ilog2().clamp(8, 20);
-        let shift = 32 - bits;
-        let mut v4_from = Vec::with_capacity((1 << bits) + 1);
-        let mut at = 0;
-        for top in 0..=1u32 << bits {
-            while v4.get(at).is_some_and(|e| e.0 >> shift < top) {
-                at += 1;
-            }
-            v4_from.push(at as u32);
+/// Each connection's network, by its number, from `keyed` (every IPv4 connection as
+/// `address << 32 | number`, sorted), the distinct addresses in order (`v4`) and their
+/// networks (`v4_net`): one walk through both. Connections without an IPv4 address are
+/// left [`FILTERED`].
+fn ipv4_networks(keyed: &[u64], v4: &[u32], v4_net: &[u32], connections: usize) -> Vec<u32> {
+    let mut conn_net: Vec<u32> = vec![FILTERED; connections];
+    let mut distinct = 0;
+    for &k in keyed {
+        let bits = (k >> 32) as u32;
+        while v4.get(distinct).is_some_and(|&d| d < bits) {
+            distinct += 1;
         }
-        NetOf { by_sym, v4, v4_from, shift }
-    }
-
-    fn get(&self, addr: Addr) -> u32 {
-        let Some(bits) = addr.ipv4() else {
-            let sym = addr.sym().unwrap_or_default();
-            return self.by_sym.get(sym as usize).copied().unwrap_or(FILTERED);
-        };
-        let top = (bits >> self.shift) as usize;
-        let (from, to) = match (self.v4_from.get(top), self.v4_from.get(top + 1)) {
-            (Some(&from), Some(&to)) => (from as usize, to as usize),
-            _ => return FILTERED,
-        };
-        let block = self.v4.get(from..to).unwrap_or_default();
-        match block.binary_search_by_key(&bits, |e| e.0) {
-            Ok(i) => block[i].1,
-            Err(_) => FILTERED,
+        let net = v4_net.get(distinct).copied().filter(|_| v4.get(distinct) == Some(&bits));
+        if let (Some(slot), Some(net)) = (conn_net.get_mut(k as u32 as usize), net) {
+            *slot = net;
         }
     }
+    conn_net
 }
 
 /// A network (`None`: no address that parses) and its building-file line, if any.
 type NetworkKey<'s> = (Option<ipnet::IpNet>, Option<&'s Site>);
 
-/// The network of every distinct address the meetings use, numbered in network order, and
-/// the networks in that order with their building-file lines.
+/// Each connection's network, by the connection's place in the meetings' order (networks
+/// numbered in network order; [`FILTERED`] for one the filter leaves out), and the networks
+/// in that order with their building-file lines.
 fn networks<'s>(
     meetings: &Meetings,
     strings: &Interner,
     sites: Option<&'s Sites>,
     filter: &dyn ConnFilter,
-) -> (NetOf, Vec<NetworkKey<'s>>) {
+) -> (Vec<u32>, Vec<NetworkKey<'s>>) {
     // Interned addresses in use are marked in a table by symbol (a pass over the
     // connections), where collecting and sorting the symbols of 1.35 M connections took a
-    // tenth of the breakdowns; IPv4 addresses are collected and sorted as the integers they
-    // are.
+    // tenth of the breakdowns. IPv4 connections are sorted as (address, connection number)
+    // integers: the distinct addresses come out in order, and each connection's network can
+    // be written to its place in one pass, for the counting to read in order.
     let mut by_sym: Vec<u32> = vec![FILTERED; strings.len()];
-    let mut v4: Vec<u32> = Vec::new();
+    let mut keyed: Vec<u64> = Vec::new();
+    let mut number = 0u64;
     for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
         match (c.conn.client_ip.ipv4(), c.conn.client_ip.sym()) {
-            // An attendee's connections often share an address: a repeat is not sorted.
-            (Some(bits), _) if v4.last() == Some(&bits) => {}
-            (Some(bits), _) => v4.push(bits),
+            // Numbers fit in 32 bits: a run holds far fewer than 4 billion connections.
+            (Some(bits), _) => keyed.push(u64::from(bits) << 32 | number),
             (None, sym) => {
                 if let Some(slot) = by_sym.get_mut(sym.unwrap_or_default() as usize) {
                     *slot = UNRESOLVED;
                 }
             }
         }
+        number += 1;
     }
-    v4.par_sort_unstable();
+    keyed.par_sort_unstable();
+    let mut v4: Vec<u32> = keyed.iter().map(|k| (k >> 32) as u32).collect();
     v4.dedup();
     // Each address with its place: its symbol, or its index in `v4`.
     let in_use: Vec<(Addr, u32)> = (by_sym.iter().enumerate())
@@ -260,21 +235,28 @@ fn networks<'s>(
     resolved.par_sort_unstable_by_key(|r| r.0);
     let mut net_keys: Vec<NetworkKey<'s>> = Vec::new();
     by_sym.iter_mut().for_each(|slot| *slot = FILTERED);
-    let mut v4: Vec<(u32, u32)> = v4.into_iter().map(|bits| (bits, FILTERED)).collect();
+    let mut v4_net: Vec<u32> = vec![FILTERED; v4.len()];
     for (_, network, site, (addr, place)) in resolved {
         if net_keys.last().is_none_or(|last| last.0 != network) {
             net_keys.push((network, site));
         }
         let net = (net_keys.len() - 1) as u32;
         let slot = match addr.ipv4() {
-            Some(_) => v4.get_mut(place as usize).map(|e| &mut e.1),
+            Some(_) => v4_net.get_mut(place as usize),
             None => by_sym.get_mut(place as usize),
         };
         if let Some(slot) = slot {
             *slot = net;
         }
     }
-    (NetOf::new(by_sym, v4), net_keys)
+    let mut conn_net = ipv4_networks(&keyed, &v4, &v4_net, number as usize);
+    let conns = meetings.list.iter().flat_map(|m| m.connections.iter());
+    for (slot, c) in conn_net.iter_mut().zip(conns) {
+        if let Some(sym) = c.conn.client_ip.sym() {
+            *slot = by_sym.get(sym as usize).copied().unwrap_or(FILTERED);
+        }
+    }
+    (conn_net, net_keys)
 }
 
 /// A network's place in [`cmp_net`]'s order as plain integers: the family (IPv4, IPv6, none
@@ -331,7 +313,13 @@ pub fn build<'s>(
     let started = std::time::Instant::now();
     let conns = || meetings.list.par_iter().flat_map_iter(|m| m.connections.iter());
 
-    let (net_of, net_keys) = networks(meetings, strings, sites, filter);
+    let (conn_net, net_keys) = networks(meetings, strings, sites, filter);
+    // Where each meeting's connections start in `conn_net`.
+    let mut conn_from: Vec<usize> = Vec::with_capacity(meetings.list.len() + 1);
+    conn_from.push(0);
+    for m in &meetings.list {
+        conn_from.push(conn_from.last().copied().unwrap_or(0) + m.connections.len());
+    }
 
     // The client of every distinct (UserAgent, device) pair.
     let mut pairs: Vec<u64> =
@@ -368,7 +356,9 @@ pub fn build<'s>(
         .enumerate()
         .map(|(k, chunk)| {
             let first = k * share;
-            count(chunk, first, &net_of, &client_of, net_keys.len(), client_keys.len())
+            let nets =
+                conn_net.get(conn_from[first.min(conn_from.len() - 1)]..).unwrap_or_default();
+            count(chunk, first, nets, &client_of, net_keys.len(), client_keys.len())
         })
         .collect();
 
@@ -449,11 +439,12 @@ fn cmp_client(a: &(Client, Platform, String), b: &(Client, Platform, String)) ->
     (a.0.label(), a.1.label(), a.2.as_str()).cmp(&(b.0.label(), b.1.label(), b.2.as_str()))
 }
 
-/// One worker's counts over `chunk`, whose first meeting is number `first`.
+/// One worker's counts over `chunk`, whose first meeting is number `first`; `conn_net` holds
+/// the networks of its connections in order, from the first.
 fn count(
     chunk: &[Meeting],
     first: usize,
-    net_of: &NetOf,
+    conn_net: &[u32],
     client_of: &hashbrown::HashMap<u64, u32>,
     n_nets: usize,
     n_clients: usize,
@@ -477,11 +468,12 @@ fn count(
     };
     // Each connection's (network, client), or None when the filter left it out.
     let mut places: Vec<Option<(u32, u32)>> = Vec::new();
+    let mut nets = conn_net.iter();
     for (k, m) in chunk.iter().enumerate() {
         let number = (first + k + 1) as u32;
         places.clear();
         for c in &m.connections {
-            let net = net_of.get(c.conn.client_ip);
+            let net = nets.next().copied().unwrap_or(FILTERED);
             if net == FILTERED {
                 places.push(None);
                 continue;
@@ -714,28 +706,32 @@ mod tests {
     }
 
     proptest! {
-        /// Every address finds its own network and any other none, however the addresses
-        /// cluster: a few /16s (as a company's), spread (as home networks), or both ends.
+        /// Every IPv4 connection gets its own address's network, however the addresses
+        /// cluster (a few /16s, as a company's, or spread, as home networks) or repeat, and
+        /// every other connection none.
         #[test]
-        fn an_address_finds_its_network(
-            spread in proptest::collection::btree_set(any::<u32>(), 0..3000),
-            clustered in proptest::collection::btree_set(0x0a00_0000u32..0x0a03_0000, 0..3000),
-            probes in proptest::collection::vec(any::<u32>(), 0..200),
+        fn each_connection_gets_its_addresss_network(
+            addrs in proptest::collection::vec(
+                proptest::option::of(
+                    prop_oneof![any::<u32>(), 0x0a00_0000u32..0x0a00_0040, Just(0), Just(u32::MAX)],
+                ),
+                0..400),
         ) {
-            let mut addrs: Vec<u32> = spread.union(&clustered).copied().collect();
-            addrs.extend([0, u32::MAX]);
-            addrs.sort_unstable();
-            addrs.dedup();
-            let v4: Vec<(u32, u32)> = addrs.iter().map(|&a| (a, a % 1000)).collect();
-            let net_of = NetOf::new(vec![7, FILTERED], v4);
-            for &a in &addrs {
-                prop_assert_eq!(net_of.get(Addr::from_ipv4(a)), a % 1000);
-            }
-            for p in probes.into_iter().filter(|p| addrs.binary_search(p).is_err()) {
-                prop_assert_eq!(net_of.get(Addr::from_ipv4(p)), FILTERED);
-            }
-            prop_assert_eq!(net_of.get(Addr::interned(0)), 7);
-            prop_assert_eq!(net_of.get(Addr::interned(5)), FILTERED);
+            // Connection k has address addrs[k] (None: not IPv4); an address's network is
+            // a number made from it.
+            let net_of = |a: u32| a % 1000;
+            let mut keyed: Vec<u64> = addrs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, a)| a.map(|a| u64::from(a) << 32 | k as u64))
+                .collect();
+            keyed.sort_unstable();
+            let mut v4: Vec<u32> = keyed.iter().map(|k| (k >> 32) as u32).collect();
+            v4.dedup();
+            let v4_net: Vec<u32> = v4.iter().map(|&a| net_of(a)).collect();
+            let nets = ipv4_networks(&keyed, &v4, &v4_net, addrs.len());
+            let expected: Vec<u32> = addrs.iter().map(|a| a.map_or(FILTERED, net_of)).collect();
+            prop_assert_eq!(nets, expected);
         }
     }
 
