@@ -523,7 +523,15 @@ fn a_file_that_shrinks_while_it_is_read_is_cut_not_a_crash() {
         assert!(o.status.code().is_some(), "--jobs {jobs}: killed by a signal: {:?}", o.status);
         let (_, status, detail) = statuses(&t, "r").pop().expect("one file");
         assert_eq!(status, "cut", "--jobs {jobs}: {detail}");
-        assert!(detail.contains("the file shrank while it was read"), "--jobs {jobs}: {detail}");
+        // Truncated after the run took the file's size, it shrank while read; truncated
+        // between the open and the size (a busy machine), it is a shorter file that ends
+        // inside a row. Either way it is cut. (The shrinking itself is checked without a
+        // race by source::input's a_file_that_shrinks_while_read_is_an_error.)
+        assert!(
+            detail.contains("the file shrank while it was read")
+                || detail.contains("ends inside row"),
+            "--jobs {jobs}: {detail}"
+        );
     }
 }
 
