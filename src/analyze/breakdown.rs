@@ -23,7 +23,7 @@ use crate::analyze::meetings::{
 };
 use crate::analyze::sites::{network_of, network_of_ip, Network, Site, Sites};
 use crate::analyze::zone::Zone;
-use crate::state::addr::Addr;
+use crate::state::addr::{Addr, Kind};
 use crate::state::intern::{Interner, Sym};
 use crate::timestamp::Ts;
 
@@ -187,11 +187,11 @@ fn networks<'s>(
     let mut keyed: Vec<u64> = Vec::new();
     let mut number = 0u64;
     for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
-        match (c.conn.client_ip.ipv4(), c.conn.client_ip.sym()) {
+        match c.conn.client_ip.kind() {
             // Numbers fit in 32 bits: a run holds far fewer than 4 billion connections.
-            (Some(bits), _) => keyed.push(u64::from(bits) << 32 | number),
-            (None, sym) => {
-                if let Some(slot) = by_sym.get_mut(sym.unwrap_or_default() as usize) {
+            Kind::Ipv4(bits) => keyed.push(u64::from(bits) << 32 | number),
+            Kind::Interned(sym) => {
+                if let Some(slot) = by_sym.get_mut(sym as usize) {
                     *slot = UNRESOLVED;
                 }
             }
@@ -213,14 +213,13 @@ fn networks<'s>(
     let mut resolved: Vec<Resolved<'s>> = in_use
         .into_par_iter()
         .filter_map(|(addr, place)| {
-            // An IPv4 address kept as bits needs no text unless a filter reads it.
+            if !(filter.keeps_all() || addr.with_text(strings, |text| filter.keep(text))) {
+                return None;
+            }
+            // An IPv4 address kept as bits is not written out and parsed back.
             let network = match addr.ipv4() {
-                Some(bits) if filter.keeps_all() => {
-                    network_of_ip(sites, IpAddr::V4(Ipv4Addr::from(bits)))
-                }
-                _ => addr.with_text(strings, |text| {
-                    (filter.keeps_all() || filter.keep(text)).then(|| network_of(sites, text))
-                })?,
+                Some(bits) => network_of_ip(sites, IpAddr::V4(Ipv4Addr::from(bits))),
+                None => addr.with_text(strings, |text| network_of(sites, text)),
             };
             let (network, site) = match network {
                 Network::Site(site) => (Some(site.network), Some(site)),

@@ -13,7 +13,7 @@ use crate::analyze::meetings::{reconnection_gap, Connection, Meeting, Meetings, 
 use crate::analyze::users::UsersDb;
 use crate::escape;
 use crate::report::reuse::{Span, TableReuse};
-use crate::state::addr::{write_v4, Addr};
+use crate::state::addr::{write_v4, Addr, Kind};
 use crate::state::intern::{Interner, Sym};
 use crate::timestamp::{self, Ts};
 
@@ -159,12 +159,12 @@ impl Row<'_> {
     /// A client address: an IPv4 address written from its bits (its text never needs
     /// escaping: digits and dots), any other escaped in advance.
     fn addr(&mut self, fields: &Fields<'_>, addr: Addr) {
-        match addr.ipv4() {
-            Some(bits) => {
+        match addr.kind() {
+            Kind::Ipv4(bits) => {
                 self.next();
                 self.out.extend_from_slice(write_v4(bits).as_bytes());
             }
-            None => self.sym(fields, addr.sym().unwrap_or_default()),
+            Kind::Interned(sym) => self.sym(fields, sym),
         }
     }
     /// An interned string, escaped in advance.

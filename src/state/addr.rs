@@ -16,6 +16,15 @@ use super::intern::{Interner, Sym};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Addr(u64);
 
+/// What an [`Addr`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An IPv4 address's bits.
+    Ipv4(u32),
+    /// The symbol of any other address's text.
+    Interned(Sym),
+}
+
 /// The bit that marks an IPv4 address; below it, the address or the symbol.
 const V4: u64 = 1 << 32;
 
@@ -69,6 +78,14 @@ impl Addr {
         Addr(u64::from(sym))
     }
 
+    /// Which of the two the address is, for code that treats them apart.
+    pub fn kind(self) -> Kind {
+        match self.0 & V4 {
+            0 => Kind::Interned(self.0 as Sym),
+            _ => Kind::Ipv4(self.0 as u32),
+        }
+    }
+
     /// The IPv4 address's bits, when it is one.
     pub fn ipv4(self) -> Option<u32> {
         (self.0 & V4 != 0).then_some(self.0 as u32)
@@ -89,9 +106,9 @@ impl Addr {
 
     /// The address's text, in `strings` when it is interned.
     pub fn with_text<R>(self, strings: &Interner, f: impl FnOnce(&str) -> R) -> R {
-        match self.ipv4() {
-            Some(bits) => f(write_v4(bits).as_str()),
-            None => f(strings.get(self.0 as Sym)),
+        match self.kind() {
+            Kind::Ipv4(bits) => f(write_v4(bits).as_str()),
+            Kind::Interned(sym) => f(strings.get(sym)),
         }
     }
 

@@ -14,6 +14,7 @@ use super::wire::*;
 use super::{bucket_of, Meta, BUCKET_HASH, FORMAT_VERSION, MAGIC, SUFFIX, ZSTD_LEVEL};
 use crate::analyze::users;
 use crate::escape;
+use crate::state::addr::Kind;
 use crate::state::files::FileState;
 use crate::state::intern::{Interner, Sym};
 use crate::state::partial::{file_and_offset, Entry, Partial};
@@ -93,9 +94,9 @@ fn push_entry(
     out.organizer_id.push(n(r.organizer_id));
     out.organizer_organization.push(n(r.organizer_organization));
     out.meeting_type.push(n(r.meeting_type));
-    let (ip, v4) = match (r.client_ip.ipv4(), r.client_ip.sym()) {
-        (Some(bits), _) => (CLIENT_V4, bits),
-        (None, sym) => (n(sym.unwrap_or_default()), 0),
+    let (ip, v4) = match r.client_ip.kind() {
+        Kind::Ipv4(bits) => (CLIENT_V4, bits),
+        Kind::Interned(sym) => (n(sym), 0),
     };
     out.client_ip.push(ip);
     out.client_v4.push(v4);
