@@ -110,7 +110,7 @@ pub fn read_per_file(
 }
 
 /// The most records [`expected_records`] plans for: beyond that (16 GB of exports) the tables
-/// grow as they fill, rather than reserve address space a machine may not give.
+/// that follow take the rest, rather than reserve address space a machine may not give.
 const MAX_EXPECTED_RECORDS: u64 = 1 << 24;
 
 /// About how many records the archive holds, from its files' sizes: an exported row takes
@@ -165,14 +165,13 @@ fn read(
         }
     }
     // The shared Id index, used when several workers store records, is sized before the
-    // reading starts for half the records the archive's bytes suggest: grown from nothing,
-    // it moved every claim at each doubling and faulted the freed memory in again, while an
-    // index sized for every record the bytes suggest held 50 MB more than needed at the peak
-    // of the bench archive with a copy of it (the estimate counts duplicates too). Half
-    // grows at most once or twice. (Each worker's records are not sized: with that copy,
-    // records sized from the estimate held 100 MB more at the peak.)
+    // reading starts for every record the archive's bytes suggest: its tables never grow
+    // (see `claims`), and Ids beyond the first table's room go on to a second, twice as big,
+    // so a low estimate costs a longer probe, not a wrong count. (Each worker's records are
+    // not sized: with a copy of the bench archive, records sized from the estimate held
+    // 100 MB more at the peak.)
     let shared_claims = !per_file && !config.audit_only && pool.current_num_threads() > 1;
-    let expected = if shared_claims { expected_records(files, sizes) / 2 } else { 0 };
+    let expected = if shared_claims { expected_records(files, sizes) } else { 0 };
     let claims = Claims::with_capacity(expected);
     let next = AtomicUsize::new(0);
     let gathered: Vec<Vec<(usize, Partial)>> = pool.broadcast(|_| {
