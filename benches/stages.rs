@@ -53,7 +53,7 @@ fn aggregate(files: &[Vec<u8>], parser: &mut AuditParser) -> Partial {
             parser.with_record(json, |r| {
                 if let Ok(r) = r {
                     if r.is_meeting_detail() && r.meeting_id.is_some() {
-                        parts[i % 2].add(&r, pos, hash, None);
+                        parts[i % 2].add(r, pos, hash, None);
                     }
                 }
             });

@@ -312,7 +312,11 @@ mod tests {
             let mut buf = bytes.to_vec();
             AuditParser::new().with_record(&mut buf, |r| {
                 r.map(|r| {
-                    (r.operation.map(|c| c.into_owned()), r.creation_time, r.meeting_id.is_some())
+                    (
+                        r.operation.as_deref().map(str::to_owned),
+                        r.creation_time,
+                        r.meeting_id.is_some(),
+                    )
                 })
             })
         };

@@ -553,7 +553,7 @@ mod tests {
     /// What simd-json alone makes of `json`.
     fn simd(json: &[u8]) -> Read {
         let mut buf = json.to_vec();
-        AuditParser::simd_json_only().with_record(&mut buf, |r| r.map(AuditRecord::into_owned))
+        AuditParser::simd_json_only().with_record(&mut buf, |r| r.map(AuditRecord::to_owned_record))
     }
 
     /// What a parser that has learned from `teach` makes of `json`, and whether its shapes
@@ -565,7 +565,7 @@ mod tests {
             shapes.learn(t.as_bytes());
         }
         if let Some(rec) = shapes.read(json.as_bytes()) {
-            return (Ok(rec.into_owned()), true);
+            return (Ok(rec.to_owned_record()), true);
         }
         (simd(json.as_bytes()), false)
     }
@@ -659,7 +659,7 @@ mod tests {
             let mut shapes = Shapes::default();
             assert!(shapes.learn(json.as_bytes()), "{json}");
             assert!(!shapes.learn(json.as_bytes()), "learned twice: {json}");
-            let rec = shapes.read(json.as_bytes()).map(AuditRecord::into_owned);
+            let rec = shapes.read(json.as_bytes()).as_ref().map(AuditRecord::to_owned_record);
             assert_eq!(rec.ok_or(AuditError::NotJson), simd(json.as_bytes()), "{json}");
         }
     }
@@ -815,7 +815,7 @@ mod tests {
             }
             for json in inputs.iter().chain(inputs.iter()) {
                 let mut buf = json.clone();
-                let got = parser.with_record(&mut buf, |r| r.map(AuditRecord::into_owned));
+                let got = parser.with_record(&mut buf, |r| r.map(AuditRecord::to_owned_record));
                 prop_assert_eq!(got, simd(json), "{}", String::from_utf8_lossy(json));
             }
         }

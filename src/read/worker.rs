@@ -570,7 +570,7 @@ impl RowCtx<'_, '_> {
 
 /// Counts one parsed row and adds it to the partial state if it is a usable meeting record.
 fn use_record(
-    rec: Result<AuditRecord<'_>, AuditError>,
+    rec: Result<&AuditRecord<'_>, AuditError>,
     ctx: &mut RowCtx<'_, '_>,
 ) -> Result<(), Skip> {
     let rec = match rec {
@@ -626,6 +626,6 @@ fn use_record(
     if rec.id.is_none() {
         ctx.warn(Warn::MissingId, "no record Id; cannot be deduplicated");
     }
-    ctx.partial.add(&rec, ctx.pos, ctx.hash, ctx.claims);
+    ctx.partial.add(rec, ctx.pos, ctx.hash, ctx.claims);
     Ok(())
 }

@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
                 for a in &rec.attendees {
                     let _ = (a.key.len(), a.upn.len());
                 }
-                (rec.operation.map(|c| c.into_owned()), rec.creation_time, rec.meeting_id.is_some())
+                (
+                    rec.operation.as_deref().map(str::to_owned),
+                    rec.creation_time,
+                    rec.meeting_id.is_some(),
+                )
             })
         })
     };

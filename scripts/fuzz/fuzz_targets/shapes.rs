@@ -13,8 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let records: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
     for json in records.iter().chain(records.iter()) {
         let (mut a, mut b) = (json.to_vec(), json.to_vec());
-        let got = learning.with_record(&mut a, |r| r.map(AuditRecord::into_owned));
-        let want = simd.with_record(&mut b, |r| r.map(AuditRecord::into_owned));
+        let got = learning.with_record(&mut a, |r| r.map(AuditRecord::to_owned_record));
+        let want = simd.with_record(&mut b, |r| r.map(AuditRecord::to_owned_record));
         assert_eq!(got, want, "{}", String::from_utf8_lossy(json));
     }
 });
