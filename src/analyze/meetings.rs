@@ -235,8 +235,10 @@ fn build_shard(
     entries.sort_unstable_by_key(|e| (e.rec.meeting, e.pos));
     let mut meetings = Vec::new();
     // One buffer for every meeting of the shard: (connection, position, UPN, UserAgent) per
-    // attendee.
-    let mut seen: Vec<Seen> = Vec::new();
+    // attendee, with the text of its key. Each key's text is looked up once here, not at each
+    // comparison of the sort: the keys are spread over the interner, so a lookup is a cache
+    // miss or two, and the connection sort was a third of building the meetings.
+    let mut seen: Vec<(&str, Seen)> = Vec::new();
     // What the fingerprint hashes: (file, offset, content hash) of each record.
     let mut places: Vec<u8> = Vec::new();
     for run in entries.chunk_by(|a, b| a.rec.meeting == b.rec.meeting) {
@@ -260,7 +262,7 @@ fn build_shard(
                     device: r.device,
                     property: r.property,
                 };
-                (conn, entry.pos, a.upn, r.user_agent)
+                (strings.get(a.key), (conn, entry.pos, a.upn, r.user_agent))
             }));
         }
         let fingerprint = xxhash_rust::xxh3::xxh3_128(&places);
@@ -271,7 +273,8 @@ fn build_shard(
 
 /// Report order of connections within a meeting (README "Row order"): every field takes
 /// part, compared as strings, so the order is total and the same whatever the symbols are.
-fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
+/// The attendee key comes first; this compares the fields after it.
+fn cmp_conn_after_key(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
     // Equal symbols are equal strings: most fields of an attendee's connections are.
     let s = |a: Sym, b: Sym| {
         if a == b {
@@ -280,8 +283,7 @@ fn cmp_conn(strings: &Interner, x: &Conn, y: &Conn) -> Ordering {
             strings.get(a).as_bytes().cmp(strings.get(b).as_bytes())
         }
     };
-    s(x.key, y.key)
-        .then_with(|| missing_last(x.join.get(), y.join.get()))
+    missing_last(x.join.get(), y.join.get())
         .then_with(|| missing_last(x.leave.get(), y.leave.get()))
         .then_with(|| s(x.key_type, y.key_type))
         .then_with(|| s(x.organization, y.organization))
@@ -297,17 +299,20 @@ fn meeting(
     filter: &dyn ConnFilter,
     max_gap: Option<i64>,
     first: &Rec,
-    seen: &mut [Seen],
+    seen: &mut [(&str, Seen)],
     fingerprint: u128,
 ) -> Meeting {
-    seen.sort_unstable_by(|a, b| cmp_conn(strings, &a.0, &b.0).then(a.1.cmp(&b.1)));
+    seen.sort_unstable_by(|a, b| {
+        let key = || a.0.as_bytes().cmp(b.0.as_bytes());
+        key().then_with(|| cmp_conn_after_key(strings, &a.1 .0, &b.1 .0)).then(a.1 .1.cmp(&b.1 .1))
+    });
     // A connection met again repeats one already seen (counted as merged); the UPN is its
     // first record's.
     // Sized once (the few repeats leave little room unused): grown by doubling, the bench
     // archive's 1.5 M connections held 15-35 MB more at the peak of a run.
     let mut connections: Vec<Connection> = Vec::with_capacity(seen.len());
     let mut merged = 0u64;
-    for &(conn, _, upn, user_agent) in seen.iter() {
+    for &(_, (conn, _, upn, user_agent)) in seen.iter() {
         if connections.last().is_some_and(|c| c.conn == conn) {
             merged += 1;
         } else {
