@@ -171,7 +171,9 @@ impl Claims {
             }
             // No room near its place here. The slots probed stay taken, so every later claim
             // of the key probes them too and comes on to the same next table.
-            table = table.next.get_or_init(|| Box::new(Table::new(table.tags.len() * 2)));
+            table = table
+                .next
+                .get_or_init(|| Box::new(Table::new(table.tags.len().saturating_mul(2).max(16))));
         }
     }
 }
