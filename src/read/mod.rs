@@ -164,13 +164,15 @@ fn read(
             None => units.push(Unit::File(i)),
         }
     }
-    // The shared Id index, used when several workers store records, is sized before the
-    // reading starts for every record the archive's bytes suggest: its tables never grow
-    // (see `claims`), and Ids beyond the first table's room go on to a second, twice as big,
-    // so a low estimate costs a longer probe, not a wrong count. (Each worker's records are
-    // not sized: with a copy of the bench archive, records sized from the estimate held
-    // 100 MB more at the peak.)
-    let shared_claims = !per_file && !config.audit_only && pool.current_num_threads() > 1;
+    // The shared Id index, used when two workers or more have something to read, is sized
+    // before the reading starts for every record the archive's bytes suggest: its tables
+    // never grow (see `claims`), and Ids beyond the first table's room go on to a bigger
+    // one, so a low estimate costs longer probes, not a wrong count. A lone input (standard
+    // input, one file not split) needs no index: one worker's own records fold its copies.
+    // (Each worker's records are not sized: with a copy of the bench archive, records sized
+    // from the estimate held 100 MB more at the peak.)
+    let shared_claims =
+        !per_file && !config.audit_only && pool.current_num_threads() > 1 && units.len() > 1;
     let expected = if shared_claims { expected_records(files, sizes) } else { 0 };
     let claims = Claims::with_capacity(expected);
     let next = AtomicUsize::new(0);
