@@ -185,6 +185,9 @@ fn networks<'s>(
     // be written to its place in one pass, for the counting to read in order.
     let mut by_sym: Vec<u32> = vec![FILTERED; strings.len()];
     let mut keyed: Vec<u64> = Vec::new();
+    // The connections with an interned address, by number: few, so their networks are
+    // filled in from this list rather than by another pass over every connection.
+    let mut interned: Vec<(usize, Sym)> = Vec::new();
     let mut number = 0u64;
     for c in meetings.list.iter().flat_map(|m| m.connections.iter()) {
         match c.conn.client_ip.kind() {
@@ -194,6 +197,7 @@ fn networks<'s>(
                 if let Some(slot) = by_sym.get_mut(sym as usize) {
                     *slot = UNRESOLVED;
                 }
+                interned.push((number as usize, sym));
             }
         }
         number += 1;
@@ -249,9 +253,8 @@ fn networks<'s>(
         }
     }
     let mut conn_net = ipv4_networks(&keyed, &v4, &v4_net, number as usize);
-    let conns = meetings.list.iter().flat_map(|m| m.connections.iter());
-    for (slot, c) in conn_net.iter_mut().zip(conns) {
-        if let Some(sym) = c.conn.client_ip.sym() {
+    for (number, sym) in interned {
+        if let Some(slot) = conn_net.get_mut(number) {
             *slot = by_sym.get(sym as usize).copied().unwrap_or(FILTERED);
         }
     }
