@@ -81,10 +81,15 @@ impl Interner {
     }
 
     pub fn get(&self, sym: Sym) -> &str {
+        self.bytes.get(self.span(sym)).unwrap_or("")
+    }
+
+    /// Where `sym`'s text lies in `bytes` (empty for a symbol this interner never gave).
+    fn span(&self, sym: Sym) -> std::ops::Range<usize> {
         let i = sym as usize;
         let end = self.ends.get(i).copied().unwrap_or(0);
         let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(end) };
-        self.bytes.get(start..end).unwrap_or("")
+        start..end
     }
 
     /// Asks the CPU to bring where `sym`'s text lies (its entry of `ends`) into its cache,
@@ -99,9 +104,7 @@ impl Interner {
     /// text lies, so it waits for that unless [`Interner::prefetch_bounds`] brought it first.
     #[inline]
     pub fn prefetch_text(&self, sym: Sym) {
-        let i = sym as usize;
-        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
-        prefetch(self.bytes.as_ptr().wrapping_add(start).cast());
+        prefetch(self.bytes.as_ptr().wrapping_add(self.span(sym).start).cast());
     }
 
     pub fn hash(&self, s: &str) -> Hashed {
