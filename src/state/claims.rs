@@ -79,34 +79,12 @@ impl Default for Claims {
     }
 }
 
-/// `len` values, all zero bits, in memory the system hands out untouched: the table's pages
-/// cost nothing until a claim writes to them, as a `vec![0; len]` of integers would.
-fn zeroed<T: Zeroed>(len: usize) -> Box<[T]> {
-    let Ok(layout) = std::alloc::Layout::array::<T>(len) else { return Box::new([]) };
-    if layout.size() == 0 {
-        return Box::new([]);
-    }
-    // SAFETY: the layout has a non-zero size. All zero bits are a valid `T` (`Zeroed`), so
-    // the allocation holds `len` initialised values, and a box of the slice frees it with
-    // the same layout.
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout).cast::<T>();
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len))
-    }
+/// `len` zeroed values in memory the system hands out untouched: a table's pages cost nothing
+/// until a claim writes to them, as with a `vec![0; len]` of integers. Where the memory is
+/// not given, the table is empty and its claims go on to the next, made smaller.
+fn zeroed<T: bytemuck::Zeroable>(len: usize) -> Box<[T]> {
+    bytemuck::allocation::try_zeroed_slice_box(len).unwrap_or_default()
 }
-
-/// Types whose all-zero bit pattern is a valid value.
-///
-/// # Safety
-/// Only for such types.
-unsafe trait Zeroed {}
-// SAFETY: atomics of integers have the integers' representation; zero is 0.
-unsafe impl Zeroed for AtomicU8 {}
-// SAFETY: as above, three times.
-unsafe impl Zeroed for [AtomicU64; 3] {}
 
 impl Table {
     fn new(len: usize) -> Table {
