@@ -115,22 +115,37 @@ const MAX_EXPECTED_RECORDS: u64 = 1 << 24;
 
 /// About how many records the archive holds, from its files' sizes: an exported row takes
 /// about a kilobyte (1,156 bytes in the bench archive), and a compressed export about a tenth
-/// of what it holds. Only sizes tables; standard input, of unknown size, counts nothing.
-fn expected_records(files: &[ArchiveFile], sizes: &[u64]) -> usize {
-    let bytes: u64 = files
+/// of what it holds. An input whose size is unknown (standard input, a named pipe such as
+/// `<(zstd -dc export.csv.zst)`) counts as one export of `row_cap` rows, the most an export
+/// holds. Only sizes tables.
+fn expected_records(files: &[ArchiveFile], sizes: &[u64], row_cap: u64) -> usize {
+    let rows: u64 = files
         .iter()
         .zip(sizes)
         .map(|(file, &size)| {
+            if size == 0 && size_unknown(file) {
+                return row_cap;
+            }
             let name = file.name.to_ascii_lowercase();
             let compressed = [".gz", ".zst", ".zstd"].iter().any(|ext| name.ends_with(ext));
             if compressed {
-                size.saturating_mul(10)
+                size.saturating_mul(10) / 1024
             } else {
-                size
+                size / 1024
             }
         })
         .fold(0, u64::saturating_add);
-    (bytes / 1024).min(MAX_EXPECTED_RECORDS) as usize
+    rows.min(MAX_EXPECTED_RECORDS) as usize
+}
+
+/// Whether an input's size says nothing of what it holds: standard input, or a path that is
+/// not a regular file (a pipe). Asked only of inputs whose size read as 0.
+fn size_unknown(file: &ArchiveFile) -> bool {
+    match &file.origin {
+        Origin::Stdin => true,
+        Origin::File(path) => std::fs::metadata(path).is_ok_and(|m| !m.is_file()),
+        Origin::Broken(_) => false,
+    }
 }
 
 /// The reading of [`read_archive`] and [`read_per_file`]: one merged state, or one per file.
@@ -173,7 +188,7 @@ fn read(
     // from the estimate held 100 MB more at the peak.)
     let shared_claims =
         !per_file && !config.audit_only && pool.current_num_threads() > 1 && units.len() > 1;
-    let expected = if shared_claims { expected_records(files, sizes) } else { 0 };
+    let expected = if shared_claims { expected_records(files, sizes, config.row_cap) } else { 0 };
     let claims = Claims::with_capacity(expected);
     let next = AtomicUsize::new(0);
     let gathered: Vec<Vec<(usize, Partial)>> = pool.broadcast(|_| {
@@ -249,4 +264,38 @@ fn read(
         }
     }
     states
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &std::path::Path) -> ArchiveFile {
+        ArchiveFile::new(path.display().to_string(), Origin::File(path.to_path_buf()))
+    }
+
+    #[test]
+    fn inputs_of_unknown_size_count_as_one_capped_export_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, packed, empty, pipe) = (
+            dir.path().join("a.csv"),
+            dir.path().join("b.csv.zst"),
+            dir.path().join("c.csv"),
+            dir.path().join("d.csv"),
+        );
+        for path in [&plain, &packed, &empty] {
+            std::fs::write(path, b"").unwrap();
+        }
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+        assert!(made.success());
+        let stdin = ArchiveFile::new("-".into(), Origin::Stdin);
+        let broken = ArchiveFile::new("gone".into(), Origin::Broken("dangling link".into()));
+        // Sizes as `file_size` gives them: a pipe's, standard input's and a broken file's are 0.
+        let files = [file(&plain), file(&packed), file(&empty), file(&pipe), stdin, broken];
+        let sizes = [2_048_000, 102_400, 0, 0, 0, 0];
+        // 2,000 rows, 1,000 packed ten to one, none in the empty file and nothing known of
+        // the broken one; the pipe and standard input hold up to the cap each.
+        assert_eq!(expected_records(&files, &sizes, 50_000), 2_000 + 1_000 + 2 * 50_000);
+        assert_eq!(expected_records(&files, &sizes, 300), 2_000 + 1_000 + 2 * 300);
+    }
 }
