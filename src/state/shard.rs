@@ -276,5 +276,9 @@ mod tests {
         assert_eq!(shard.get(77), Some(&5));
         assert_eq!(shard.values().sum::<u32>(), 10_004);
         assert_eq!(shard.get(10_000), None);
+        // Room made by moving the slots keeps every record where its key finds it.
+        shard.try_reserve(20_000);
+        assert!(shard.room() >= 20_000);
+        assert!((0..10_000u128).all(|k| shard.get(k) == Some(if k == 77 { &5 } else { &1 })));
     }
 }
