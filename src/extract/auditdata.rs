@@ -132,8 +132,11 @@ pub struct AuditParser {
     tape: Tape<'static>,
     /// `None`: every record goes to simd-json (for tests that compare the two readers).
     shapes: Option<Shapes>,
-    /// A record's text before simd-json unescapes it in place, to learn its layout from.
+    /// The last record's text before simd-json unescaped it in place: to learn its layout
+    /// from, and for [`AuditParser::original`].
     raw: Vec<u8>,
+    /// Whether `raw` holds the last record's text, which simd-json read.
+    raw_kept: bool,
 }
 
 impl Default for AuditParser {
@@ -149,6 +152,7 @@ impl AuditParser {
             tape: Tape(Vec::new()),
             shapes: Some(Shapes::default()),
             raw: Vec::new(),
+            raw_kept: false,
         }
     }
 
@@ -166,14 +170,16 @@ impl AuditParser {
         json: &mut [u8],
         f: impl FnOnce(Result<&AuditRecord<'_>, AuditError>) -> T,
     ) -> T {
+        self.raw_kept = false;
         if let Some(rec) = self.shapes.as_mut().and_then(|s| s.read(json)) {
             return f(Ok(&rec));
         }
+        // Kept for every record simd-json reads (a small share where layouts are learned), so
+        // that a row's text need not be saved before every parse in case it is skipped.
+        self.raw.clear();
+        self.raw.extend_from_slice(json);
+        self.raw_kept = true;
         let learn = self.shapes.as_ref().is_some_and(Shapes::wants_to_learn);
-        if learn {
-            self.raw.clear();
-            self.raw.extend_from_slice(json);
-        }
         let mut tape: Tape<'_> = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let result = match simd_json::fill_tape(json, &mut self.buffers, &mut tape) {
             Err(_) => Err(AuditError::NotJson),
@@ -189,6 +195,12 @@ impl AuditParser {
 }
 
 impl AuditParser {
+    /// The text of the record [`AuditParser::with_record`] last read, as it was before simd-json
+    /// unescaped it in place; `None` when that record was read without changing it.
+    pub fn original(&self) -> Option<&[u8]> {
+        self.raw_kept.then_some(self.raw.as_slice())
+    }
+
     /// Parses `json` and hands the raw tape value to `f` (`None` if it is not JSON); for `show`,
     /// which prints every field of any operation.
     pub fn with_value<T>(
@@ -196,6 +208,7 @@ impl AuditParser {
         json: &mut [u8],
         f: impl FnOnce(Option<Value<'_, '_>>) -> T,
     ) -> T {
+        self.raw_kept = false;
         let mut tape: Tape<'_> = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let out = match simd_json::fill_tape(json, &mut self.buffers, &mut tape) {
             Err(_) => f(None),
