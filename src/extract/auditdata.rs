@@ -171,8 +171,11 @@ impl AuditParser {
         f: impl FnOnce(Result<&AuditRecord<'_>, AuditError>) -> T,
     ) -> T {
         self.raw_kept = false;
-        if let Some(rec) = self.shapes.as_mut().and_then(|s| s.read(json)) {
-            return f(Ok(&rec));
+        if let Some(shapes) = self.shapes.as_mut() {
+            let mut rec = AuditRecord::default();
+            if shapes.read_into(json, &mut rec).is_some() {
+                return f(Ok(&rec));
+            }
         }
         // Kept for every record simd-json reads (a small share where layouts are learned), so
         // that a row's text need not be saved before every parse in case it is skipped.

@@ -100,6 +100,14 @@ impl Shapes {
 
     /// The record, when `json` has a learned layout and its values hold nothing unusual.
     pub fn read<'a>(&mut self, json: &'a [u8]) -> Option<AuditRecord<'a>> {
+        let mut rec = AuditRecord::default();
+        self.read_into(json, &mut rec).map(|()| rec)
+    }
+
+    /// [`Shapes::read`] into `rec`, a default record, which is left half-filled when `json`
+    /// is not taken. The parser's caller keeps the record where it is: returned, its 432 bytes
+    /// were copied once or twice a record (0.7% of a run).
+    pub fn read_into<'a>(&mut self, json: &'a [u8], rec: &mut AuditRecord<'a>) -> Option<()> {
         self.offered += 1;
         if self.roots.is_empty() {
             return None;
@@ -108,7 +116,6 @@ impl Shapes {
         // with `str::from_utf8` instead was slower, though most values are short and ASCII.
         let text = simdutf8::basic::from_utf8(json).ok()?;
         let bytes = text.as_bytes();
-        let mut rec = AuditRecord::default();
         let mut attendees: SmallVec<[AttendeeFields<'a>; 1]> = SmallVec::new();
         let mut extra: SmallVec<[(u16, Cow<'a, str>); 2]> = SmallVec::new();
         let mut pos = 0;
@@ -133,7 +140,7 @@ impl Shapes {
                         let (_, agent) = extra.into_iter().find(|(entry, _)| *entry == i)?;
                         rec.set_user_agent(agent);
                     }
-                    return Some(rec);
+                    return Some(());
                 }
             };
             let (end, escaped) = string_end(bytes, pos)?;
