@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use super::intern::prefetch;
 use super::partial::{split_key, Pos};
+use super::try_zeroed;
 
 /// Which archive position holds each record Id so far, shared by the workers of one run: a
 /// copy that comes later in archive order than one already read is only counted, not stored,
@@ -80,16 +81,16 @@ impl Default for Claims {
     }
 }
 
-/// `len` zeroed values in memory the system hands out untouched: a table's pages cost nothing
-/// until a claim writes to them, as with a `vec![0; len]` of integers. Where the memory is
-/// not given, the table is empty and its claims go on to the next, made smaller.
-fn zeroed<T: bytemuck::Zeroable>(len: usize) -> Box<[T]> {
-    bytemuck::allocation::try_zeroed_slice_box(len).unwrap_or_default()
-}
-
 impl Table {
     fn new(len: usize) -> Table {
-        Table { tags: zeroed(len), slots: zeroed(len), next: OnceLock::new() }
+        // Where the memory is not given, the table is empty and its claims go on to the
+        // next, made smaller.
+        let (tags, slots) = (try_zeroed(len), try_zeroed(len));
+        Table {
+            tags: tags.unwrap_or_default(),
+            slots: slots.unwrap_or_default(),
+            next: OnceLock::new(),
+        }
     }
 
     /// Claims `key` here if it is here or there is room near its place; `None` when neither,

@@ -11,3 +11,10 @@ pub mod intern;
 pub mod partial;
 pub mod shard;
 pub mod window;
+
+/// `len` zeroed values in memory the system hands out untouched, as a `vec!` of zeros gets
+/// it: a table's pages cost nothing until a slot is written (the Id index and the record
+/// tables). `None` when the memory is not given.
+pub(crate) fn try_zeroed<T: bytemuck::Zeroable>(len: usize) -> Option<Box<[T]>> {
+    bytemuck::allocation::try_zeroed_slice_box(len).ok()
+}

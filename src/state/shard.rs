@@ -17,6 +17,7 @@ use std::hash::BuildHasher;
 
 use super::intern::prefetch;
 use super::partial::{join_key, split_key};
+use super::try_zeroed;
 
 /// Records per chunk: 4,096 records of 144 bytes, 576 KB, a few allocations per shard.
 const CHUNK_BITS: u32 = 12;
@@ -61,12 +62,6 @@ fn slot_number(slot: u64) -> usize {
 /// and a slot is 8 bytes beside a record's 144.
 fn room_in(slots: usize) -> usize {
     slots / 4 * 3
-}
-
-/// `len` empty slots in memory the system hands out untouched (as `vec!` of zeros gives it):
-/// a table's pages cost nothing until a slot is written; `None` when the memory is not given.
-fn try_empty_slots(len: usize) -> Option<Box<[u64]>> {
-    bytemuck::allocation::try_zeroed_slice_box(len).ok()
 }
 
 /// A table's length for `records` records, at most 3/4 full.
@@ -198,7 +193,7 @@ impl<V> Shard<V> {
     /// [`Shard::reserve`], leaving the table as it is when the allocator refuses.
     pub fn try_reserve(&mut self, more: usize) {
         if more > self.room() {
-            if let Some(table) = try_empty_slots(slots_for(self.len.saturating_add(more))) {
+            if let Some(table) = try_zeroed(slots_for(self.len.saturating_add(more))) {
                 self.move_to(table);
             }
         }
