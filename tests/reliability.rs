@@ -294,7 +294,8 @@ fn the_whole_corpus_in_one_run_still_reports_every_good_record() {
 
 /// A skipped row's excerpt in errors.csv shows its AuditData as the file has it, though the
 /// parser unescapes strings in place: here simd-json reads the row (no layout is known yet),
-/// and the row lacks a MeetingDetailId.
+/// and the row lacks a MeetingDetailId. The next row, with no AuditData field, shows only its
+/// own fields, not the text the parser kept from the row before.
 #[test]
 fn a_skipped_rows_excerpt_shows_auditdata_as_written() {
     let t = TestDir::new();
@@ -302,16 +303,20 @@ fn a_skipped_rows_excerpt_shows_auditdata_as_written() {
         r#"{"Id":"0e\u0041","Operation":"MeetingParticipantDetail","UserId":"a\"b@contoso.com"}"#;
     let quoted = audit.replace('"', "\"\"");
     let csv = format!(
-        "CreationDate,UserIds,Operations,AuditData\n2024-01-01T00:00:00Z,x,MeetingParticipantDetail,\"{quoted}\"\n"
+        "CreationDate,UserIds,Operations,AuditData\n2024-01-01T00:00:00Z,x,MeetingParticipantDetail,\"{quoted}\"\n2024-01-01T00:00:01Z,y,MeetingParticipantDetail\n"
     );
     std::fs::write(t.join("one.csv"), csv).unwrap();
     let o = t.run_out("r", &[&t.join("one.csv").display().to_string()]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let errors = t.read("r/errors.csv");
     let mut rows = csv::Reader::from_reader(errors.as_bytes());
-    let row = rows.records().next().expect("a listed row").expect("csv");
+    let mut rows = rows.records().map(|r| r.expect("csv"));
+    let row = rows.next().expect("a listed row");
     assert_eq!(&row[2], "missing_meeting_id", "{errors}");
     assert_eq!(&row[3], format!("2024-01-01T00:00:00Z,x,MeetingParticipantDetail,{audit}"));
+    let row = rows.next().expect("a second listed row");
+    assert_eq!(&row[2], "too_few_fields", "{errors}");
+    assert_eq!(&row[3], "2024-01-01T00:00:01Z,y,MeetingParticipantDetail");
 }
 
 #[test]

@@ -265,8 +265,8 @@ impl<'a> Worker<'a> {
             let pos = position(index, record.offset);
             // The row's excerpt for errors.csv is taken only if it is skipped, from the
             // parser's copy of AuditData where simd-json unescaped it in place (see
-            // `fill_excerpt`); `parsed` says the parser read this row.
-            let (mut excerpt_taken, mut parsed) = (false, false);
+            // `fill_excerpt`).
+            let mut excerpt_taken = false;
             if cols.is_header_again(&record) {
                 scan.counts.warnings[Warn::RepeatedHeader as usize] += 1;
                 ui.row_warning(name, unit, row, "the header row again; ignored");
@@ -352,7 +352,6 @@ impl<'a> Worker<'a> {
                     column_time,
                     window,
                 };
-                parsed = true;
                 let mut outcome = parser.with_record(json, |rec| use_record(rec, &mut ctx));
                 // simd-json rejects invalid UTF-8 before touching the buffer: read such a row
                 // again with the bad bytes replaced (U+FFFD) rather than lose the record.
@@ -370,8 +369,10 @@ impl<'a> Worker<'a> {
             };
             if let Err(reason) = outcome {
                 if !excerpt_taken {
-                    let original = parser.original().filter(|_| parsed);
-                    fill_excerpt(excerpt_buf, &record, cols.audit_data, original);
+                    // A row with an AuditData field was parsed, so the parser's copy is this
+                    // row's; one without has no field for a copy from an earlier row to stand
+                    // in for.
+                    fill_excerpt(excerpt_buf, &record, cols.audit_data, parser.original());
                 }
                 skip(&mut scan, ui, name, (unit, row), reason, excerpt_buf);
                 // A broken last row (not a merely incomplete record) means the file was cut.
