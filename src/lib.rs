@@ -8,8 +8,9 @@
 //! `Config`; `cmd` holds one module per command, composing the stages: the local run
 //! (`reports`) is plan → map → merge → finalize in one process, and `plan`, `map`, `merge` run
 //! them apart over partial-state files (SPEC 3). The folders import each other without a
-//! cycle: a stage imports the stages before it, `read` and `report` also `flags`. The leaves (`timestamp`, `escape`, `lock`, `messages`, `exit`, `testhook`) depend on
-//! nothing above them.
+//! cycle: a stage imports the stages before it, `read` and `report` also `flags`. The leaves
+//! (`timestamp`, `escape`, `lex`, `lock`, `messages`, `exit`, `testhook`) depend on nothing
+//! above them.
 
 pub mod analyze; // meetings, coverage, the users database, IP filters
 pub mod cmd; // one module per command: the report run, show, the stages of a split run
@@ -17,6 +18,7 @@ pub mod escape; // untrusted text and file names made safe to print
 pub mod exit; // exit codes
 pub mod extract; // AuditData: the full parser, the learned layouts, --audit-only's reader
 pub mod flags; // the command line → a checked Config
+pub(crate) mod lex; // JSON strings: where a plain run stops, what an escape stands for
 pub mod lock; // lock files: one run per output directory, one writer per users database
 pub mod messages; // stderr: warnings above the progress bar
 pub mod read; // files → partial states on worker threads, merged into one

@@ -4,6 +4,5 @@
 //! `--audit-only` needs, in one pass, and leaves to `auditdata` every row it is not sure of.
 
 pub mod auditdata;
-pub(crate) mod lex;
 pub mod peek;
 pub mod shapes;

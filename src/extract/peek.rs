@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::lex::{escape, string_stop, PAIR_LEN};
+use crate::lex::{escape, string_stop, unescape, PAIR_LEN};
 use crate::timestamp::{self, Ts};
 
 /// What `--audit-only` reads of a record: its top-level Operation, CreationTime and whether it
@@ -109,7 +109,7 @@ impl<'a> Peeker<'a> {
         if !escaped {
             return Some(Cow::Borrowed(raw));
         }
-        Some(Cow::Owned(unescape(raw).into_bytes()))
+        unescape(raw).map(Cow::Owned)
     }
 
     /// A string at the cursor, decoded; borrowed when it has no escapes.
@@ -125,7 +125,11 @@ impl<'a> Peeker<'a> {
                 Err(_) => String::from_utf8_lossy(raw),
             });
         }
-        Some(Cow::Owned(unescape(raw)))
+        let text = unescape(raw)?;
+        Some(Cow::Owned(
+            String::from_utf8(text)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ))
     }
 
     /// Skips the string at the cursor, checking its escapes and that it holds no control byte
@@ -264,40 +268,6 @@ impl<'a> Peeker<'a> {
         }
         Some(())
     }
-}
-
-/// A string body with escapes, decoded; its escapes were checked by `skip_string`.
-fn unescape(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(at) = memchr::memchr(b'\\', rest) {
-        out.extend_from_slice(&rest[..at]);
-        let (c, after) = match rest.get(at + 1..) {
-            Some([c, after @ ..]) => (*c, after),
-            _ => break,
-        };
-        rest = after;
-        match c {
-            b'b' => out.push(0x08),
-            b'f' => out.push(0x0C),
-            b'n' => out.push(b'\n'),
-            b'r' => out.push(b'\r'),
-            b't' => out.push(b'\t'),
-            b'u' => {
-                let code = rest
-                    .get(..4)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .and_then(char::from_u32)
-                    .unwrap_or(char::REPLACEMENT_CHARACTER);
-                out.extend_from_slice(code.encode_utf8(&mut [0; 4]).as_bytes());
-                rest = rest.get(4..).unwrap_or_default();
-            }
-            other => out.push(other),
-        }
-    }
-    out.extend_from_slice(rest);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use smallvec::SmallVec;
 
 use super::auditdata::{AttendeeFields, AuditRecord, Top, Who};
-use super::lex::{escape, string_stop};
+use crate::lex::{escape, string_stop, unescape};
 
 /// Learned text is bounded: a tenant whose records take ever new layouts stops teaching new
 /// ones here (they are read by simd-json, as before), and the memory stays small.
@@ -152,7 +152,7 @@ impl Shapes {
                 // back through memory and stalled the load that read it (a fifth of this
                 // function's time).
                 let value = match escaped {
-                    true => Cow::Owned(unescape(raw)?),
+                    true => Cow::Owned(String::from_utf8(unescape(raw.as_bytes())?).ok()?),
                     false => Cow::Borrowed(raw),
                 };
                 match slot {
@@ -288,22 +288,6 @@ fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
             _ => return None,
         }
     }
-}
-
-/// The text of a string whose escapes [`string_end`] checked.
-fn unescape(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let (mut i, mut plain) = (0, 0);
-    while let Some(k) = bytes.get(i..)?.iter().position(|&b| b == b'\\') {
-        out.push_str(raw.get(plain..i + k)?);
-        let (c, len) = escape(bytes, i + k)?;
-        out.push(c);
-        i += k + len;
-        plain = i;
-    }
-    out.push_str(raw.get(plain..)?);
-    Some(out)
 }
 
 /// Cuts a record simd-json has accepted into the pieces of its layout. It only needs to find

@@ -10,7 +10,7 @@ use std::io;
 
 use memchr::{memchr, memchr2};
 
-use crate::extract::lex::string_stop;
+use crate::lex::{escape, string_stop};
 
 use crate::source::csv::{Part, Record, BOM, MAX_ROW_BYTES};
 use crate::source::input::Feed;
@@ -168,20 +168,10 @@ fn is_canonical(json: &[u8]) -> bool {
 /// A `\uXXXX` escape (or a surrogate pair of them) at the start of `s` that stands for a
 /// non-ASCII character: the character and the escape's length.
 fn non_ascii_escape(s: &[u8]) -> Option<(char, usize)> {
-    let unit = |at: usize| -> Option<u32> {
-        let hex = s.get(at..at + 6)?;
-        if &hex[..2] != b"\\u" {
-            return None;
-        }
-        u32::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
-    };
-    let first = unit(0)?;
-    if (0xD800..0xDC00).contains(&first) {
-        let second = unit(6).filter(|u| (0xDC00..0xE000).contains(u))?;
-        let c = char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))?;
-        return Some((c, 12));
+    if !s.starts_with(b"\\u") {
+        return None;
     }
-    char::from_u32(first).filter(|c| !c.is_ascii()).map(|c| (c, 6))
+    escape(s, 0).filter(|(c, _)| !c.is_ascii())
 }
 
 /// Where a scan of one value stands between chunks of input.
@@ -875,6 +865,11 @@ mod tests {
         assert_ne!(
             content_hash(br#"{"n":"a\"b"}"#, &mut buf),
             content_hash(br#"{"n":"a\\b"}"#, &mut buf)
+        );
+        // Not an escape JSON has (a sign before the digits): kept as written, not read as é.
+        assert_ne!(
+            content_hash(br#"{"n":"\u+0e9"}"#, &mut buf),
+            content_hash("{\"n\":\"é\"}".as_bytes(), &mut buf)
         );
     }
 }

@@ -1,10 +1,11 @@
 //! Lexing JSON strings, shared by the two readers that read AuditData without simd-json
-//! (`peek` for `--audit-only`, `shapes` for learned layouts) and by the JSON input's element
-//! scanner and content hash (`source::json`): where a string's plain run ends, and what an
-//! escape stands for.
+//! (`extract::peek` for `--audit-only`, `extract::shapes` for learned layouts) and by the JSON
+//! input's element scanner and content hash (`source::json`): where a string's plain run ends,
+//! what an escape stands for, and a string's text with its escapes decoded. One decoder for
+//! all three, so that they cannot read an escape differently.
 
 /// The length of a `\u` escape of a surrogate pair (`\ud83d\ude00`).
-pub(super) const PAIR_LEN: usize = 12;
+pub(crate) const PAIR_LEN: usize = 12;
 
 /// The index of the first byte that ends or interrupts a string's plain run: a quote, a
 /// backslash or a control byte. Sixteen bytes at a time with SSE2: AuditData's strings are
@@ -47,7 +48,7 @@ fn string_stop_portable(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The character of the escape at `bytes[at]` (a backslash), and its length in bytes.
-pub(super) fn escape(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+pub(crate) fn escape(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     Some(match bytes.get(at + 1)? {
         b'"' => ('"', 2),
         b'\\' => ('\\', 2),
@@ -76,6 +77,23 @@ pub(super) fn escape(bytes: &[u8], at: usize) -> Option<(char, usize)> {
 fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
     let digits = bytes.get(at..at + 4)?;
     digits.iter().try_fold(0, |v, &d| Some((v << 4) | char::from(d).to_digit(16)?))
+}
+
+/// A string's body (the bytes between its quotes) with each escape replaced by the UTF-8 of
+/// its character; `None` at an escape that [`escape`] does not read. Other bytes are copied
+/// as they are, so the result is valid UTF-8 exactly when the body's plain runs are.
+pub(crate) fn unescape(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut plain = 0;
+    while let Some(k) = raw.get(plain..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let at = plain + k;
+        out.extend_from_slice(&raw[plain..at]);
+        let (c, len) = escape(raw, at)?;
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        plain = at + len;
+    }
+    out.extend_from_slice(raw.get(plain..)?);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -112,5 +130,20 @@ mod tests {
         {
             assert_eq!(esc(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn unescape_decodes_every_escape_and_copies_the_rest() {
+        let text = |raw: &str| unescape(raw.as_bytes()).map(|b| String::from_utf8(b).unwrap());
+        assert_eq!(text("plain é"), Some("plain é".into()));
+        assert_eq!(text(r#"a\"b\\c\/d"#), Some(r#"a"b\c/d"#.into()));
+        assert_eq!(text(r#"\b\f\n\r\t"#), Some("\u{8}\u{c}\n\r\t".into()));
+        assert_eq!(text(r#"Ren\u00e9e \ud83d\ude00!"#), Some("Renée 😀!".into()));
+        assert_eq!(text(r#"\u0041\u00e9"#), Some("Aé".into()));
+        for bad in [r#"ok \ud83d"#, r#"\ude00 ok"#, r#"\u+0e9"#, r#"a\xb"#, "ends \\"] {
+            assert_eq!(text(bad), None, "{bad}");
+        }
+        // Bytes that are not UTF-8 are copied as they are: the caller decides what they mean.
+        assert_eq!(unescape(b"\xff\\n\xfe"), Some(b"\xff\n\xfe".to_vec()));
     }
 }
