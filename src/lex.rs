@@ -5,7 +5,7 @@
 //! all three, so that they cannot read an escape differently.
 
 /// The length of a `\u` escape of a surrogate pair (`\ud83d\ude00`).
-pub(crate) const PAIR_LEN: usize = 12;
+const PAIR_LEN: usize = 12;
 
 /// The index of the first byte that ends or interrupts a string's plain run: a quote, a
 /// backslash or a control byte. Sixteen bytes at a time with SSE2: AuditData's strings are
@@ -45,6 +45,26 @@ pub(crate) fn string_stop(bytes: &[u8]) -> Option<usize> {
 /// [`string_stop`] a byte at a time: for the last bytes, other architectures, and its test.
 fn string_stop_portable(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
+/// Where the string whose text starts at `from` ends (the index of its closing quote), and
+/// whether it holds escapes. `None` unless it holds only characters JSON allows unescaped and
+/// valid escapes: a control byte, a `\u` escape of half a surrogate pair, an escape JSON does
+/// not have or a missing closing quote is simd-json's to judge.
+pub(crate) fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut i = from;
+    let mut escaped = false;
+    loop {
+        i += string_stop(bytes.get(i..)?)?;
+        match bytes.get(i)? {
+            b'"' => return Some((i, escaped)),
+            b'\\' => {
+                i += escape(bytes, i)?.1;
+                escaped = true;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// The character of the escape at `bytes[at]` (a backslash), and its length in bytes.

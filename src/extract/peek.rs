@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::lex::{escape, string_stop, unescape, PAIR_LEN};
+use crate::lex::{string_end, unescape};
 use crate::timestamp::{self, Ts};
 
 /// What `--audit-only` reads of a record: its top-level Operation, CreationTime and whether it
@@ -29,8 +29,8 @@ const PEEK_DEPTH: usize = 64;
 /// strings and their escapes, literals, numbers), skips nested values (a nested key is not
 /// the record's), lets the last of repeated keys win and decodes escapes, as the full parser
 /// does. `None` when it is not sure it would agree with the full parser: whitespace other than
-/// spaces (compact exports have none), a surrogate escape, a number where Operation or
-/// CreationTime is read, nesting over 64 levels, or anything that is not valid JSON.
+/// spaces (compact exports have none), half a surrogate pair escaped, a number where
+/// Operation or CreationTime is read, nesting over 64 levels, or anything that is not valid JSON.
 /// The caller then parses the row the full way, so `--audit-only` and a full run read every
 /// row alike.
 pub fn peek(json: &[u8]) -> Option<Peek<'_>> {
@@ -136,23 +136,9 @@ impl<'a> Peeker<'a> {
     /// (which JSON forbids in strings); returns whether it had escapes.
     fn skip_string(&mut self) -> Option<bool> {
         self.byte(b'"')?;
-        let mut escaped = false;
-        loop {
-            let at = self.i + string_stop(self.j.get(self.i..)?)?;
-            match self.j[at] {
-                b'"' => {
-                    self.i = at + 1;
-                    return Some(escaped);
-                }
-                b'\\' => {
-                    escaped = true;
-                    // A surrogate pair's reading is the full parser's to decide.
-                    let (_, len) = escape(self.j, at).filter(|&(_, len)| len != PAIR_LEN)?;
-                    self.i = at + len;
-                }
-                _ => return None,
-            }
-        }
+        let (end, escaped) = string_end(self.j, self.i)?;
+        self.i = end + 1;
+        Some(escaped)
     }
 
     /// The text a full run takes from a scalar: a string's or a boolean's own text; `None`
@@ -308,7 +294,7 @@ mod tests {
 
     #[test]
     fn peek_reads_top_level_keys_as_the_full_parser_does() {
-        let cases: [(&str, Read); 17] = [
+        let cases: [(&str, Read); 19] = [
             (
                 r#"{"CreationTime":"2024-03-05T09:12:44","Operation":"Op"}"#,
                 Some((Some("Op"), Some("2024-03-05T09:12:44"))),
@@ -329,10 +315,11 @@ mod tests {
                 Some((Some("true"), None)),
             ),
             (r#"{}"#, Some((None, None))),
+            // A character outside the BMP, escaped as a surrogate pair.
+            (r#"{"Operation":"\ud83d\ude00 \u00e9"}"#, Some((Some("😀 é"), None))),
             // Not sure: the full parser decides.
             (r#"{"Operation":5}"#, None),
             ("{\"Operation\":\"x\"}\n", None),
-            (r#"{"Operation":"\ud83d\ude00"}"#, None),
             (r#"{"Operation":"x","a":tru}"#, None),
             (r#"{"Operation":"x","a":01}"#, None),
             (r#"{"Operation":"x","a":1.}"#, None),
@@ -341,6 +328,8 @@ mod tests {
             (r#"{"Operation":"x","a":1e400}"#, None),
             (r#"{"Operation":"x",}"#, None),
             (r#"{"Operation":"\q"}"#, None),
+            (r#"{"Operation":"\ud83d"}"#, None),
+            (r#"{"Operation":"\ude00\ud83d"}"#, None),
             (r#"[{"Operation":"x"}]"#, None),
         ];
         for (json, expected) in cases {

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use smallvec::SmallVec;
 
 use super::auditdata::{AttendeeFields, AuditRecord, Top, Who};
-use crate::lex::{escape, string_stop, unescape};
+use crate::lex::{string_end, unescape};
 
 /// Learned text is bounded: a tenant whose records take ever new layouts stops teaching new
 /// ones here (they are read by simd-json, as before), and the memory stays small.
@@ -268,26 +268,6 @@ fn same_bytes(a: &[u8], b: &[u8]) -> u32 {
 
 fn same_bytes_portable(a: &[u8], b: &[u8]) -> u32 {
     a.iter().zip(b).take(16).enumerate().fold(0, |m, (k, (x, y))| m | (u32::from(x == y) << k))
-}
-
-/// Where the string whose text starts at `from` ends (the index of its closing quote), and
-/// whether it holds escapes. `None` unless it holds only characters JSON allows unescaped and
-/// valid escapes: a control byte, a `\u` escape of half a surrogate pair, an escape JSON does
-/// not have or a missing closing quote is simd-json's to judge.
-fn string_end(bytes: &[u8], from: usize) -> Option<(usize, bool)> {
-    let mut i = from;
-    let mut escaped = false;
-    loop {
-        i += string_stop(bytes.get(i..)?)?;
-        match bytes.get(i)? {
-            b'"' => return Some((i, escaped)),
-            b'\\' => {
-                i += escape(bytes, i)?.1;
-                escaped = true;
-            }
-            _ => return None,
-        }
-    }
 }
 
 /// Cuts a record simd-json has accepted into the pieces of its layout. It only needs to find
