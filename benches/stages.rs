@@ -15,7 +15,7 @@ use tala_bulk::analyze::meetings::{self, AllConnections};
 use tala_bulk::extract::auditdata::AuditParser;
 use tala_bulk::report::tables;
 use tala_bulk::source::csv::{Columns, Scanner};
-use tala_bulk::source::input::SliceFeed;
+use tala_bulk::source::input::{Feed, SliceFeed, StreamFeed};
 use tala_bulk::state::partial::{position, Partial};
 
 /// The generated exports, each as bytes (made the first time, with python3).
@@ -65,16 +65,28 @@ fn aggregate(files: &[Vec<u8>], parser: &mut AuditParser) -> Partial {
 
 fn scan_all(
     files: &[Vec<u8>],
+    each: impl FnMut(usize, Columns, &mut tala_bulk::source::csv::Record<'_>),
+) {
+    scan_each(files, false, each);
+}
+
+/// Every record of every file, read from the bytes in memory, or (`windows`) as a run reads a
+/// file: copied into a 1 MiB window at a time, as `read` copies it out of the page cache.
+fn scan_each(
+    files: &[Vec<u8>],
+    windows: bool,
     mut each: impl FnMut(usize, Columns, &mut tala_bulk::source::csv::Record<'_>),
 ) {
     let mut scanner = Scanner::new();
     for (i, data) in files.iter().enumerate() {
         scanner.reset();
-        let mut feed = SliceFeed::new(data);
-        let header = scanner.next_record(&mut feed).expect("read").expect("header");
+        let mut memory = SliceFeed::new(data);
+        let mut window = StreamFeed::new(std::io::Cursor::new(data.as_slice()));
+        let feed: &mut dyn Feed = if windows { &mut window } else { &mut memory };
+        let header = scanner.next_record(feed).expect("read").expect("header");
         let names: Vec<&[u8]> = header.fields().collect();
         let cols = Columns::from_header(&names).expect("an export");
-        while let Some(mut rec) = scanner.next_record(&mut feed).expect("read") {
+        while let Some(mut rec) = scanner.next_record(feed).expect("read") {
             each(i, cols, &mut rec);
         }
     }
@@ -91,6 +103,16 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0usize;
             scan_all(&files, |_, _, rec| n += rec.len());
+            n
+        })
+    });
+    // The scan as a run makes it, through windows just filled by a copy. The two can differ:
+    // a prefetch ahead of the scan sped up the first by a third and a run not at all
+    // (2026-12-02, BENCHMARKS.md).
+    group.bench_function("csv_scan_windowed", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            scan_each(&files, true, |_, _, rec| n += rec.len());
             n
         })
     });
