@@ -107,8 +107,9 @@ impl Shapes {
     }
 
     /// The record, when `json` has a learned layout and its values hold nothing unusual, read
-    /// into `rec`, a default record, which is left half-filled when `json` is not taken. The parser's caller keeps the record where it is: returned, its 432 bytes
-    /// were copied once or twice a record (0.7% of a run).
+    /// into `rec`, a default record, which is left half-filled when `json` is not taken. The
+    /// parser's caller keeps the record where it is: returned, its 432 bytes were copied once
+    /// or twice a record (0.7% of a run).
     pub fn read_into<'a>(&mut self, json: &'a [u8], rec: &mut AuditRecord<'a>) -> Option<()> {
         self.offered += 1;
         if self.roots.is_empty() {
