@@ -64,9 +64,11 @@ fn room_in(slots: usize) -> usize {
     slots / 4 * 3
 }
 
-/// A table's length for `records` records, at most 3/4 full.
+/// A table's length for `records` records, at most 3/4 full (and at least [`MIN_SLOTS`]).
+/// For one more record than a full table holds, that is twice its length.
 fn slots_for(records: usize) -> usize {
-    (records.saturating_mul(4) / 3 + 1).checked_next_power_of_two().unwrap_or(usize::MAX / 2 + 1)
+    let slots = (records.saturating_mul(4) / 3 + 1).checked_next_power_of_two();
+    slots.unwrap_or(usize::MAX / 2 + 1).max(MIN_SLOTS)
 }
 
 impl<V> Shard<V> {
@@ -145,10 +147,9 @@ impl<V> Shard<V> {
             }
             Err(at) => at,
         };
-        if self.len >= room_in(self.slots.len()) {
+        if self.room() == 0 {
             // As a vector that grows: if the memory is not given, the process ends.
-            let slots = self.slots.len().saturating_mul(2).max(MIN_SLOTS);
-            self.move_to(vec![0; slots].into_boxed_slice());
+            self.reserve(1);
             at = self.find(key, bits).err().flatten();
         }
         let Some(at) = at else { return };
