@@ -71,24 +71,39 @@ fn scan_all(
 }
 
 /// Every record of every file, read from the bytes in memory, or (`windows`) as a run reads a
-/// file: copied into a 1 MiB window at a time, as `read` copies it out of the page cache.
+/// file: copied into a 1 MiB window at a time, as `read` copies it out of the page cache,
+/// into one window kept from file to file, as a worker keeps its own.
 fn scan_each(
     files: &[Vec<u8>],
     windows: bool,
     mut each: impl FnMut(usize, Columns, &mut tala_bulk::source::csv::Record<'_>),
 ) {
     let mut scanner = Scanner::new();
+    let mut window = Vec::new();
     for (i, data) in files.iter().enumerate() {
         scanner.reset();
-        let mut memory = SliceFeed::new(data);
-        let mut window = StreamFeed::new(std::io::Cursor::new(data.as_slice()));
-        let feed: &mut dyn Feed = if windows { &mut window } else { &mut memory };
-        let header = scanner.next_record(feed).expect("read").expect("header");
-        let names: Vec<&[u8]> = header.fields().collect();
-        let cols = Columns::from_header(&names).expect("an export");
-        while let Some(mut rec) = scanner.next_record(feed).expect("read") {
-            each(i, cols, &mut rec);
+        if windows {
+            let reader = std::io::Cursor::new(data.as_slice());
+            let mut feed = StreamFeed::with_buffer(reader, std::mem::take(&mut window));
+            scan_file(&mut scanner, &mut feed, |cols, rec| each(i, cols, rec));
+            window = feed.into_buffer();
+        } else {
+            scan_file(&mut scanner, &mut SliceFeed::new(data), |cols, rec| each(i, cols, rec));
         }
+    }
+}
+
+/// Every record of one file.
+fn scan_file(
+    scanner: &mut Scanner,
+    feed: &mut dyn Feed,
+    mut each: impl FnMut(Columns, &mut tala_bulk::source::csv::Record<'_>),
+) {
+    let header = scanner.next_record(feed).expect("read").expect("header");
+    let names: Vec<&[u8]> = header.fields().collect();
+    let cols = Columns::from_header(&names).expect("an export");
+    while let Some(mut rec) = scanner.next_record(feed).expect("read") {
+        each(cols, &mut rec);
     }
 }
 
